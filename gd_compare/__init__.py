@@ -1,0 +1,47 @@
+"""gd_compare — gradient descent twice: by hand in NumPy and with PyTorch autograd, proven equal.
+
+>>> import gd_compare
+>>> gd_compare.assert_equivalent("simple_step").numpy.values["w"]
+2.24
+
+``gd_compare.numpy_backend`` and ``gd_compare.torch_backend`` hold the same functions under the
+same names; ``import gd_compare`` does not import torch until the PyTorch backend is used.
+"""
+
+from .concepts import CONCEPTS, get_concept
+from .core import BatchOrder, DivergenceError, NeuronStep, SimpleStep, Step, Training
+from .data import Admissions, initial_weights, load_admissions, make_synthetic
+from .harness import (
+    DEFAULT_TOLERANCE,
+    Comparison,
+    Mismatch,
+    assert_equivalent,
+    compare,
+    compare_all,
+    ulp_distance,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONCEPTS",
+    "DEFAULT_TOLERANCE",
+    "Admissions",
+    "BatchOrder",
+    "Comparison",
+    "DivergenceError",
+    "Mismatch",
+    "NeuronStep",
+    "SimpleStep",
+    "Step",
+    "Training",
+    "__version__",
+    "assert_equivalent",
+    "compare",
+    "compare_all",
+    "get_concept",
+    "initial_weights",
+    "load_admissions",
+    "make_synthetic",
+    "ulp_distance",
+]

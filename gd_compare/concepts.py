@@ -1,0 +1,161 @@
+"""The lesson's concepts: their names, their lesson defaults and the inputs both backends get.
+
+A :class:`Concept` says which function the two backends share (``simple_step``, ...), whether it
+is one step or a training run, and how to build its keyword arguments from the lesson's defaults,
+the user's overrides and a dtype. Building the inputs *once* and handing the same arrays to both
+backends is what makes "identical starting weights and data order" true by construction.
+
+Adding a concept: write the function (and, for training, its ``iter_`` twin) in both backends,
+then add a :class:`Concept` here; the harness, the CLI and the JSON pick it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from .data import LESSON_SEED, initial_weights, load_admissions
+
+DTYPES: dict[str, np.dtype] = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32)}
+
+
+def check_dtype(dtype: str | np.dtype | type) -> np.dtype:
+    """``"float64"`` (default everywhere) or ``"float32"``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype: expected 'float64' or 'float32', got {dtype!r}") from exc
+    if dt.name not in DTYPES:
+        raise ValueError(f"dtype: expected 'float64' or 'float32', got {dtype!r}")
+    return dt
+
+
+@lru_cache(maxsize=4)
+def _admissions(dtype_name: str) -> tuple[np.ndarray, ...]:
+    arrays = load_admissions().arrays(DTYPES[dtype_name])
+    for a in arrays:
+        a.flags.writeable = False  # shared by every comparison in the process
+    return arrays
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What both backends are given: ``kwargs`` for the concept's function, and for training
+    concepts the held-out ``features_test, targets_test`` (or ``None``) for the accuracy."""
+
+    kwargs: dict[str, Any]
+    test: tuple[Any, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One concept of the lesson, as the harness runs it."""
+
+    name: str
+    title: str
+    kind: Literal["step", "training"]
+    #: the lesson's values; the user may override any of them by keyword
+    defaults: Mapping[str, Any]
+    #: what the CLI table shows as "the" value of the concept
+    headline: str
+    build: Callable[[dict[str, Any], np.dtype], Inputs]
+
+    def inputs(self, dtype: np.dtype | str = "float64", **overrides: Any) -> Inputs:
+        """The keyword arguments for ``backend.<name>`` (or ``iter_<name>``), in ``dtype``."""
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(self.defaults)}"
+            )
+        params = {**self.defaults, **overrides}
+        return self.build(params, check_dtype(dtype))
+
+
+def _cast(value: Any, dtype: np.dtype, name: str) -> Any:
+    """A float (or array) in ``dtype``; values that are not numbers are left for the backends'
+    own checks to reject with a message naming ``name``."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return value
+    if arr.dtype.kind not in "biuf":
+        return value
+    return arr.astype(dtype) if arr.ndim else dtype.type(arr)
+
+
+def _build_simple(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    return Inputs({k: _cast(p[k], dtype, k) for k in ("x", "y", "w")} | {"lr": p["lr"]})
+
+
+def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    return Inputs({k: _cast(p[k], dtype, k) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
+
+
+def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """Features and targets (the bundled admissions data unless given), the test split if any,
+    and the lesson's starting weights drawn with ``seed``."""
+    if p["features"] is None and p["targets"] is None:
+        X, y, X_test, y_test = _admissions(dtype.name)
+    else:
+        X, y = _cast(p["features"], dtype, "features"), _cast(p["targets"], dtype, "targets")
+        X_test = None if p["features_test"] is None else _cast(p["features_test"], dtype, "X")
+        y_test = None if p["targets_test"] is None else _cast(p["targets_test"], dtype, "y")
+    weights = p["weights"]
+    if weights is None:
+        weights = initial_weights(np.shape(X)[1], seed=p["seed"], dtype=dtype)
+    else:
+        weights = _cast(weights, dtype, "weights")
+    kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
+              "epochs": p["epochs"], "loss": p["loss"]}
+    return Inputs(kwargs, None if X_test is None or y_test is None else (X_test, y_test))
+
+
+def _build_mse(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    data = _training_data(p, dtype)
+    return Inputs(data.kwargs | {"per_record": p["per_record"]}, data.test)
+
+
+def _build_sgd(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    data = _training_data(p, dtype)
+    extra = {k: p[k] for k in ("batch_size", "seed", "shuffle", "drop_last")}
+    return Inputs(data.kwargs | extra, data.test)
+
+
+_DATA_DEFAULTS: dict[str, Any] = {
+    "features": None, "targets": None, "features_test": None, "targets_test": None,
+    "weights": None, "seed": LESSON_SEED, "loss": "mse",
+}
+
+CONCEPTS: dict[str, Concept] = {
+    c.name: c
+    for c in (
+        Concept("simple_step", "One weight, linear model, MSE (slope −24 → w 2.24)", "step",
+                {"x": 3.0, "y": 10.0, "w": 2.0, "lr": 0.01}, "w", _build_simple),
+        Concept("sigmoid_step", "One sigmoid neuron, one step (x=[0.1, 0.3])", "step",
+                {"x": (0.1, 0.3), "y": 0.2, "weights": (-0.8, 0.5), "lr": 0.5}, "weights",
+                _build_neuron),
+        Concept("sigmoid_exercise", "The exercise: x=[1, 2, 3, 4], change in weights", "step",
+                {"x": (1.0, 2.0, 3.0, 4.0), "y": 0.5, "weights": (0.5, -0.5, 0.3, 0.1),
+                 "lr": 0.5}, "del_w", _build_neuron),
+        Concept("mse_training", "Full-batch MSE training on the admissions data", "training",
+                _DATA_DEFAULTS | {"lr": 0.5, "epochs": 1000, "per_record": False},
+                "train MSE", _build_mse),
+        Concept("sgd_batching", "Mini-batch SGD, one shuffled permutation per epoch", "training",
+                _DATA_DEFAULTS | {"lr": 0.5, "epochs": 100, "batch_size": 32, "shuffle": True,
+                                  "drop_last": False}, "train MSE", _build_sgd),
+    )
+}
+
+
+def get_concept(name: str) -> Concept:
+    """The concept called ``name``; a ``ValueError`` lists the known ones otherwise."""
+    try:
+        return CONCEPTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"concept: unknown concept {name!r}; known concepts: {', '.join(CONCEPTS)}"
+        ) from None

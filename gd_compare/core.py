@@ -1,0 +1,366 @@
+"""What both backends share, and nothing that differs between them.
+
+- input checks (``ValueError``/``TypeError`` naming the argument; inputs are copied, never mutated);
+- the batch order: one permutation per epoch from one seed, so both backends see the same rows;
+- the records a concept returns (:class:`SimpleStep`, :class:`NeuronStep`, :class:`Step`,
+  :class:`Training`) and the loop that turns a stream of steps into a :class:`Training`;
+- the lesson's log ("Train loss: ...", "WARNING - Loss Increasing").
+
+No derivative lives here and nothing imports torch: a learner reads the math in
+``numpy_backend`` and ``torch_backend``, side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+Reduction = Literal["mse", "sse"]
+REDUCTIONS: tuple[str, ...] = ("mse", "sse")
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or weights (usually: the learning rate is too large)."""
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def as_float_array(name: str, value: ArrayLike, *, ndim: int | None = None) -> np.ndarray:
+    """A fresh float copy of ``value`` (ints and bools become float64; float32 stays float32).
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for the wrong number of
+    dimensions or a NaN/inf, naming ``name``.
+    """
+    try:
+        arr = np.array(value, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: expected numbers, got {type(value).__name__}") from exc
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise TypeError(f"{name}: expected real numbers, got an array of dtype {arr.dtype}")
+    elif arr.dtype.itemsize < 4:
+        arr = arr.astype(np.float32)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim}-D, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        where = np.argwhere(~np.isfinite(arr))[0]
+        at = f" at index {tuple(int(i) for i in where)}" if arr.ndim else ""
+        raise ValueError(f"{name}: contains NaN or inf{at}")
+    return arr
+
+
+def common_dtype(*arrays: np.ndarray) -> np.dtype:
+    """The float dtype all arrays are computed in: float64 if any is float64, else float32."""
+    return np.result_type(*arrays)
+
+
+def check_lr(lr: float) -> float:
+    """``lr`` must be a finite real number > 0."""
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr: expected a positive real number, got {type(lr).__name__}")
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr: expected a finite number > 0, got {lr!r}")
+    return float(lr)
+
+
+def check_count(name: str, value: int, *, low: int = 1, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (``epochs``, ``batch_size``, layer sizes)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name}: expected an int {bound}, got {value}")
+    return int(value)
+
+
+def check_reduction(loss: str) -> Reduction:
+    if loss not in REDUCTIONS:
+        raise ValueError(f"loss: expected one of {REDUCTIONS}, got {loss!r}")
+    return loss  # type: ignore[return-value]
+
+
+def check_binary(name: str, targets: np.ndarray) -> None:
+    """Targets where an accuracy is computed must be 0 or 1."""
+    if not np.isin(targets, (0, 1)).all():
+        bad = targets[~np.isin(targets, (0, 1))][0]
+        raise ValueError(f"{name}: accuracy needs binary targets (0 or 1), found {bad!r}")
+
+
+def check_simple_inputs(
+    x: ArrayLike, y: ArrayLike, w: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-weight example's scalars ``x``, ``y``, ``w`` as 0-d arrays of one float dtype."""
+    arrays = [as_float_array(name, v, ndim=0) for name, v in (("x", x), ("y", y), ("w", w))]
+    dtype = common_dtype(*arrays)
+    x_, y_, w_ = (a.astype(dtype, copy=False) for a in arrays)
+    return x_, y_, w_
+
+
+def check_neuron_inputs(
+    x: ArrayLike, y: ArrayLike, weights: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One record ``x`` (d,), a scalar target ``y`` and ``weights`` (d,), in one float dtype."""
+    x_ = as_float_array("x", x, ndim=1)
+    y_ = as_float_array("y", y, ndim=0)
+    w_ = as_float_array("weights", weights, ndim=1)
+    if x_.shape != w_.shape:
+        raise ValueError(
+            f"x and weights: shapes must match, got x {x_.shape} and weights {w_.shape}"
+        )
+    dtype = common_dtype(x_, y_, w_)
+    return x_.astype(dtype, copy=False), y_.astype(dtype, copy=False), w_.astype(dtype, copy=False)
+
+
+def check_dataset(
+    features: ArrayLike, targets: ArrayLike | None, weights: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``features`` (n, d), ``targets`` (n,) and ``weights`` (d,), in one float dtype.
+
+    ``targets`` or ``weights`` may be ``None`` (not checked, returned as ``None``). The copies
+    are C-contiguous; pandas frames and series are accepted.
+    """
+    X = as_float_array("features", features, ndim=2)
+    if X.shape[0] == 0:
+        raise ValueError("features: expected at least one record, got 0 rows")
+    arrays = {"features": X}
+    if targets is not None:
+        y = as_float_array("targets", targets, ndim=1)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"features and targets: need the same number of records, got {X.shape[0]} "
+                f"features rows and {y.shape[0]} targets"
+            )
+        arrays["targets"] = y
+    if weights is not None:
+        w = as_float_array("weights", weights, ndim=1)
+        if w.shape[0] != X.shape[1]:
+            raise ValueError(
+                f"weights: expected {X.shape[1]} weights (one per feature column of features "
+                f"{X.shape}), got shape {w.shape}"
+            )
+        arrays["weights"] = w
+    dtype = common_dtype(*arrays.values())
+    out = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}
+    return out["features"], out.get("targets"), out.get("weights")
+
+
+# --------------------------------------------------------------------------- the batch order
+
+Batch = slice | np.ndarray
+
+
+class BatchOrder:
+    """Which records each update sees: an iterable of batches, one pass = one epoch.
+
+    Every ``iter()`` draws the next epoch's permutation from one ``np.random.default_rng(seed)``,
+    so two ``BatchOrder`` objects built with the same arguments give both backends identical
+    batches in identical order. A batch is a ``slice`` when it is contiguous (no shuffle, or the
+    full batch) and otherwise the *sorted* int64 indices of its rows: a batch is a set, and sorting
+    makes ``batch_size == n`` the very same sum as full-batch training. The last partial batch is
+    kept (its gradient averaged over its own size) unless ``drop_last``.
+
+    It works as a ``torch.utils.data.DataLoader`` sampler with ``batch_size=None``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        *,
+        seed: int | None = 42,
+        shuffle: bool = True,
+        drop_last: bool = False,
+    ) -> None:
+        self.n = check_count("n", n)
+        self.batch_size = check_count("batch_size", batch_size, high=self.n)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.n // self.batch_size
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        n, size = self.n, self.batch_size
+        if size == n:
+            yield slice(0, n)
+            return
+        order = self._rng.permutation(n) if self.shuffle else None
+        for start in range(0, size * len(self), size):
+            stop = min(start + size, n)
+            if order is None:
+                yield slice(start, stop)
+            else:
+                yield np.sort(order[start:stop])
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class SimpleStep:
+    """The one-weight example: prediction = w·x, MSE = (prediction − y)².
+
+    ``error`` follows the lesson's first section: prediction − y (= 6 − 10 = −4), so
+    slope = dMSE/dw = 2·error·x (= −24) and the new weight is w − lr·slope (= 2.24).
+    """
+
+    prediction: float
+    error: float
+    loss: float
+    slope: float
+    w: float
+
+
+@dataclass(frozen=True)
+class NeuronStep:
+    """One gradient-descent step of one sigmoid neuron (the lesson's names).
+
+    h = x·w, output = sigmoid(h), error = y − output, error_term = error·sigmoid'(h),
+    del_w = lr·error_term·x, weights = w + del_w; loss = (y − output)² before the step.
+    """
+
+    h: float
+    output: float
+    error: float
+    error_term: float
+    del_w: np.ndarray
+    weights: np.ndarray
+    loss: float
+
+
+class Step(NamedTuple):
+    """One update of a training run, as a backend yields it.
+
+    ``params`` are live views of the parameters *after* the update (one array for a single
+    neuron; one per layer for a network): valid until the generator advances, copy to keep them.
+    ``loss`` is the reported loss (MSE, or SSE) of the batch at the weights its gradient was taken
+    at, i.e. the value of the forward pass of this update.
+    """
+
+    index: int  # 1-based number of the update
+    epoch: int  # 0-based epoch it belongs to
+    end_of_epoch: bool
+    params: tuple[np.ndarray, ...]
+    loss: float
+
+
+@dataclass
+class Training:
+    """What a training run returns.
+
+    ``params``: the final parameters (``weights`` is ``params[0]``). ``losses``: the loss of
+    every update, shape (steps,). ``history``: the parameters after every recorded update, one
+    array of shape (recorded, *param.shape) per parameter (empty if not recorded). ``log``: the
+    lesson's log, ``(epoch, train loss after that epoch)`` every ``epochs/10`` epochs.
+    """
+
+    params: tuple[np.ndarray, ...]
+    losses: np.ndarray
+    history: tuple[np.ndarray, ...]
+    log: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.params[0]
+
+    @property
+    def steps(self) -> int:
+        return int(self.losses.shape[0])
+
+    def log_lines(self) -> list[str]:
+        return format_log(self.log)
+
+
+# --------------------------------------------------------------------------- the training loop
+
+
+def log_epochs(epochs: int) -> list[int]:
+    """The epochs the lesson logs: ``e % (epochs / 10) == 0`` (float modulo, as the lesson)."""
+    return [e for e in range(epochs) if e % (epochs / 10) == 0]
+
+
+def format_log(log: Sequence[tuple[int, float]]) -> list[str]:
+    """The lesson's printout: ``Train loss:  0.25`` and the warning when the loss rose."""
+    lines, last = [], None
+    for _, loss in log:
+        if last and last < loss:
+            lines.append(f"Train loss:  {loss}  WARNING - Loss Increasing")
+        else:
+            lines.append(f"Train loss:  {loss}")
+        last = loss
+    return lines
+
+
+def raise_if_diverged(
+    concept: str,
+    loss: float,
+    lr: float,
+    *,
+    epoch: int,
+    batch: int,
+    index: int,
+    params: Iterable[np.ndarray] = (),
+) -> None:
+    """Raise :class:`DivergenceError` when ``loss`` or any of ``params`` is not finite."""
+    bad = None
+    if not math.isfinite(loss):
+        bad = f"the loss is {loss}"
+    else:
+        for p in params:
+            if not np.isfinite(p).all():
+                bad = "the weights are no longer finite"
+                break
+    if bad:
+        raise DivergenceError(
+            f"{concept} diverged: {bad} at epoch {epoch}, step {batch} of that epoch "
+            f"(update {index}); try a smaller learning rate than lr={lr!r}"
+        )
+
+
+def collect(
+    steps: Iterator[Step],
+    evaluate: Callable[[tuple[np.ndarray, ...]], float],
+    *,
+    epochs: int,
+    total_steps: int,
+    record: bool | int = True,
+) -> Training:
+    """Run a stream of steps to the end and keep what :class:`Training` holds.
+
+    ``evaluate(params)`` gives the train loss for the lesson's log (every ``epochs/10`` epochs).
+    ``record``: ``True`` keeps the parameters after every update, an int ``k`` every k-th
+    (and the last), ``False`` none. Memory is O(steps) for the losses plus what is recorded.
+    """
+    every = 1 if record is True else int(record)
+    logged = set(log_epochs(epochs))
+    losses = np.empty(total_steps, dtype=np.float64)
+    history: list[list[np.ndarray]] | None = None
+    log: list[tuple[int, float]] = []
+    last: Step | None = None
+    for step in steps:
+        losses[step.index - 1] = step.loss
+        if every and (step.index % every == 0 or step.index == total_steps):
+            if history is None:
+                history = [[] for _ in step.params]
+            for keep, p in zip(history, step.params):
+                keep.append(p.copy())
+        if step.end_of_epoch and step.epoch in logged:
+            log.append((step.epoch, evaluate(step.params)))
+        last = step
+    if last is None or last.index != total_steps:
+        raise RuntimeError(f"training stopped after {0 if last is None else last.index} of "
+                           f"{total_steps} updates")
+    params = tuple(p.copy() for p in last.params)
+    hist = tuple(np.stack(h) for h in history) if history else ()
+    return Training(params=params, losses=losses, history=hist, log=log)

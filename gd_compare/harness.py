@@ -1,0 +1,350 @@
+"""The equivalence harness: both backends, the same start, compared at every step.
+
+:func:`compare` builds a concept's inputs once (the same weights, data and batch order for both),
+then runs the two backends *in lockstep*: training is a stream of steps (``iter_<concept>``) and
+each NumPy step is checked against the PyTorch step of the same number as it comes, so memory
+stays O(parameters) unless trajectories are recorded, and a run can stop at its first divergence.
+
+Two values a, b agree when ``|a − b| ≤ atol + rtol·max(|a|, |b|)``. Defaults: 1e-12/1e-12 in
+float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
+from .core import DivergenceError, Step, log_epochs
+
+#: (rtol, atol) per dtype; tests and the CLI may pass tighter ones, never looser ones by default.
+DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
+    "float64": (1e-12, 1e-12),
+    "float32": (1e-5, 1e-5),
+}
+
+
+def ulp_distance(a: Any, b: Any, dtype: np.dtype | str = "float64") -> np.ndarray:
+    """How many representable ``dtype`` numbers lie between a and b (elementwise, uint64).
+
+    Floats are mapped to integers in value order (the sign-magnitude bit pattern turned into
+    two's complement), so the distance is the difference of the integers; +0 and −0 are 0 apart.
+    """
+    dt = check_dtype(dtype)
+    ints = np.int64 if dt.itemsize == 8 else np.int32
+    mask = np.iinfo(ints).max
+    out = []
+    for v in (a, b):
+        bits = np.asarray(v, dtype=dt).view(ints).astype(np.int64)
+        mag = (bits & mask).astype(np.uint64)
+        out.append((bits < 0, mag))
+    (neg_a, mag_a), (neg_b, mag_b) = out
+    same = neg_a == neg_b
+    return np.where(same, np.maximum(mag_a, mag_b) - np.minimum(mag_a, mag_b), mag_a + mag_b)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The first place the two backends disagree beyond the tolerance."""
+
+    concept: str
+    step: int
+    quantity: str
+    index: tuple[int, ...]
+    numpy_value: float
+    torch_value: float
+    abs_diff: float
+    ulps: int
+    rtol: float
+    atol: float
+
+    def __str__(self) -> str:
+        where = self.quantity + ("[" + ", ".join(map(str, self.index)) + "]" if self.index else "")
+        return (
+            f"{self.concept}: step {self.step}, {where}: numpy={self.numpy_value!r} "
+            f"torch={self.torch_value!r} |Δ|={self.abs_diff:.3g} ({self.ulps} ULPs) exceeds "
+            f"atol={self.atol:g} + rtol={self.rtol:g}·max(|numpy|, |torch|)"
+        )
+
+
+class _Tracker:
+    """Running maxima of |Δ|, relative |Δ| and ULPs per quantity, and the first mismatch."""
+
+    def __init__(self, concept: str, dtype: np.dtype, rtol: float, atol: float) -> None:
+        self.concept, self.dtype, self.rtol, self.atol = concept, dtype, rtol, atol
+        self.max_abs: dict[str, float] = {}
+        self.max_rel: dict[str, float] = {}
+        self.max_ulps: dict[str, int] = {}
+        self.first: Mismatch | None = None
+
+    def check(self, quantity: str, step: int, a: Any, b: Any, prefix: tuple[int, ...] = ()) -> bool:
+        a = np.asarray(a, dtype=self.dtype)
+        b = np.asarray(b, dtype=self.dtype)
+        if a.shape != b.shape:
+            raise AssertionError(
+                f"{self.concept}: step {step}, {quantity}: shapes differ, numpy {a.shape} vs "
+                f"torch {b.shape}"
+            )
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        diff = np.abs(a64 - b64)
+        scale = np.maximum(np.abs(a64), np.abs(b64))
+        ulps = ulp_distance(a, b, self.dtype)
+        bad = ~(diff <= self.atol + self.rtol * scale)  # NaN counts as bad
+        if diff.size:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel = np.where(scale > 0, diff / scale, 0.0)
+            self._bump(self.max_abs, quantity, float(np.max(diff)))
+            self._bump(self.max_rel, quantity, float(np.max(rel)))
+            self._bump(self.max_ulps, quantity, int(np.max(ulps)))
+        if bad.any() and self.first is None:
+            i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+            self.first = Mismatch(self.concept, step, quantity, prefix + tuple(int(k) for k in i),
+                                  float(a[i]), float(b[i]), float(diff[i]), int(ulps[i]),
+                                  self.rtol, self.atol)
+        return not bad.any()
+
+    @staticmethod
+    def _bump(store: dict, key: str, value: float) -> None:
+        old = store.get(key)
+        if old is None or value > old or math.isnan(value):
+            store[key] = value
+
+
+@dataclass
+class BackendRun:
+    """What one backend did: final parameters, the loss of every update (when recorded), the
+    parameters after every recorded update, the lesson's log, the test accuracy, and (one-step
+    concepts) every intermediate quantity."""
+
+    final_weights: tuple[np.ndarray, ...]
+    losses: np.ndarray | None = None
+    history: tuple[np.ndarray, ...] = ()
+    log: list[tuple[int, float]] = field(default_factory=list)
+    final_loss: float | None = None
+    test_accuracy: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.final_weights[0]
+
+
+@dataclass
+class Comparison:
+    """The verdict of one concept: maxima of the differences and the first mismatch, if any."""
+
+    concept: str
+    dtype: str
+    steps: int
+    rtol: float
+    atol: float
+    max_abs_diff: dict[str, float]
+    max_rel_diff: dict[str, float]
+    max_ulps: dict[str, int]
+    first_failure: Mismatch | None
+    numpy: BackendRun
+    torch: BackendRun
+    headline: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.first_failure is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON record of the CLI's ``--json``: name, dtype, steps, passed, max_abs_diff
+        ({weights, loss, ...}), numpy/torch {final_weights, losses[, test_accuracy]}, and more."""
+
+        def run(r: BackendRun) -> dict[str, Any]:
+            weights = [w.tolist() for w in r.final_weights]
+            out: dict[str, Any] = {
+                "final_weights": weights[0] if len(weights) == 1 else weights,
+                "losses": [] if r.losses is None else r.losses.tolist(),
+            }
+            if r.final_loss is not None:
+                out["final_loss"] = r.final_loss
+            if r.test_accuracy is not None:
+                out["test_accuracy"] = r.test_accuracy
+            if r.log:
+                out["log"] = [{"epoch": e, "train_loss": v} for e, v in r.log]
+            return out
+
+        return {
+            "name": self.concept,
+            "dtype": self.dtype,
+            "steps": self.steps,
+            "passed": self.passed,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
+            "max_ulps": self.max_ulps,
+            "tolerance": {"rtol": self.rtol, "atol": self.atol},
+            "first_failure": None if self.first_failure is None else str(self.first_failure),
+            "numpy": run(self.numpy),
+            "torch": run(self.torch),
+        }
+
+
+def _backends() -> tuple[ModuleType, ModuleType]:
+    from . import numpy_backend, torch_backend  # torch is imported here, on first use
+
+    return numpy_backend, torch_backend
+
+
+def compare(
+    concept: str,
+    *,
+    dtype: str = "float64",
+    rtol: float | None = None,
+    atol: float | None = None,
+    record: bool | int = True,
+    stop_on_failure: bool = False,
+    backends: tuple[ModuleType, ModuleType] | None = None,
+    **params: Any,
+) -> Comparison:
+    """Run ``concept`` in both backends from identical inputs and compare every step.
+
+    ``params`` override the lesson's defaults (``lr``, ``epochs``, ``batch_size``, ``seed``,
+    ``features``/``targets``, ...; see ``gd_compare.concepts.CONCEPTS[name].defaults``).
+    ``record``: ``True`` keeps every update's loss and parameters, an int ``k`` every k-th
+    parameter vector (losses all), ``False`` nothing but the maxima (memory O(parameters)).
+    ``stop_on_failure`` ends the run at the first mismatch. ``backends`` replaces the
+    (numpy, torch) pair, e.g. to check a hand-written backend of your own against PyTorch.
+    """
+    spec = get_concept(concept)
+    dt = check_dtype(dtype)
+    default_rtol, default_atol = DEFAULT_TOLERANCE[dt.name]
+    rtol = default_rtol if rtol is None else float(rtol)
+    atol = default_atol if atol is None else float(atol)
+    inputs = spec.inputs(dt, **params)
+    np_mod, torch_mod = backends or _backends()
+    tracker = _Tracker(spec.name, dt, rtol, atol)
+    if spec.kind == "step":
+        runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
+    else:
+        runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
+                                        stop_on_failure)
+    return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
+                      tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
+
+
+def _compare_step(
+    spec: Concept, inputs: Inputs, np_mod: ModuleType, torch_mod: ModuleType, tracker: _Tracker
+) -> tuple[tuple[BackendRun, BackendRun], int]:
+    """One update: compare the new weights, the loss and every intermediate quantity."""
+    results = [getattr(m, spec.name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
+    fields = [f for f in vars(results[0]) if f not in ("w", "weights", "loss")]
+    weight_field = "w" if hasattr(results[0], "w") else "weights"
+    tracker.check("weights", 1, getattr(results[0], weight_field),
+                  getattr(results[1], weight_field))
+    tracker.check("loss", 1, results[0].loss, results[1].loss)
+    for f in fields:
+        tracker.check(f, 1, getattr(results[0], f), getattr(results[1], f))
+    runs = tuple(
+        BackendRun(
+            final_weights=(np.atleast_1d(np.asarray(getattr(r, weight_field), dtype=float)),),
+            losses=np.array([r.loss]),
+            values=dict(vars(r)),
+        )
+        for r in results
+    )
+    return runs, 1  # type: ignore[return-value]
+
+
+def _compare_training(
+    spec: Concept,
+    inputs: Inputs,
+    np_mod: ModuleType,
+    torch_mod: ModuleType,
+    tracker: _Tracker,
+    record: bool | int,
+    stop_on_failure: bool,
+) -> tuple[tuple[BackendRun, BackendRun], int]:
+    """Advance both step streams together; compare parameters and loss at every update."""
+    kwargs = inputs.kwargs
+    streams = []
+    for label, mod in (("numpy", np_mod), ("torch", torch_mod)):
+        streams.append(_labelled(label, getattr(mod, "iter_" + spec.name)(**kwargs)))
+    X, y = kwargs["features"], kwargs["targets"]
+    total = _loss_function(np_mod, kwargs), _loss_function(torch_mod, kwargs)
+    logged = set(log_epochs(kwargs["epochs"]))
+    every = 1 if record is True else int(record)
+    losses: tuple[list[float], list[float]] = ([], [])
+    history: tuple[list[list[np.ndarray]], list[list[np.ndarray]]] = ([], [])
+    logs: tuple[list, list] = ([], [])
+    last: tuple[Step, Step] | None = None
+    steps = 0
+    for a, b in zip_longest(*streams):
+        if a is None or b is None:
+            short = "numpy" if a is None else "torch"
+            raise AssertionError(f"{spec.name}: the {short} backend stopped after {steps} steps "
+                                 "while the other went on")
+        steps = a.index
+        for k, (pa, pb) in enumerate(zip(a.params, b.params, strict=True)):
+            tracker.check("weights", steps, pa, pb, (k,) if len(a.params) > 1 else ())
+        tracker.check("loss", steps, a.loss, b.loss)
+        if record is not False:
+            for s, keep, hist in zip((a, b), losses, history):
+                keep.append(s.loss)
+                if every and steps % every == 0:
+                    hist.append([p.copy() for p in s.params])
+        if a.end_of_epoch and a.epoch in logged:
+            values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
+                      for f, s in zip(total, (a, b))]
+            tracker.check("log", steps, values[0], values[1])
+            for keep, v in zip(logs, values):
+                keep.append((a.epoch, v))
+        last = (a, b)
+        if stop_on_failure and tracker.first is not None:
+            break
+    assert last is not None
+    runs = []
+    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last)):
+        params = s.params[0] if len(s.params) == 1 else s.params
+        run = BackendRun(
+            final_weights=tuple(p.copy() for p in s.params),
+            losses=None if record is False else np.asarray(losses[i]),
+            history=tuple(np.stack(h) for h in zip(*history[i])) if history[i] else (),
+            log=logs[i],
+            final_loss=total[i](X, y, params),
+        )
+        if inputs.test is not None:
+            run.test_accuracy = mod.accuracy(*inputs.test, params)
+        runs.append(run)
+    tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
+    if runs[0].test_accuracy is not None:
+        tracker.check("test_accuracy", steps, runs[0].test_accuracy, runs[1].test_accuracy)
+    return (runs[0], runs[1]), steps
+
+
+def _loss_function(mod: ModuleType, kwargs: dict[str, Any]):
+    return mod.sse if kwargs.get("loss") == "sse" else mod.mse
+
+
+def _labelled(label: str, steps):
+    """Re-raise a backend's DivergenceError with the backend's name in front."""
+    try:
+        yield from steps
+    except DivergenceError as exc:
+        raise DivergenceError(f"{label} backend: {exc}") from exc
+
+
+def assert_equivalent(concept: str | Comparison, **params: Any) -> Comparison:
+    """Compare (stopping at the first mismatch) and raise ``AssertionError`` naming the concept,
+    step, quantity, parameter index and both values if the backends disagree."""
+    if isinstance(concept, Comparison):
+        result = concept
+    else:
+        params.setdefault("stop_on_failure", True)
+        result = compare(concept, **params)
+    if not result.passed:
+        raise AssertionError(str(result.first_failure))
+    return result
+
+
+def compare_all(names: list[str] | None = None, **params: Any) -> list[Comparison]:
+    """:func:`compare` every concept (or ``names``), with the shared ``params``."""
+    return [compare(n, **params) for n in (names or list(CONCEPTS))]

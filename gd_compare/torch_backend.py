@@ -1,0 +1,364 @@
+"""Gradient descent with PyTorch: autograd finds every derivative, ``torch.optim.SGD`` applies it.
+
+The twin of :mod:`gd_compare.numpy_backend`: the same names, signatures and return types
+(NumPy arrays and floats), the same math — and no derivative written by hand. Each step is
+``loss.backward()`` then ``optimizer.step()``.
+
+The loss convention. The lesson's update w ← w + lr·Σ error_term·x / m is gradient descent on
+E = ½·MSE = (1/2m)·Σ(y − ŷ)². We hand autograd exactly that E (``(0.5 * mse).backward()``) and
+give ``torch.optim.SGD`` the lesson's ``lr`` unchanged, rather than MSE with lr/2: the learning
+rate a learner types is the same number in both backends, and multiplying by 0.5 is exact in
+binary floating point, so the reported MSE is the very value whose half was differentiated.
+With ``loss="sse"``: E = ½·SSE and ``nn.MSELoss(reduction="sum")``.
+
+Tensors are built with ``torch.from_numpy`` from float64 (or float32) arrays, so the dtype is the
+one the NumPy twin computes in. Inputs are copied first; the caller's arrays are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from .core import (
+    BatchOrder,
+    NeuronStep,
+    Reduction,
+    SimpleStep,
+    Step,
+    Training,
+    as_float_array,
+    check_binary,
+    check_count,
+    check_dataset,
+    check_lr,
+    check_neuron_inputs,
+    check_reduction,
+    check_simple_inputs,
+    collect,
+    raise_if_diverged,
+)
+from .data import initial_weights
+
+__all__ = [
+    "Neuron",
+    "accuracy",
+    "forward",
+    "iter_mse_training",
+    "iter_sgd_batching",
+    "mse",
+    "mse_training",
+    "sgd_batching",
+    "sigmoid",
+    "sigmoid_exercise",
+    "sigmoid_prime",
+    "sigmoid_step",
+    "simple_step",
+    "sse",
+]
+
+
+class Neuron(nn.Module):
+    """One sigmoid unit without bias: ŷ = sigmoid(X @ w), X (m, d) → ŷ (m,); x (d,) → ŷ scalar.
+
+    ``nn.Linear(d, 1, bias=False)`` holds w as its ``weight`` of shape (1, d); it is created
+    uninitialised (``skip_init``, so the caller's global torch RNG is not consumed) and then set
+    to the given weights.
+    """
+
+    def __init__(self, weights: np.ndarray) -> None:
+        super().__init__()
+        w = torch.from_numpy(np.ascontiguousarray(weights))
+        self.linear = nn.utils.skip_init(nn.Linear, w.shape[0], 1, bias=False, dtype=w.dtype)
+        with torch.no_grad():
+            self.linear.weight.copy_(w.unsqueeze(0))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear(X)).squeeze(-1)
+
+    def weights_view(self) -> np.ndarray:
+        """The live weights as a NumPy view of shape (d,) (no copy; it follows every update)."""
+        return self.linear.weight.detach().numpy()[0]
+
+
+# --------------------------------------------------------------------------- activation
+
+
+def _float_tensor(h: ArrayLike) -> torch.Tensor:
+    a = np.array(h, copy=True)
+    return torch.from_numpy(a if a.dtype.kind == "f" else a.astype(np.float64))
+
+
+def sigmoid(h: ArrayLike) -> np.ndarray:
+    """``torch.sigmoid``: 1 / (1 + exp(−h)), elementwise."""
+    return torch.sigmoid(_float_tensor(h)).numpy()
+
+
+def sigmoid_prime(h: ArrayLike) -> np.ndarray:
+    """sigmoid'(h) from autograd: the gradient of Σ sigmoid(h_i) with respect to each h_i."""
+    t = _float_tensor(h).requires_grad_()
+    torch.sigmoid(t).sum().backward()
+    return t.grad.numpy()
+
+
+def forward(features: ArrayLike, weights: ArrayLike) -> np.ndarray:
+    """ŷ = sigmoid(features @ weights) through :class:`Neuron`: (n, d) → (n,)."""
+    X, _, w = check_dataset(features, None, weights)
+    with torch.no_grad():
+        return Neuron(w)(torch.from_numpy(X)).numpy()
+
+
+def _loss(features: ArrayLike, targets: ArrayLike, weights: ArrayLike, reduction: str) -> float:
+    X, y, w = check_dataset(features, targets, weights)
+    with torch.no_grad():
+        output = Neuron(w)(torch.from_numpy(X))
+        return nn.MSELoss(reduction=reduction)(output, torch.from_numpy(y)).item()
+
+
+def mse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
+    """MSE = mean((ŷ − y)²): ``nn.MSELoss()``."""
+    return _loss(features, targets, weights, "mean")
+
+
+def sse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
+    """SSE = Σ(ŷ − y)²: ``nn.MSELoss(reduction="sum")``."""
+    return _loss(features, targets, weights, "sum")
+
+
+def accuracy(
+    features: ArrayLike, targets: ArrayLike, weights: ArrayLike, threshold: float = 0.5
+) -> float:
+    """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
+    X, y, w = check_dataset(features, targets, weights)
+    check_binary("targets", y)
+    with torch.no_grad():
+        predictions = Neuron(w)(torch.from_numpy(X)) > threshold
+        return (predictions == torch.from_numpy(y)).double().mean().item()
+
+
+# --------------------------------------------------------------------------- 1. one weight
+
+
+def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.01) -> SimpleStep:
+    """The one-weight example: prediction = w·x, MSE = (prediction − y)²; autograd gives the
+    slope dMSE/dw (``w.grad``), ``optim.SGD`` takes w ← w − lr·slope."""
+    x_, y_, w_ = check_simple_inputs(x, y, w)
+    lr = check_lr(lr)
+    x, y = torch.from_numpy(x_), torch.from_numpy(y_)
+    w = torch.from_numpy(w_).requires_grad_()
+    optimizer = torch.optim.SGD([w], lr=lr)
+    prediction = w * x
+    loss = nn.functional.mse_loss(prediction, y)
+    loss.backward()
+    slope = w.grad.item()
+    optimizer.step()
+    raise_if_diverged("simple_step", loss.item(), lr, epoch=0, batch=0, index=1,
+                      params=[w.detach().numpy()])
+    return SimpleStep(prediction.item(), (prediction - y).item(), loss.item(), slope, w.item())
+
+
+# --------------------------------------------------------------------------- 2./3. one neuron
+
+
+def sigmoid_step(
+    x: ArrayLike = (0.1, 0.3),
+    y: ArrayLike = 0.2,
+    weights: ArrayLike = (-0.8, 0.5),
+    lr: float = 0.5,
+) -> NeuronStep:
+    """One step of one sigmoid neuron on E = ½(y − ŷ)², the lesson's quantities read off autograd:
+
+    error_term = −∂E/∂h   (``h.grad``, kept with ``retain_grad``)
+    del_w      = −lr·∂E/∂w = the change ``optimizer.step()`` makes
+    """
+    x_, y_, w_ = check_neuron_inputs(x, y, weights)
+    lr = check_lr(lr)
+    x, y = torch.from_numpy(x_), torch.from_numpy(y_)
+    w = torch.from_numpy(w_).requires_grad_()
+    optimizer = torch.optim.SGD([w], lr=lr)
+    h = x @ w
+    h.retain_grad()
+    output = torch.sigmoid(h)
+    loss = nn.functional.mse_loss(output, y)  # (y − ŷ)², reported
+    (0.5 * loss).backward()  # E = ½(y − ŷ)²
+    error_term = -h.grad
+    del_w = -lr * w.grad
+    optimizer.step()
+    new_weights = w.detach().numpy()
+    raise_if_diverged("sigmoid_step", loss.item(), lr, epoch=0, batch=0, index=1,
+                      params=[new_weights])
+    return NeuronStep(h.item(), output.item(), (y - output).item(), error_term.item(),
+                      del_w.numpy(), new_weights, loss.item())
+
+
+def sigmoid_exercise(
+    x: ArrayLike = (1.0, 2.0, 3.0, 4.0),
+    y: ArrayLike = 0.5,
+    weights: ArrayLike = (0.5, -0.5, 0.3, 0.1),
+    lr: float = 0.5,
+) -> NeuronStep:
+    """The lesson's exercise: :func:`sigmoid_step` on x=[1, 2, 3, 4], y=0.5,
+    w=[0.5, −0.5, 0.3, 0.1], lr=0.5."""
+    return sigmoid_step(x, y, weights, lr)
+
+
+# --------------------------------------------------------------------------- 4./5. training
+
+
+def _train(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    lr: float,
+    epochs: int,
+    order: BatchOrder,
+    reduction: Reduction,
+    concept: str,
+) -> Iterator[Step]:
+    """The PyTorch training loop: for each batch, forward, ``(0.5 * loss).backward()``,
+    ``optimizer.step()``. The batches come from the shared :class:`BatchOrder` through a
+    ``DataLoader`` (``batch_size=None``: the sampler hands over whole batches)."""
+    model = Neuron(w)
+    criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                        sampler=order, batch_size=None)
+    params = (model.weights_view(),)
+    last = len(order) - 1
+    index = 0
+    for epoch in range(epochs):
+        for b, (xb, yb) in enumerate(loader):
+            index += 1
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)  # reported: MSE (or SSE)
+            (0.5 * loss).backward()  # E = ½·MSE: −lr·∂E/∂w is the lesson's step
+            optimizer.step()
+            value = loss.item()
+            raise_if_diverged(concept, value, lr, epoch=epoch, batch=b, index=index,
+                              params=params if b == last else ())
+            yield Step(index, epoch, b == last, params, value)
+
+
+def _train_per_record(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, lr: float, epochs: int, reduction: Reduction
+) -> Iterator[Step]:
+    """The lesson's per-record loop, the PyTorch way: ``backward()`` once per record *adds* that
+    record's gradient into ``.grad`` (the lesson's ``del_w +=``), one ``optimizer.step()`` per
+    epoch."""
+    model = Neuron(w)
+    criterion = nn.MSELoss(reduction="sum")
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    m = len(y) if reduction == "mse" else 1
+    params = (model.weights_view(),)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for epoch in range(epochs):
+        optimizer.zero_grad()
+        total = torch.zeros((), dtype=Xt.dtype)
+        for x, target in zip(Xt, yt):
+            loss = criterion(model(x), target) / m  # this record's share of the MSE
+            (0.5 * loss).backward()  # accumulates into weight.grad
+            total += loss.detach()
+        optimizer.step()
+        value = total.item()
+        raise_if_diverged("mse_training", value, lr, epoch=epoch, batch=0, index=epoch + 1,
+                          params=params)
+        yield Step(epoch + 1, epoch, True, params, value)
+
+
+def iter_sgd_batching(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | None = None,
+    lr: float = 0.5,
+    epochs: int = 100,
+    batch_size: int = 32,
+    *,
+    seed: int | None = 42,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    loss: Reduction = "mse",
+) -> Iterator[Step]:
+    """Mini-batch SGD as a stream of :class:`Step` s, batches from the shared
+    :class:`~gd_compare.core.BatchOrder` (the same rows, in the same order, as NumPy's)."""
+    X, y, w = check_dataset(features, targets, weights)
+    w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
+    lr = check_lr(lr)
+    epochs = check_count("epochs", epochs)
+    reduction = check_reduction(loss)
+    order = BatchOrder(len(y), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
+    return _train(X, y, w, lr, epochs, order, reduction, "sgd_batching")
+
+
+def iter_mse_training(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | None = None,
+    lr: float = 0.5,
+    epochs: int = 1000,
+    *,
+    per_record: bool = False,
+    loss: Reduction = "mse",
+) -> Iterator[Step]:
+    """Full-batch gradient descent, one :class:`Step` per epoch (``per_record=True``: gradients
+    accumulated record by record, as the lesson's loop)."""
+    X, y, w = check_dataset(features, targets, weights)
+    w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
+    lr = check_lr(lr)
+    epochs = check_count("epochs", epochs)
+    reduction = check_reduction(loss)
+    if per_record:
+        return _train_per_record(X, y, w, lr, epochs, reduction)
+    order = BatchOrder(len(y), len(y), shuffle=False)
+    return _train(X, y, w, lr, epochs, order, reduction, "mse_training")
+
+
+def mse_training(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | None = None,
+    lr: float = 0.5,
+    epochs: int = 1000,
+    *,
+    per_record: bool = False,
+    loss: Reduction = "mse",
+    record: bool | int = True,
+) -> Training:
+    """The lesson's training loop run to the end (see ``numpy_backend.mse_training``)."""
+    steps = iter_mse_training(features, targets, weights, lr, epochs, per_record=per_record,
+                              loss=loss)
+    X, y, _ = check_dataset(features, targets)
+    return collect(steps, _evaluator(X, y, loss), epochs=epochs, total_steps=epochs,
+                   record=record)
+
+
+def sgd_batching(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | None = None,
+    lr: float = 0.5,
+    epochs: int = 100,
+    batch_size: int = 32,
+    *,
+    seed: int | None = 42,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    loss: Reduction = "mse",
+    record: bool | int = True,
+) -> Training:
+    """:func:`iter_sgd_batching` run to the end."""
+    steps = iter_sgd_batching(features, targets, weights, lr, epochs, batch_size, seed=seed,
+                              shuffle=shuffle, drop_last=drop_last, loss=loss)
+    X, y, _ = check_dataset(features, targets)
+    per_epoch = len(BatchOrder(len(y), batch_size, drop_last=drop_last))
+    return collect(steps, _evaluator(X, y, loss), epochs=epochs,
+                   total_steps=epochs * per_epoch, record=record)
+
+
+def _evaluator(X: np.ndarray, y: np.ndarray, reduction: Reduction):
+    total = sse if reduction == "sse" else mse
+    return lambda params: total(X, y, params[0])
