@@ -1,0 +1,165 @@
+"""``gd-compare``: run every concept in both backends and print the side-by-side verdict.
+
+Exit status: 0 when every concept agrees, 1 when any differs (or a run diverges), 2 for a usage
+error (a bad option value), always with a one-line message and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn, TextIO
+
+import numpy as np
+
+from .concepts import CONCEPTS
+from .core import DivergenceError, format_log
+from .harness import DEFAULT_TOLERANCE, Comparison, compare
+
+PROG = "gd-compare"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
+        "autograd + torch.optim.SGD from the same start, and show that every step agrees.",
+    )
+    p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
+                   help=f"run only this concept (repeatable): {', '.join(CONCEPTS)}")
+    p.add_argument("--lr", type=_positive_float,
+                   help="learning rate for every concept (default: the lesson's, 0.01 for "
+                   "simple_step and 0.5 for the others)")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="epochs of the training concepts (default: mse_training 1000, "
+                   "sgd_batching 100)")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="sgd_batching's batch size (default 32; 360 = full batch)")
+    p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
+                   help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the initial weights and the batch shuffle (default 42)")
+    p.add_argument("--json", metavar="PATH|-",
+                   help="also write the results as JSON to PATH, or only JSON to stdout with -")
+    return p
+
+
+def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    defaults = CONCEPTS[name].defaults
+    wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
+              "seed": args.seed}
+    return {k: v for k, v in wanted.items() if v is not None and k in defaults}
+
+
+def _fmt(value: Any) -> str:
+    arr = np.atleast_1d(np.asarray(value, dtype=float))
+    parts = [f"{v:.6g}" for v in arr[:3]]
+    text = ", ".join(parts) + (", …" if arr.size > 3 else "")
+    return text if np.ndim(value) == 0 else f"[{text}]"
+
+
+def _headline(result: Comparison) -> tuple[str, str, str]:
+    name = result.headline
+    if name == "train MSE":
+        return name, _fmt(result.numpy.final_loss), _fmt(result.torch.final_loss)
+    return name, _fmt(result.numpy.values[name]), _fmt(result.torch.values[name])
+
+
+def format_table(results: Sequence[Comparison]) -> str:
+    """concept | quantity | NumPy | PyTorch | max |Δ| | ULPs | steps | verdict"""
+    header = ("concept", "quantity", "NumPy (by hand)", "PyTorch (autograd)", "max |Δ|",
+              "ULPs", "steps", "verdict")
+    rows = []
+    for r in results:
+        quantity, a, b = _headline(r)
+        max_abs = max(r.max_abs_diff.values(), default=0.0)
+        ulps = max(r.max_ulps.values(), default=0)
+        rows.append((r.concept, quantity, a, b, f"{max_abs:.2e}", str(ulps), str(r.steps),
+                     "PASS" if r.passed else "FAIL"))
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+             for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
+    rtol, atol = DEFAULT_TOLERANCE[dtype]
+    print(f"gd_compare: NumPy by hand vs PyTorch autograd + torch.optim.SGD ({dtype}, "
+          f"pass when |Δ| <= {atol:g} + {rtol:g}·|value| at every step)\n", file=out)
+    print(format_table(results), file=out)
+    for r in results:
+        if r.numpy.log:
+            print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
+            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log)):
+                print(f"  {a:<58} | {b}", file=out)
+        if r.numpy.test_accuracy is not None:
+            print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "
+                  f"Prediction accuracy: {r.torch.test_accuracy:.3f}", file=out)
+    for r in results:
+        if not r.passed:
+            print(f"\nFAIL {r.first_failure}", file=out)
+    verdict = "all concepts agree" if all(r.passed for r in results) else "MISMATCH"
+    print(f"\n{sum(r.passed for r in results)}/{len(results)} concepts pass: {verdict}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    names = list(dict.fromkeys(args.concept or CONCEPTS))
+    if args.json and args.json != "-":
+        try:
+            open(args.json, "w", encoding="utf-8").close()  # fail now, not after the runs
+        except OSError as exc:
+            parser.error(f"--json: cannot write {args.json!r}: {exc.strerror}")
+    results = []
+    try:
+        for name in names:
+            results.append(compare(name, dtype=args.dtype, **_overrides(name, args)))
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    except DivergenceError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    if args.json != "-":
+        _report(results, args.dtype, sys.stdout)
+    if args.json:
+        payload = json.dumps({"concepts": [r.to_json() for r in results]}, indent=1)
+        if args.json == "-":
+            sys.stdout.write(payload + "\n")
+        else:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(payload + "\n")
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
