@@ -32,7 +32,6 @@ from .core import (
     SimpleStep,
     Step,
     Training,
-    as_float_array,
     check_binary,
     check_count,
     check_dataset,

@@ -1,0 +1,119 @@
+"""gd-compare: the table, the JSON contract, the exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gd_compare import cli, harness
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def default_output():
+    pytest.importorskip("torch")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main([])
+    return code, out.getvalue()
+
+
+def test_main_job_prints_every_concept_passing(default_output):
+    code, text = default_output
+    assert code == 0
+    rows = {line.split()[0]: line for line in text.splitlines() if line.split()}
+    for name in ("simple_step", "sigmoid_step", "sigmoid_exercise", "mse_training",
+                 "sgd_batching"):
+        assert rows[name].rstrip().endswith("PASS"), rows[name]
+    assert "2.24" in rows["simple_step"]
+    assert "5/5 concepts pass" in text
+
+
+def test_main_job_prints_the_lessons_log_and_accuracy(default_output):
+    _, text = default_output
+    assert "Train loss:  0.26276093849966" in text
+    assert text.count("Prediction accuracy: 0.725") >= 2
+
+
+def test_json_to_stdout_is_only_json(capsys):
+    code = cli.main(["--concept", "simple_step", "--concept", "mse_training", "--epochs", "20",
+                     "--json", "-"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    names = [c["name"] for c in doc["concepts"]]
+    assert names == ["simple_step", "mse_training"]
+    mse = doc["concepts"][1]
+    assert mse["steps"] == 20 and mse["passed"] is True and mse["dtype"] == "float64"
+    assert set(mse["max_abs_diff"]) >= {"weights", "loss"}
+    for side in ("numpy", "torch"):
+        assert len(mse[side]["losses"]) == 20
+        assert len(mse[side]["final_weights"]) == 6
+        assert 0 <= mse[side]["test_accuracy"] <= 1
+    assert doc["concepts"][0]["numpy"]["final_weights"] == [2.24]
+
+
+def test_json_to_a_file_also_prints_the_table(tmp_path, capsys):
+    path = tmp_path / "out.json"
+    assert cli.main(["--concept", "sigmoid_exercise", "--dtype", "float32",
+                     "--json", str(path)]) == 0
+    assert "sigmoid_exercise" in capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    assert doc["concepts"][0]["dtype"] == "float32"
+
+
+def test_options_reach_the_concepts(capsys):
+    assert cli.main(["--concept", "sgd_batching", "--epochs", "2", "--batch-size", "100",
+                     "--seed", "3", "--lr", "0.1", "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["concepts"][0]["steps"] == 8
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "abc"], "--batch-size"),
+    (["--batch-size", "1000", "--concept", "sgd_batching"], "batch_size"),
+    (["--concept", "nope"], "--concept"),
+    (["--dtype", "float16"], "--dtype"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and match in err and "Traceback" not in err
+
+
+def test_unwritable_json_path_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--concept", "simple_step", "--json", str(tmp_path / "no" / "x.json")])
+    assert info.value.code == 2
+
+
+def test_a_mismatch_exits_1_and_says_where(monkeypatch, capsys):
+    monkeypatch.setitem(harness.DEFAULT_TOLERANCE, "float64", (0.0, 0.0))
+    code = cli.main(["--concept", "mse_training", "--epochs", "50"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL mse_training: step" in out and "MISMATCH" in out
+
+
+def test_divergence_exits_1_with_a_message(capsys):
+    assert cli.main(["--concept", "mse_training", "--lr", "1e308", "--epochs", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "mse_training diverged" in err and "epoch 0" in err and "smaller learning rate" in err
+    assert "Warning" not in err  # overflow is reported once, as the divergence
+
+
+def test_python_dash_m_runs_the_same_cli():
+    done = subprocess.run([sys.executable, "-m", "gd_compare", "--help"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "--batch-size" in done.stdout

@@ -1,0 +1,101 @@
+"""gd_compare.torch_backend: the same functions, derivatives from autograd."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pytest
+
+from gd_compare import DivergenceError
+from gd_compare import numpy_backend as nb
+
+torch = pytest.importorskip("torch")  # the whole module is marked torch; see pytestmark
+from gd_compare import torch_backend as tb  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def test_both_backends_share_names_and_signatures():
+    shared = set(nb.__all__)
+    assert shared <= set(tb.__all__)
+    assert set(tb.__all__) - shared == {"Neuron"}  # torch-only helper class
+    for name in sorted(shared):
+        assert inspect.signature(getattr(nb, name)) == inspect.signature(getattr(tb, name)), name
+
+
+def test_lesson_numbers_from_autograd():
+    s = tb.simple_step()
+    assert s.slope == -24.0 and s.w == pytest.approx(2.24, abs=1e-15)
+    ex = tb.sigmoid_exercise()
+    assert ex.output == pytest.approx(0.6899744811276125, abs=1e-16)
+    np.testing.assert_allclose(
+        ex.del_w, [-0.02031869, -0.04063738, -0.06095608, -0.08127477], atol=5e-9
+    )
+
+
+def test_sigmoid_equals_torch_sigmoid_at_extremes():
+    h = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = nb.sigmoid(h)
+    np.testing.assert_array_equal(ours, torch.sigmoid(torch.from_numpy(h)).numpy())
+    np.testing.assert_array_equal(tb.sigmoid(h), ours)
+
+
+def test_sigmoid_prime_from_autograd_matches_the_hand_formula():
+    h = np.linspace(-20, 20, 101)
+    np.testing.assert_allclose(tb.sigmoid_prime(h), nb.sigmoid_prime(h), rtol=1e-14, atol=1e-300)
+
+
+def test_neuron_leaves_the_global_torch_rng_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    tb.Neuron(np.ones(6))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_training_does_not_mutate_caller_arrays(admissions):
+    X, y, _, _ = admissions
+    X, y = X.copy(), y.copy()
+    w = np.full(6, 0.2)
+    copies = X.copy(), y.copy(), w.copy()
+    tb.sgd_batching(X, y, w, epochs=2, batch_size=50)
+    tb.mse_training(X, y, w, epochs=2, per_record=True)
+    for original, kept in zip((X, y, w), copies):
+        np.testing.assert_array_equal(original, kept)
+
+
+def test_per_record_accumulation_matches_the_batched_gradient(admissions):
+    X, y, _, _ = admissions
+    loop = tb.mse_training(X, y, epochs=20, per_record=True)
+    vec = tb.mse_training(X, y, epochs=20)
+    np.testing.assert_allclose(loop.history[0], vec.history[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loop.losses, vec.losses, rtol=1e-12, atol=1e-14)
+
+
+def test_same_bad_input_errors_as_numpy(admissions):
+    X, y, _, _ = admissions
+    for backend in (nb, tb):
+        with pytest.raises(ValueError, match="x and weights: shapes must match"):
+            backend.sigmoid_step(x=[1.0, 2.0, 3.0])
+        with pytest.raises(ValueError, match="batch_size"):
+            backend.sgd_batching(X, y, batch_size=400)
+        with pytest.raises(ValueError, match="targets: accuracy needs binary targets"):
+            backend.accuracy(X, y * 2, np.zeros(6))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_divergence_raises_in_torch_too(admissions):
+    X, y, _, _ = admissions
+    with pytest.raises(DivergenceError, match=r"epoch 0, step 0 .*smaller learning rate"):
+        list(tb.iter_mse_training(X, y, lr=1e308, loss="sse", epochs=3))
+
+
+def test_float32_stays_float32(admissions):
+    X, y, _, _ = (a.astype(np.float32) for a in admissions)
+    assert tb.mse_training(X, y, epochs=2).weights.dtype == np.float32
+    assert tb.sigmoid_step(np.float32([0.1, 0.3]), np.float32(0.2),
+                           np.float32([-0.8, 0.5])).del_w.dtype == np.float32
