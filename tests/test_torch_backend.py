@@ -99,3 +99,21 @@ def test_float32_stays_float32(admissions):
     assert tb.mse_training(X, y, epochs=2).weights.dtype == np.float32
     assert tb.sigmoid_step(np.float32([0.1, 0.3]), np.float32(0.2),
                            np.float32([-0.8, 0.5])).del_w.dtype == np.float32
+
+
+def test_the_dataloader_hands_over_the_shared_batch_order(admissions):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from gd_compare.core import BatchOrder
+
+    X, y, _, _ = admissions
+    numpy_side = BatchOrder(len(y), 32, seed=9)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                        sampler=BatchOrder(len(y), 32, seed=9), batch_size=None)
+    for _ in range(2):  # two epochs: two fresh permutations, the same on both sides
+        batches = list(numpy_side)
+        loaded = list(loader)
+        assert len(loaded) == len(batches) == 12
+        for batch, (xb, yb) in zip(batches, loaded):
+            np.testing.assert_array_equal(xb.numpy(), X[batch])
+            np.testing.assert_array_equal(yb.numpy(), y[batch])
