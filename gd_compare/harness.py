@@ -235,7 +235,7 @@ def _compare_step(
     spec: Concept, inputs: Inputs, np_mod: ModuleType, torch_mod: ModuleType, tracker: _Tracker
 ) -> tuple[tuple[BackendRun, BackendRun], int]:
     """One update: compare the new weights, the loss and every intermediate quantity."""
-    results = [getattr(m, spec.name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
+    results = [getattr(m, spec.function_name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
     fields = [f for f in vars(results[0]) if f not in ("w", "weights", "loss")]
     weight_field = "w" if hasattr(results[0], "w") else "weights"
     tracker.check("weights", 1, getattr(results[0], weight_field),
@@ -267,9 +267,9 @@ def _compare_training(
     kwargs = inputs.kwargs
     streams = []
     for label, mod in (("numpy", np_mod), ("torch", torch_mod)):
-        streams.append(_labelled(label, getattr(mod, "iter_" + spec.name)(**kwargs)))
+        streams.append(_labelled(label, getattr(mod, "iter_" + spec.function_name)(**kwargs)))
     X, y = kwargs["features"], kwargs["targets"]
-    total = _loss_function(np_mod, kwargs), _loss_function(torch_mod, kwargs)
+    total = _loss_function(spec, np_mod, kwargs), _loss_function(spec, torch_mod, kwargs)
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
@@ -312,7 +312,7 @@ def _compare_training(
             final_loss=total[i](X, y, params),
         )
         if inputs.test is not None:
-            run.test_accuracy = mod.accuracy(*inputs.test, params)
+            run.test_accuracy = getattr(mod, spec.accuracy_function)(*inputs.test, params)
         runs.append(run)
     tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
     if runs[0].test_accuracy is not None:
@@ -320,8 +320,9 @@ def _compare_training(
     return (runs[0], runs[1]), steps
 
 
-def _loss_function(mod: ModuleType, kwargs: dict[str, Any]):
-    return mod.sse if kwargs.get("loss") == "sse" else mod.mse
+def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
+    mse, sse = spec.loss_functions
+    return getattr(mod, sse if kwargs.get("loss") == "sse" else mse)
 
 
 def _labelled(label: str, steps):
