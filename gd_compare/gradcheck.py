@@ -15,10 +15,11 @@ The verdict, per parameter array p (a weight vector, or one layer of a network):
 
     relative error = ‖g − g_fd‖₂ / max(‖g‖₂, ‖g_fd‖₂)      (0 when both are 0)
 
-``passed`` when it is ≤ ``rtol`` (1e-7: a correct float64 gradient measures 1e-9 … 1e-11) or
-when the largest elementwise |g − g_fd| is ≤ ``atol`` (1e-9, the noise floor of the finite
-differences: a gradient that small cannot be told apart from zero). A wrong chain rule — a
-missing transpose, a dropped factor, the ½ or the /m — is off by O(1) relative and fails.
+``passed`` when it is ≤ ``rtol`` (1e-7: a correct float64 gradient measures 1e-8 … 1e-11) or
+when the largest elementwise |g − g_fd| is ≤ ``atol``, by default the noise floor of the finite
+differences, 10·ε·max(1, |E|)/h (2.2e-9 for E ≤ 1): near a stationary point the gradient is as
+small as the noise and its relative error means nothing. A wrong chain rule — a missing
+transpose, a dropped factor, the ½ or the /m — is off by O(1) relative and fails.
 
 Use it on your own gradient::
 
@@ -54,8 +55,15 @@ Params = np.ndarray | tuple[np.ndarray, ...]
 EPS = 1e-6
 #: a correct float64 gradient is within this relative error of the finite differences
 RTOL = 1e-7
-#: elementwise differences this small are finite-difference noise, whatever the relative error
-ATOL = 1e-9
+#: the noise floor, in units of ε·max(1, |E|)/eps: elementwise differences below it are
+#: finite-difference rounding, whatever the relative error
+NOISE_FACTOR = 10.0
+
+
+def noise_floor(loss: float, eps: float = EPS) -> float:
+    """10·ε·max(1, |E|)/eps: how far central differences of a loss of size E may be off by
+    rounding alone (ε = 2.2e-16, the float64 machine epsilon)."""
+    return NOISE_FACTOR * float(np.finfo(np.float64).eps) * max(1.0, abs(loss)) / eps
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,7 @@ def check_gradient(
     *,
     eps: float = EPS,
     rtol: float = RTOL,
-    atol: float = ATOL,
+    atol: float | None = None,
     names: Sequence[str] | None = None,
 ) -> GradCheck:
     """Compare ``grad_fn(params)`` with central differences of ``loss_fn`` at ``params``.
@@ -180,6 +188,7 @@ def check_gradient(
     ``grad_fn`` must return the gradient of ``loss_fn`` — the same structure as ``params`` (an
     array, or a tuple of arrays of the same shapes). Errors: a loss that is not finite at the
     point, a gradient that is not finite or has the wrong shape (naming the parameter).
+    ``atol=None``: the noise floor :func:`noise_floor` of the loss at the point.
     """
     arrays, single = _as_tuple(params, "params")
     point = arrays[0].copy() if single else tuple(a.copy() for a in arrays)
@@ -205,6 +214,7 @@ def check_gradient(
     rel = tuple(relative_error(g, n) for g, n in zip(analytic, numerical, strict=True))
     ab = tuple(float(np.max(np.abs(g - n), initial=0.0))
                for g, n in zip(analytic, numerical, strict=True))
+    atol = noise_floor(loss, eps) if atol is None else float(atol)
     return GradCheck(labels, tuple(analytic), numerical, rel, ab, loss, eps, rtol, atol)
 
 
@@ -335,7 +345,7 @@ def check_concept(
     *,
     eps: float = EPS,
     rtol: float = RTOL,
-    atol: float = ATOL,
+    atol: float | None = None,
     **point: Any,
 ) -> GradCheck:
     """Check the gradient ``backend`` ("numpy", "torch", or a module with the same functions)
