@@ -452,7 +452,7 @@ def collect(
         if every and (step.index % every == 0 or step.index == total_steps):
             if history is None:
                 history = [[] for _ in step.params]
-            for keep, p in zip(history, step.params):
+            for keep, p in zip(history, step.params, strict=False):
                 keep.append(p.copy())
         if step.end_of_epoch and step.epoch in logged:
             log.append((step.epoch, evaluate(step.params)))

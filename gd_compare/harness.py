@@ -287,27 +287,28 @@ def _compare_training(
             tracker.check("weights", steps, pa, pb, (k,) if len(a.params) > 1 else ())
         tracker.check("loss", steps, a.loss, b.loss)
         if record is not False:
-            for s, keep, hist in zip((a, b), losses, history):
+            for s, keep, hist in zip((a, b), losses, history, strict=False):
                 keep.append(s.loss)
                 if every and steps % every == 0:
                     hist.append([p.copy() for p in s.params])
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
-                      for f, s in zip(total, (a, b))]
+                      for f, s in zip(total, (a, b), strict=False)]
             tracker.check("log", steps, values[0], values[1])
-            for keep, v in zip(logs, values):
+            for keep, v in zip(logs, values, strict=False):
                 keep.append((a.epoch, v))
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
     assert last is not None
     runs = []
-    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last)):
+    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=False)):
         params = s.params[0] if len(s.params) == 1 else s.params
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
-            history=tuple(np.stack(h) for h in zip(*history[i])) if history[i] else (),
+            history=(tuple(np.stack(h) for h in zip(*history[i], strict=False))
+                     if history[i] else ()),
             log=logs[i],
             final_loss=total[i](X, y, params),
         )
