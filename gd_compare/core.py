@@ -157,6 +157,8 @@ def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
     one hidden layer). Errors name the layer: ``hidden[1] (hidden layer 2)``."""
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
         hidden = (hidden,)
+    elif isinstance(hidden, np.ndarray) and hidden.ndim == 1:
+        hidden = hidden.tolist()
     if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
         raise TypeError(
             f"hidden: expected a sequence of hidden-layer sizes such as (2,), got "

@@ -10,6 +10,9 @@ The lesson's update, w ← w + lr·Σ error_term·x / m, is gradient descent on
 E = ½·MSE = (1/2m)·Σ(y − ŷ)²; the loss it *reports* is MSE = mean((ŷ − y)²).
 With ``loss="sse"`` the update is gradient descent on ½·SSE = ½·Σ(y − ŷ)² (no division by m)
 and the reported loss is SSE.
+
+A network (section 6, ``backprop_training``) has ``weights`` = (W_1 (d, h_1), ..., w_out (h_L,))
+and the same loss convention; its backward pass is written out layer by layer.
 """
 
 from __future__ import annotations

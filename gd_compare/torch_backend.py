@@ -11,6 +11,9 @@ rate a learner types is the same number in both backends, and multiplying by 0.5
 binary floating point, so the reported MSE is the very value whose half was differentiated.
 With ``loss="sse"``: E = ½·SSE and ``nn.MSELoss(reduction="sum")``.
 
+A network (``backprop_training``) is :class:`Network`: its per-layer weights are plain tensors in
+the NumPy twin's shapes, so both backends' ``Step.params`` line up without a transpose.
+
 Tensors are built with ``torch.from_numpy`` from float64 (or float32) arrays, so the dtype is the
 one the NumPy twin computes in. Inputs are copied first; the caller's arrays are never touched.
 """

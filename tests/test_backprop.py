@@ -136,6 +136,8 @@ def test_one_hidden_layer_of_one_unit_and_float32(admissions):
     X, y, _, _ = admissions
     run = nb.backprop_training(X.astype(np.float32), y.astype(np.float32), hidden=1, epochs=5)
     assert [p.shape for p in run.params] == [(6, 1), (1,)]
+    assert [p.shape for p in nb.backprop_training(X, y, hidden=np.array([3, 2]),
+                                                  epochs=1).params] == [(6, 3), (3, 2), (2,)]
     assert all(p.dtype == np.float32 for p in run.params)
 
 
@@ -279,6 +281,19 @@ def test_backprop_variants_are_equivalent(params, dtype):
     from gd_compare import assert_equivalent
 
     assert_equivalent("backprop", dtype=dtype, **params)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_concept_still_passes_through_the_generalised_harness(dtype):
+    from gd_compare import assert_equivalent
+
+    for name, spec in CONCEPTS.items():
+        params = {"epochs": 30} if spec.kind == "training" else {}
+        result = assert_equivalent(name, dtype=dtype, **params)
+        if spec.kind == "training":
+            assert result.numpy.test_accuracy == result.torch.test_accuracy
+            assert result.numpy.final_loss == pytest.approx(result.torch.final_loss, rel=1e-5)
 
 
 @pytest.mark.torch
