@@ -84,7 +84,8 @@ class Concept:
         return self.function or self.name
 
     def inputs(self, dtype: np.dtype | str = "float64", **overrides: Any) -> Inputs:
-        """The keyword arguments for ``backend.<name>`` (or ``iter_<name>``), in ``dtype``."""
+        """The keyword arguments for ``backend.<function_name>`` (or ``iter_`` + it), in
+        ``dtype``."""
         unknown = sorted(set(overrides) - set(self.defaults))
         if unknown:
             raise TypeError(
