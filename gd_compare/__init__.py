@@ -10,7 +10,14 @@ same names; ``import gd_compare`` does not import torch until the PyTorch backen
 
 from .concepts import CONCEPTS, get_concept
 from .core import BatchOrder, DivergenceError, NeuronStep, SimpleStep, Step, Training
-from .data import Admissions, initial_weights, load_admissions, make_synthetic
+from .data import (
+    Admissions,
+    initial_network_weights,
+    initial_weights,
+    load_admissions,
+    make_synthetic,
+)
+from .gradcheck import GradCheck, check_concept, check_gradient, numerical_gradient
 from .harness import (
     DEFAULT_TOLERANCE,
     Comparison,
@@ -30,6 +37,7 @@ __all__ = [
     "BatchOrder",
     "Comparison",
     "DivergenceError",
+    "GradCheck",
     "Mismatch",
     "NeuronStep",
     "SimpleStep",
@@ -37,11 +45,15 @@ __all__ = [
     "Training",
     "__version__",
     "assert_equivalent",
+    "check_concept",
+    "check_gradient",
     "compare",
     "compare_all",
     "get_concept",
+    "initial_network_weights",
     "initial_weights",
     "load_admissions",
     "make_synthetic",
+    "numerical_gradient",
     "ulp_distance",
 ]

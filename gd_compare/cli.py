@@ -47,6 +47,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for k, part in enumerate(text.split(","), start=1):
+        try:
+            sizes.append(_positive_int(part.strip()))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"hidden layer {k}: {exc}") from None
+    return tuple(sizes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -57,16 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"run only this concept (repeatable): {', '.join(CONCEPTS)}")
     p.add_argument("--lr", type=_positive_float,
                    help="learning rate for every concept (default: the lesson's, 0.01 for "
-                   "simple_step and 0.5 for the others)")
+                   "simple_step, 0.005 for backprop as the course ran it, 0.5 for the others)")
     p.add_argument("--epochs", type=_positive_int,
                    help="epochs of the training concepts (default: mse_training 1000, "
-                   "sgd_batching 100)")
+                   "sgd_batching 100, backprop 900)")
     p.add_argument("--batch-size", type=_positive_int,
-                   help="sgd_batching's batch size (default 32; 360 = full batch)")
+                   help="mini-batch size of sgd_batching (default 32; 360 = full batch) and "
+                   "of backprop (default: full batch, one update per epoch)")
+    p.add_argument("--hidden", type=_sizes, metavar="SIZES",
+                   help="backprop's hidden-layer sizes, comma-separated, e.g. 3,2 (default 2)")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=int,
-                   help="seed of the initial weights and the batch shuffle (default 42)")
+                   help="seed of the initial weights and the batch shuffle (default 42; "
+                   "backprop 21, the course's)")
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
     return p
@@ -75,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
     wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed}
+              "seed": args.seed, "hidden": args.hidden}
     return {k: v for k, v in wanted.items() if v is not None and k in defaults}
 
 
@@ -105,7 +119,7 @@ def format_table(results: Sequence[Comparison]) -> str:
         rows.append((r.concept, quantity, a, b, f"{max_abs:.2e}", str(ulps), str(r.steps),
                      "PASS" if r.passed else "FAIL"))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
              for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .data import LESSON_SEED, initial_weights, load_admissions
+from .core import check_hidden
+from .data import (
+    BACKPROP_SEED,
+    LESSON_SEED,
+    initial_network_weights,
+    initial_weights,
+    load_admissions,
+)
 
 DTYPES: dict[str, np.dtype] = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32)}
 
@@ -63,9 +70,22 @@ class Concept:
     #: what the CLI table shows as "the" value of the concept
     headline: str
     build: Callable[[dict[str, Any], np.dtype], Inputs]
+    #: training concepts: the backend functions ``f(features, targets, params)`` the harness
+    #: logs and reports the loss with (``loss="mse"``, ``loss="sse"``) and scores the test
+    #: split with; ``params`` is the weight vector, or the tuple of them when there are several
+    loss_functions: tuple[str, str] = ("mse", "sse")
+    accuracy_function: str = "accuracy"
+    #: the backends' function (and ``iter_`` + it) when it is not called ``name``
+    function: str = ""
+
+    @property
+    def function_name(self) -> str:
+        """``backend.<function_name>`` runs the concept; training also has ``iter_`` + it."""
+        return self.function or self.name
 
     def inputs(self, dtype: np.dtype | str = "float64", **overrides: Any) -> Inputs:
-        """The keyword arguments for ``backend.<name>`` (or ``iter_<name>``), in ``dtype``."""
+        """The keyword arguments for ``backend.<function_name>`` (or ``iter_`` + it), in
+        ``dtype``."""
         unknown = sorted(set(overrides) - set(self.defaults))
         if unknown:
             raise TypeError(
@@ -95,15 +115,21 @@ def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype, k) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
 
 
-def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    """Features and targets (the bundled admissions data unless given), the test split if any,
-    and the lesson's starting weights drawn with ``seed``."""
+def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """Features and targets (the bundled admissions data unless given) and the test split."""
     if p["features"] is None and p["targets"] is None:
         X, y, X_test, y_test = _admissions(dtype.name)
     else:
         X, y = _cast(p["features"], dtype, "features"), _cast(p["targets"], dtype, "targets")
         X_test = None if p["features_test"] is None else _cast(p["features_test"], dtype, "X")
         y_test = None if p["targets_test"] is None else _cast(p["targets_test"], dtype, "y")
+    return X, y, None if X_test is None or y_test is None else (X_test, y_test)
+
+
+def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """Features and targets (the bundled admissions data unless given), the test split if any,
+    and the lesson's starting weights drawn with ``seed``."""
+    X, y, test = _data(p, dtype)
     weights = p["weights"]
     if weights is None:
         weights = initial_weights(np.shape(X)[1], seed=p["seed"], dtype=dtype)
@@ -111,7 +137,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         weights = _cast(weights, dtype, "weights")
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
               "epochs": p["epochs"], "loss": p["loss"]}
-    return Inputs(kwargs, None if X_test is None or y_test is None else (X_test, y_test))
+    return Inputs(kwargs, test)
 
 
 def _build_mse(p: dict[str, Any], dtype: np.dtype) -> Inputs:
@@ -123,6 +149,27 @@ def _build_sgd(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     data = _training_data(p, dtype)
     extra = {k: p[k] for k in ("batch_size", "seed", "shuffle", "drop_last")}
     return Inputs(data.kwargs | extra, data.test)
+
+
+def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """The data, and the network's start: the course's draw (:func:`initial_network_weights`
+    with ``seed``, the sizes ``hidden``) unless ``weights`` (one array per layer) are given.
+    Layer sizes that do not fit are left for the backends' checks, which name the layer."""
+    X, y, test = _data(p, dtype)
+    weights = p["weights"]
+    if weights is None:
+        try:
+            sizes = check_hidden(p["hidden"])
+        except (TypeError, ValueError):
+            sizes = None  # the backends raise the error, naming the layer
+        if sizes is not None and np.ndim(X) == 2:
+            weights = initial_network_weights(np.shape(X)[1], sizes, seed=p["seed"], dtype=dtype)
+    elif isinstance(weights, (list, tuple)):
+        weights = tuple(_cast(w, dtype, f"weights[{k}]") for k, w in enumerate(weights))
+    kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
+    kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
+                                 "per_record", "loss")}
+    return Inputs(kwargs, test)
 
 
 _DATA_DEFAULTS: dict[str, Any] = {
@@ -147,6 +194,14 @@ CONCEPTS: dict[str, Concept] = {
         Concept("sgd_batching", "Mini-batch SGD, one shuffled permutation per epoch", "training",
                 _DATA_DEFAULTS | {"lr": 0.5, "epochs": 100, "batch_size": 32, "shuffle": True,
                                   "drop_last": False}, "train MSE", _build_sgd),
+        Concept("backprop", "Backpropagation through hidden sigmoid layers (course: 2 units)",
+                "training",
+                _DATA_DEFAULTS | {"seed": BACKPROP_SEED, "lr": 0.005, "epochs": 900,
+                                  "hidden": (2,), "batch_size": None, "shuffle": True,
+                                  "drop_last": False, "per_record": False},
+                "train MSE", _build_backprop,
+                loss_functions=("network_mse", "network_sse"),
+                accuracy_function="network_accuracy", function="backprop_training"),
     )
 }
 

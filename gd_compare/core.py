@@ -152,6 +152,107 @@ def check_dataset(
     return out["features"], out.get("targets"), out.get("weights")
 
 
+def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
+    """The sizes of a network's hidden layers: one int per layer, each >= 1 (an int alone is
+    one hidden layer). Errors name the layer: ``hidden[1] (hidden layer 2)``."""
+    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    elif isinstance(hidden, np.ndarray) and hidden.ndim == 1:
+        hidden = hidden.tolist()
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(
+            f"hidden: expected a sequence of hidden-layer sizes such as (2,), got "
+            f"{type(hidden).__name__}"
+        )
+    if len(hidden) == 0:
+        raise ValueError(
+            "hidden: expected at least one hidden layer, got () (a network without hidden "
+            "layers is the single neuron of mse_training)"
+        )
+    return tuple(
+        check_count(f"hidden[{k}] (size of hidden layer {k + 1})", size)
+        for k, size in enumerate(hidden)
+    )
+
+
+def layer_name(k: int, n_layers: int) -> str:
+    """``weights[k]``, named for messages: "layer 1 (input → hidden layer 1)", ...,
+    "layer L+1 (hidden layer L → output)"."""
+    source = "input" if k == 0 else f"hidden layer {k}"
+    target = "output" if k == n_layers - 1 else f"hidden layer {k + 1}"
+    return f"weights[{k}] (layer {k + 1}: {source} → {target})"
+
+
+def hidden_of(weights: Sequence[ArrayLike]) -> tuple[int, ...]:
+    """The hidden-layer sizes a tuple of per-layer weights (W_1, ..., W_L, w_out) implies: the
+    column count of every 2-D layer before the output vector. Full checks: :func:`check_network`."""
+    if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):
+        raise TypeError(
+            f"weights: expected a tuple of per-layer arrays (W_1, ..., w_out), got "
+            f"{type(weights).__name__}"
+        )
+    if len(weights) < 2:
+        raise ValueError(
+            f"weights: a network needs at least 2 layers (input → hidden, hidden → output), got "
+            f"{len(weights)} array(s)"
+        )
+    sizes = []
+    for k, w in enumerate(weights[:-1]):
+        shape = np.shape(w)
+        if len(shape) != 2:
+            raise ValueError(f"{layer_name(k, len(weights))}: expected 2-D, got shape {shape}")
+        sizes.append(int(shape[1]))
+    return tuple(sizes)
+
+
+def check_network(
+    features: ArrayLike,
+    targets: ArrayLike | None,
+    weights: Sequence[ArrayLike] | None,
+    hidden: int | Sequence[int],
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, ...] | None, tuple[int, ...]]:
+    """``features`` (n, d), ``targets`` (n,) and a network's per-layer ``weights``, in one
+    float dtype, checked against the hidden-layer sizes ``hidden`` (h_1, ..., h_L).
+
+    ``weights`` = (W_1 (d, h_1), W_2 (h_1, h_2), ..., W_L (h_{L-1}, h_L), w_out (h_L,)), or
+    ``None`` (returned as ``None``: the caller draws the course's start). Every error names the
+    layer and the shape it expected. The returned arrays are fresh C-contiguous copies.
+    """
+    sizes = check_hidden(hidden)
+    X, y, _ = check_dataset(features, targets)
+    if weights is None:
+        return X, y, None, sizes
+    if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):
+        raise TypeError(
+            f"weights: expected a tuple of per-layer arrays (W_1, ..., w_out), one per layer, "
+            f"got {type(weights).__name__}"
+        )
+    n_layers = len(sizes) + 1
+    if len(weights) != n_layers:
+        raise ValueError(
+            f"weights: hidden={sizes} needs {n_layers} arrays (one per layer, input → "
+            f"{' → '.join(map(str, sizes))} → output), got {len(weights)}"
+        )
+    fan_in = (X.shape[1], *sizes)
+    shapes = [(a, b) for a, b in zip(fan_in[:-1], sizes, strict=True)] + [(sizes[-1],)]
+    ws = []
+    for k, (w, shape) in enumerate(zip(weights, shapes, strict=True)):
+        name = layer_name(k, n_layers)
+        arr = as_float_array(name, w, ndim=len(shape))
+        if arr.shape != shape:
+            rows = (f"{shape[0]} rows for the {shape[0]} feature columns of features {X.shape}"
+                    if k == 0 else f"{shape[0]} rows for the {shape[0]} units of hidden layer {k}")
+            cols = (f", {shape[1]} columns for the {shape[1]} units of hidden layer {k + 1}"
+                    if len(shape) == 2 else "")
+            raise ValueError(f"{name}: expected shape {shape} ({rows}{cols}; hidden={sizes}), "
+                             f"got {arr.shape}")
+        ws.append(arr)
+    dtype = common_dtype(X, *([] if y is None else [y]), *ws)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = None if y is None else np.ascontiguousarray(y, dtype=dtype)
+    return X, y, tuple(np.ascontiguousarray(w, dtype=dtype) for w in ws), sizes
+
+
 # --------------------------------------------------------------------------- the batch order
 
 Batch = slice | np.ndarray
@@ -353,7 +454,7 @@ def collect(
         if every and (step.index % every == 0 or step.index == total_steps):
             if history is None:
                 history = [[] for _ in step.params]
-            for keep, p in zip(history, step.params):
+            for keep, p in zip(history, step.params, strict=False):
                 keep.append(p.copy())
         if step.end_of_epoch and step.epoch in logged:
             log.append((step.epoch, evaluate(step.params)))

@@ -15,7 +15,7 @@ Mersenne-Twister stream, so the same rows, without touching the caller's global 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,12 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .core import check_hidden
+
 #: Columns ``binary.csv`` must have.
 CSV_COLUMNS: tuple[str, ...] = ("admit", "gre", "gpa", "rank")
 #: Feature columns after preparation, in the lesson's order.
 FEATURE_COLUMNS: tuple[str, ...] = ("gre", "gpa", "rank_1", "rank_2", "rank_3", "rank_4")
 #: The lesson's seed, for the split and for the initial weights.
 LESSON_SEED = 42
+#: The seed the course's backpropagation exercise drew its network's weights with.
+BACKPROP_SEED = 21
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,42 @@ def initial_weights(
         raise ValueError(f"n_features: expected >= 1, got {n_features}")
     rs = np.random.RandomState(seed)
     return rs.normal(scale=1 / n_features**0.5, size=n_features).astype(dtype)
+
+
+def initial_network_weights(
+    n_features: int,
+    hidden: Sequence[int] = (2,),
+    seed: int = BACKPROP_SEED,
+    dtype: np.dtype | type = np.float64,
+) -> tuple[np.ndarray, ...]:
+    """The course's start for a network with hidden sigmoid layers of sizes ``hidden``.
+
+    The course's backpropagation exercise (one hidden layer of ``n_hidden = 2``)::
+
+        np.random.seed(21)
+        weights_input_hidden = np.random.normal(scale=1 / n_features**.5,
+                                                size=(n_features, n_hidden))
+        weights_hidden_output = np.random.normal(scale=1 / n_features**.5, size=n_hidden)
+
+    reproduced from a private ``np.random.RandomState(seed)`` (the same stream, the caller's
+    global random state untouched). More hidden layers follow the same rule, drawn in order from
+    the input: every layer's scale is ``1/√n_features``, as the course's code has it (the lesson's
+    text says "1/√n where n is the number of input units" — for the hidden→output layer the
+    course nevertheless used n_features, and so do we, so that ``hidden=(2,)`` is its very draw).
+
+    Returns ``(W_1, ..., W_L, w_out)``: ``W_1`` (n_features, hidden[0]), ``W_k``
+    (hidden[k-2], hidden[k-1]), ``w_out`` (hidden[-1],).
+    """
+    if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)):
+        raise TypeError(f"n_features: expected an int, got {type(n_features).__name__}")
+    if n_features < 1:
+        raise ValueError(f"n_features: expected >= 1, got {n_features}")
+    sizes = check_hidden(hidden)
+    rs = np.random.RandomState(seed)
+    scale = 1 / n_features**0.5
+    fan_in = (n_features, *sizes[:-1])
+    shapes = [(a, b) for a, b in zip(fan_in, sizes, strict=True)] + [(sizes[-1],)]
+    return tuple(rs.normal(scale=scale, size=shape).astype(dtype) for shape in shapes)
 
 
 def make_synthetic(

@@ -235,7 +235,7 @@ def _compare_step(
     spec: Concept, inputs: Inputs, np_mod: ModuleType, torch_mod: ModuleType, tracker: _Tracker
 ) -> tuple[tuple[BackendRun, BackendRun], int]:
     """One update: compare the new weights, the loss and every intermediate quantity."""
-    results = [getattr(m, spec.name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
+    results = [getattr(m, spec.function_name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
     fields = [f for f in vars(results[0]) if f not in ("w", "weights", "loss")]
     weight_field = "w" if hasattr(results[0], "w") else "weights"
     tracker.check("weights", 1, getattr(results[0], weight_field),
@@ -267,9 +267,9 @@ def _compare_training(
     kwargs = inputs.kwargs
     streams = []
     for label, mod in (("numpy", np_mod), ("torch", torch_mod)):
-        streams.append(_labelled(label, getattr(mod, "iter_" + spec.name)(**kwargs)))
+        streams.append(_labelled(label, getattr(mod, "iter_" + spec.function_name)(**kwargs)))
     X, y = kwargs["features"], kwargs["targets"]
-    total = _loss_function(np_mod, kwargs), _loss_function(torch_mod, kwargs)
+    total = _loss_function(spec, np_mod, kwargs), _loss_function(spec, torch_mod, kwargs)
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
@@ -287,32 +287,33 @@ def _compare_training(
             tracker.check("weights", steps, pa, pb, (k,) if len(a.params) > 1 else ())
         tracker.check("loss", steps, a.loss, b.loss)
         if record is not False:
-            for s, keep, hist in zip((a, b), losses, history):
+            for s, keep, hist in zip((a, b), losses, history, strict=False):
                 keep.append(s.loss)
                 if every and steps % every == 0:
                     hist.append([p.copy() for p in s.params])
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
-                      for f, s in zip(total, (a, b))]
+                      for f, s in zip(total, (a, b), strict=False)]
             tracker.check("log", steps, values[0], values[1])
-            for keep, v in zip(logs, values):
+            for keep, v in zip(logs, values, strict=False):
                 keep.append((a.epoch, v))
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
     assert last is not None
     runs = []
-    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last)):
+    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=False)):
         params = s.params[0] if len(s.params) == 1 else s.params
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
-            history=tuple(np.stack(h) for h in zip(*history[i])) if history[i] else (),
+            history=(tuple(np.stack(h) for h in zip(*history[i], strict=False))
+                     if history[i] else ()),
             log=logs[i],
             final_loss=total[i](X, y, params),
         )
         if inputs.test is not None:
-            run.test_accuracy = mod.accuracy(*inputs.test, params)
+            run.test_accuracy = getattr(mod, spec.accuracy_function)(*inputs.test, params)
         runs.append(run)
     tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
     if runs[0].test_accuracy is not None:
@@ -320,8 +321,9 @@ def _compare_training(
     return (runs[0], runs[1]), steps
 
 
-def _loss_function(mod: ModuleType, kwargs: dict[str, Any]):
-    return mod.sse if kwargs.get("loss") == "sse" else mod.mse
+def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
+    mse, sse = spec.loss_functions
+    return getattr(mod, sse if kwargs.get("loss") == "sse" else mse)
 
 
 def _labelled(label: str, steps):

@@ -10,11 +10,14 @@ The lesson's update, w ← w + lr·Σ error_term·x / m, is gradient descent on
 E = ½·MSE = (1/2m)·Σ(y − ŷ)²; the loss it *reports* is MSE = mean((ŷ − y)²).
 With ``loss="sse"`` the update is gradient descent on ½·SSE = ½·Σ(y − ŷ)² (no division by m)
 and the reported loss is SSE.
+
+A network (section 6, ``backprop_training``) has ``weights`` = (W_1 (d, h_1), ..., w_out (h_L,))
+and the same loss convention; its backward pass is written out layer by layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,21 +33,31 @@ from .core import (
     check_count,
     check_dataset,
     check_lr,
+    check_network,
     check_neuron_inputs,
     check_reduction,
     check_simple_inputs,
     collect,
+    hidden_of,
     raise_if_diverged,
 )
-from .data import initial_weights
+from .data import BACKPROP_SEED, initial_network_weights, initial_weights
 
 __all__ = [
     "accuracy",
+    "backprop_training",
     "forward",
+    "gradient",
+    "iter_backprop_training",
     "iter_mse_training",
     "iter_sgd_batching",
     "mse",
     "mse_training",
+    "network_accuracy",
+    "network_forward",
+    "network_gradient",
+    "network_mse",
+    "network_sse",
     "sgd_batching",
     "sigmoid",
     "sigmoid_exercise",
@@ -191,13 +204,37 @@ def _gradient_step(
     del_w      = Σ_i error_term_i·x_i = error_term @ X      (d,)
     w         += lr·del_w / m       (m = 1 for SSE)
     """
+    del_w, error = _neuron_del_w(X, y, weights)
+    m = len(y) if reduction == "mse" else 1
+    weights += del_w * lr / m
+    return float((error @ error) / m)
+
+
+def _neuron_del_w(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lesson's ``del_w`` summed over a batch, and the batch's ``error`` (m,)."""
     output = sigmoid(X @ weights)
     error = y - output
     error_term = error * output * (1 - output)
     del_w = error_term @ X
+    return del_w, error
+
+
+def gradient(
+    features: ArrayLike, targets: ArrayLike, weights: ArrayLike, loss: Reduction = "mse"
+) -> np.ndarray:
+    """∂E/∂w of one sigmoid neuron on a batch, by hand: the gradient every training update of
+    :func:`mse_training` and :func:`sgd_batching` steps against (the same code).
+
+    E = ½·MSE = (1/2m)·Σ(y − ŷ)²  ⇒  ∂E/∂w = −Σ_i error_term_i·x_i / m = −del_w / m   (d,)
+    (``loss="sse"``: E = ½·SSE, no division by m). The training update is w ← w − lr·∂E/∂w.
+    """
+    X, y, w = check_dataset(features, targets, weights)
+    reduction = check_reduction(loss)
+    del_w, _ = _neuron_del_w(X, y, w)
     m = len(y) if reduction == "mse" else 1
-    weights += del_w * lr / m
-    return float((error @ error) / m)
+    return -del_w / m
 
 
 def _per_record_epoch(
@@ -208,7 +245,7 @@ def _per_record_epoch(
     n_records = len(y)
     del_w = np.zeros(weights.shape, dtype=weights.dtype)
     sq_error = 0.0
-    for x, target in zip(X, y):
+    for x, target in zip(X, y, strict=False):
         output = sigmoid(np.dot(x, weights))
         error = target - output
         error_term = error * output * (1 - output)
@@ -355,3 +392,267 @@ def sgd_batching(
 def _evaluator(X: np.ndarray, y: np.ndarray, reduction: Reduction):
     total = sse if reduction == "sse" else mse
     return lambda params: total(X, y, params[0])
+
+
+# --------------------------------------------------------------------------- 6. backpropagation
+#
+# A network with L hidden sigmoid layers of sizes h_1 .. h_L and one sigmoid output, no biases
+# (as the course's exercise). weights = (W_1, ..., W_L, w_out):
+#   W_1 (d, h_1), W_k (h_{k-1}, h_k), w_out (h_L,)            — the course's shapes, with
+#   L = 1: weights_input_hidden (n_features, n_hidden), weights_hidden_output (n_hidden,).
+# Forward, for a batch X (m, d):  hidden_output_0 = X,
+#   hidden_output_k = sigmoid(hidden_output_{k-1} @ W_k)       (m, h_k)
+#   output          = sigmoid(hidden_output_L @ w_out)         (m,)
+
+
+def _network_outputs(X: np.ndarray, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """[hidden_output_0 = X, hidden_output_1, ..., hidden_output_L, output] for a batch X (m, d)
+    (or one record x (d,): then every hidden output is (h_k,) and the output a scalar)."""
+    outputs = [X]
+    for W in weights[:-1]:
+        outputs.append(sigmoid(np.dot(outputs[-1], W)))
+    outputs.append(sigmoid(np.dot(outputs[-1], weights[-1])))
+    return outputs
+
+
+def network_forward(features: ArrayLike, weights: Sequence[ArrayLike]) -> np.ndarray:
+    """ŷ = output of the network for every record: (n, d) → (n,)."""
+    X, _, ws, _ = check_network(features, None, weights, hidden_of(weights))
+    return _network_outputs(X, ws)[-1]
+
+
+def _network_error(features, targets, weights) -> np.ndarray:
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    return y - _network_outputs(X, ws)[-1]
+
+
+def network_mse(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
+    """MSE = mean((ŷ − y)²) of the network, the loss the lesson prints."""
+    error = _network_error(features, targets, weights)
+    return float(np.mean(error**2))
+
+
+def network_sse(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
+    """SSE = Σ(ŷ − y)² of the network."""
+    error = _network_error(features, targets, weights)
+    return float(np.sum(error**2))
+
+
+def network_accuracy(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: Sequence[ArrayLike],
+    threshold: float = 0.5,
+) -> float:
+    """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    check_binary("targets", y)
+    predictions = _network_outputs(X, ws)[-1] > threshold
+    return float(np.mean(predictions == y))
+
+
+def _backprop(
+    X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The backward pass on a batch X (m, d), y (m,), vectorized over the records: each layer's
+    ``del_w`` summed over the batch (the course's per-record sums, as matrix products), and the
+    batch's ``error`` (m,). −∂E/∂W_k = del_w[k] / m for E = ½·MSE.
+
+    error               = y − output                                            (m,)
+    output_error_term   = error·output·(1 − output)                             (m,)
+    del_w[L]            = hidden_output_Lᵀ @ output_error_term                  (h_L,)
+    hidden_error        = output_error_term ⊗ w_out   (each unit's share)       (m, h_L)
+    for k = L .. 1:
+        hidden_error_term = hidden_error·hidden_output_k·(1 − hidden_output_k) (m, h_k)
+        del_w[k-1]        = hidden_output_{k-1}ᵀ @ hidden_error_term            (h_{k-1}, h_k)
+        hidden_error      = hidden_error_term @ W_kᵀ   (the transposed weights) (m, h_{k-1})
+    """
+    *hidden_outputs, output = _network_outputs(X, weights)
+    error = y - output
+    output_error_term = error * output * (1 - output)
+    del_w: list[np.ndarray] = [np.empty(0)] * len(weights)
+    del_w[-1] = hidden_outputs[-1].T @ output_error_term
+    hidden_error = np.outer(output_error_term, weights[-1])
+    for k in range(len(weights) - 2, -1, -1):
+        hidden_output = hidden_outputs[k + 1]
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        del_w[k] = hidden_outputs[k].T @ hidden_error_term
+        if k:
+            hidden_error = hidden_error_term @ weights[k].T
+    return del_w, error
+
+
+def _backprop_per_record(
+    X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], float]:
+    """The backward pass as the course's loop writes it, record by record, accumulating each
+    layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
+
+    output_error_term  = error·output·(1 − output)                        scalar
+    del_w[L]          += output_error_term·hidden_output_L                 (h_L,)
+    hidden_error       = output_error_term·w_out                           (h_L,)
+    for k = L .. 1:
+        hidden_error_term = hidden_error·hidden_output_k·(1 − hidden_output_k)    (h_k,)
+        del_w[k-1]       += hidden_error_term·hidden_output_{k-1}[:, None]        (h_{k-1}, h_k)
+        hidden_error      = W_k @ hidden_error_term  (x @ W forward, W · δ back)  (h_{k-1},)
+
+    With one hidden layer these are the course's ``weights_hidden_output`` and
+    ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
+    """
+    del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
+    sq_error = 0.0
+    for x, target in zip(X, y, strict=True):
+        *hidden_outputs, output = _network_outputs(x, weights)
+        error = target - output
+        output_error_term = error * output * (1 - output)
+        del_w[-1] += output_error_term * hidden_outputs[-1]
+        hidden_error = output_error_term * weights[-1]
+        for k in range(len(weights) - 2, -1, -1):
+            hidden_output = hidden_outputs[k + 1]
+            hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+            del_w[k] += hidden_error_term * hidden_outputs[k][:, None]
+            if k:
+                hidden_error = np.dot(weights[k], hidden_error_term)
+        sq_error += error * error
+    return del_w, float(sq_error)
+
+
+def _backprop_step(
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: Sequence[np.ndarray],
+    lr: float,
+    reduction: Reduction,
+    per_record: bool,
+) -> float:
+    """One update of every layer on a batch; ``weights`` change in place:
+    W_k += lr·del_w[k] / m  (m = 1 for SSE). Returns the batch loss before the update."""
+    if per_record:
+        del_w, sq_error = _backprop_per_record(X, y, weights)
+    else:
+        del_w, error = _backprop(X, y, weights)
+        sq_error = float(error @ error)
+    m = len(y) if reduction == "mse" else 1
+    for W, d in zip(weights, del_w, strict=True):
+        W += d * lr / m
+    return sq_error / m
+
+
+def network_gradient(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: Sequence[ArrayLike],
+    loss: Reduction = "mse",
+) -> tuple[np.ndarray, ...]:
+    """∂E/∂W for every layer, by hand (the backward pass :func:`backprop_training` steps with):
+    ∂E/∂W_k = −del_w[k] / m of E = ½·MSE (``loss="sse"``: ½·SSE, no /m). Same shapes as
+    ``weights``: (d, h_1), ..., (h_L,)."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    reduction = check_reduction(loss)
+    del_w, _ = _backprop(X, y, ws)
+    m = len(y) if reduction == "mse" else 1
+    return tuple(-d / m for d in del_w)
+
+
+def _network_start(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: Sequence[ArrayLike] | None,
+    hidden: int | Sequence[int],
+    seed: int | None,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    X, y, ws, sizes = check_network(features, targets, weights, hidden)
+    if ws is None:
+        ws = initial_network_weights(X.shape[1], sizes, BACKPROP_SEED if seed is None else seed,
+                                     dtype=X.dtype)
+    return X, y, ws
+
+
+def _network_order(
+    n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
+) -> BatchOrder:
+    if batch_size is None:
+        return BatchOrder(n, n, shuffle=False)
+    return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
+
+
+def iter_backprop_training(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: Sequence[ArrayLike] | None = None,
+    lr: float = 0.005,
+    epochs: int = 900,
+    hidden: int | Sequence[int] = (2,),
+    *,
+    batch_size: int | None = None,
+    seed: int | None = BACKPROP_SEED,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    per_record: bool = False,
+    loss: Reduction = "mse",
+) -> Iterator[Step]:
+    """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
+    the tuple of live per-layer weights (W_1, ..., W_L, w_out) in the shapes above.
+
+    ``weights=None`` draws the course's start with ``seed`` (:func:`initial_network_weights`:
+    Normal(0, 1/√d), seed 21). ``batch_size=None`` is full-batch gradient descent, one update per
+    epoch (the course's exercise); an int takes mini-batches of the shared
+    :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
+    ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+    """
+    X, y, ws = _network_start(features, targets, weights, hidden, seed)
+    lr = check_lr(lr)
+    epochs = check_count("epochs", epochs)
+    reduction = check_reduction(loss)
+    order = _network_order(len(y), batch_size, seed, shuffle, drop_last)
+    return _train_network(X, y, ws, lr, epochs, order, reduction, bool(per_record))
+
+
+def _train_network(
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: tuple[np.ndarray, ...],
+    lr: float,
+    epochs: int,
+    order: BatchOrder,
+    reduction: Reduction,
+    per_record: bool,
+) -> Iterator[Step]:
+    last = len(order) - 1
+    index = 0
+    for epoch in range(epochs):
+        for b, batch in enumerate(order):
+            index += 1
+            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record)
+            raise_if_diverged("backprop", loss, lr, epoch=epoch, batch=b, index=index,
+                              params=weights if b == last else ())
+            yield Step(index, epoch, b == last, weights, loss)
+
+
+def backprop_training(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: Sequence[ArrayLike] | None = None,
+    lr: float = 0.005,
+    epochs: int = 900,
+    hidden: int | Sequence[int] = (2,),
+    *,
+    batch_size: int | None = None,
+    seed: int | None = BACKPROP_SEED,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    per_record: bool = False,
+    loss: Reduction = "mse",
+    record: bool | int = True,
+) -> Training:
+    """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
+    the loss of every update, the weights after every (``record``-th) update, and the lesson's
+    log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
+    steps = iter_backprop_training(features, targets, weights, lr, epochs, hidden,
+                                   batch_size=batch_size, seed=seed, shuffle=shuffle,
+                                   drop_last=drop_last, per_record=per_record, loss=loss)
+    X, y, _ = check_dataset(features, targets)
+    per_epoch = len(_network_order(len(y), batch_size, seed, shuffle, drop_last))
+    total = network_sse if loss == "sse" else network_mse
+    return collect(steps, lambda params: total(X, y, params), epochs=epochs,
+                   total_steps=epochs * per_epoch, record=record)

@@ -30,10 +30,10 @@ def test_main_job_prints_every_concept_passing(default_output):
     assert code == 0
     rows = {line.split()[0]: line for line in text.splitlines() if line.split()}
     for name in ("simple_step", "sigmoid_step", "sigmoid_exercise", "mse_training",
-                 "sgd_batching"):
+                 "sgd_batching", "backprop"):
         assert rows[name].rstrip().endswith("PASS"), rows[name]
     assert "2.24" in rows["simple_step"]
-    assert "5/5 concepts pass" in text
+    assert "6/6 concepts pass" in text
 
 
 def test_main_job_prints_the_lessons_log_and_accuracy(default_output):

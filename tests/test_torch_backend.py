@@ -20,7 +20,7 @@ pytestmark = pytest.mark.torch
 def test_both_backends_share_names_and_signatures():
     shared = set(nb.__all__)
     assert shared <= set(tb.__all__)
-    assert set(tb.__all__) - shared == {"Neuron"}  # torch-only helper class
+    assert set(tb.__all__) - shared == {"Neuron", "Network"}  # torch-only nn.Modules
     for name in sorted(shared):
         assert inspect.signature(getattr(nb, name)) == inspect.signature(getattr(tb, name)), name
 
