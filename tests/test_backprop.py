@@ -6,7 +6,6 @@ and the finite-difference witness both catch."""
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import sys
 from pathlib import Path
