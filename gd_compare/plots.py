@@ -213,10 +213,13 @@ def plot_weights(result: Comparison, ax: Axes | None = None) -> Figure:
     cmap = colormaps["tab10"]
     for j, name in enumerate(names):
         color = cmap(j % 10)
-        label = name if j < MAX_LABELLED_WEIGHTS else None
-        ax.plot(steps, ha[:, j], color=color, label=label, **NUMPY_STYLE)
+        ax.plot(steps, ha[:, j], color=color, label=name, **NUMPY_STYLE)
         ax.plot(steps, hb[:, j], color="black", **TORCH_STYLE)
     handles, _ = ax.get_legend_handles_labels()
+    extra = len(handles) - MAX_LABELLED_WEIGHTS
+    handles = handles[:MAX_LABELLED_WEIGHTS]
+    if extra > 0:
+        handles.append(Line2D([], [], linestyle="none", label=f"(+{extra} more)"))
     ax.legend(handles=[*_style_legend(), *handles], fontsize="small", ncols=2)
     ax.set_xlabel("update")
     ax.set_ylabel("weight value after the update")
@@ -365,10 +368,17 @@ def sse_vs_mse_figure(
     return fig
 
 
-def lr_sweep_figure(runs: Mapping[float, Comparison | BaseException]) -> Figure:
-    """Left: the loss of every update for each learning rate (both backends overlaid).
-    Right: the final train loss against the learning rate (log axis), both backends' markers.
-    A run that raised is listed in the title of the right panel."""
+def _final_loss(run: BackendRun) -> float:
+    if run.final_loss is not None:
+        return float(run.final_loss)
+    return float(run.losses[-1])  # a repeated one-step concept: the loss before the last step
+
+
+def lr_sweep_figure(runs: Mapping[float, Comparison | BaseException], *, logy: bool = False
+                    ) -> Figure:
+    """Left: the loss of every update for each learning rate (both backends overlaid; ``logy``
+    for a log axis, e.g. when a run diverges). Right: the final train loss against the learning
+    rate (log axis), both backends' markers. A run that raised is listed on the right."""
     fig = Figure(figsize=(13.0, 4.6), layout="constrained")
     left, right = fig.subplots(1, 2)
     cmap = colormaps["viridis"]
@@ -380,16 +390,20 @@ def lr_sweep_figure(runs: Mapping[float, Comparison | BaseException]) -> Figure:
                  f"lr={lr:g}")
     handles, _ = left.get_legend_handles_labels()
     left.legend(handles=[*handles, *_style_legend()], fontsize="small")
+    if logy:
+        left.set_yscale("log")
     left.set_xlabel("update")
     left.set_ylabel("loss of the update")
     left.set_title("Learning-rate sweep: loss per update")
     left.grid(alpha=0.3)
     lrs = sorted(ok)
-    right.plot(lrs, [ok[lr].numpy.final_loss for lr in lrs], "o", markersize=11, alpha=0.45,
+    right.plot(lrs, [_final_loss(ok[lr].numpy) for lr in lrs], "o", markersize=11, alpha=0.45,
                color=NUMPY_COLOR, label=NUMPY_LABEL)
-    right.plot(lrs, [ok[lr].torch.final_loss for lr in lrs], "x", markersize=8,
+    right.plot(lrs, [_final_loss(ok[lr].torch) for lr in lrs], "x", markersize=8,
                color=TORCH_COLOR, label=TORCH_LABEL)
     right.set_xscale("log")
+    if logy:
+        right.set_yscale("log")
     right.set_xlabel("learning rate")
     right.set_ylabel("final train loss")
     title = "Final train loss vs learning rate"
