@@ -69,7 +69,8 @@ def test_teacher_comparisons_present():
     assert "lr_sweep_figure" in sources
     sgd = _load(NOTEBOOK_DIR / "04_sgd_batching.ipynb")
     assert "batch_size_figure" in "\n".join("".join(c["source"]) for c in sgd["cells"])
-    assert "batch size 1 " in _text(sgd) and "batch size 360" in _text(sgd)
+    text = _text(sgd)
+    assert all(f"(batch size {s})" in text for s in (1, 32, 360))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -93,3 +94,10 @@ def test_notebook_executes(path):
     builder.execute(nb, timeout=300)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_readme_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Notebooks" in readme
+    assert all(f"notebooks/{name}" in readme for name in NAMES)
+    assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
