@@ -76,6 +76,7 @@ def test_teacher_comparisons_present():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_matches_the_generator(path):
     """Cells are written by notebooks/_build.py; a hand edit (or a stale build) shows here."""
+    pytest.importorskip("nbformat")
     built = _builder().build(path.name)
     committed = _load(path)
     assert [c.source for c in built.cells] == ["".join(c["source"]) for c in committed["cells"]]
