@@ -1,5 +1,7 @@
 """``gd-compare``: run every concept in both backends and print the side-by-side verdict.
 
+``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see :mod:`gd_compare.plots`).
+
 Exit status: 0 when every concept agrees, 1 when any differs (or a run diverges), 2 for a usage
 error (a bad option value), always with a one-line message and no traceback.
 """
@@ -11,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import numpy as np
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
         "autograd + torch.optim.SGD from the same start, and show that every step agrees.",
+        epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
+        f"difference and the weights of every concept (see {PROG} plot --help).",
     )
     p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
                    help=f"run only this concept (repeatable): {', '.join(CONCEPTS)}")
@@ -119,7 +124,7 @@ def format_table(results: Sequence[Comparison]) -> str:
         rows.append((r.concept, quantity, a, b, f"{max_abs:.2e}", str(ulps), str(r.steps),
                      "PASS" if r.passed else "FAIL"))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -133,7 +138,7 @@ def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
     for r in results:
         if r.numpy.log:
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
-            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log)):
+            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=True):
                 print(f"  {a:<62} | {b}", file=out)
         if r.numpy.test_accuracy is not None:
             print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "
@@ -145,7 +150,57 @@ def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
     print(f"\n{sum(r.passed for r in results)}/{len(results)} concepts pass: {verdict}", file=out)
 
 
+def build_plot_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=f"{PROG} plot",
+        description="Run the concepts in both backends and write PNGs: for every concept the "
+        "loss curves of NumPy (by hand) and PyTorch (autograd) overlaid, their difference per "
+        "update on a log axis and the weight trajectories; plus SSE vs MSE and a learning-rate "
+        "sweep (mse_training) and batch sizes 1/32/360 (sgd_batching).",
+    )
+    p.add_argument("--out", metavar="DIR", default="gd-compare-plots",
+                   help="directory for the PNGs, created if missing (default: gd-compare-plots)")
+    p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
+                   help=f"plot only this concept (repeatable): {', '.join(CONCEPTS)}")
+    p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
+                   help="float64 (default) or float32")
+    p.add_argument("--dpi", type=_positive_int, default=100, help="PNG resolution (default 100)")
+    return p
+
+
+def plot_main(argv: Sequence[str]) -> int:
+    """``gd-compare plot``: write the PNGs, list them; exit 0/1/2 as the main command."""
+    parser = build_plot_parser()
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".gd-compare-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        parser.error(f"--out: cannot write PNGs into {args.out!r}: {exc.strerror or exc}")
+    from . import plots  # matplotlib is imported only for this subcommand
+
+    try:
+        saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
+                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"))
+    except DivergenceError as exc:
+        print(f"{PROG} plot: {exc}", file=sys.stderr)
+        return 1
+    for r in saved.comparisons:
+        if not r.passed:
+            print(f"FAIL {r.first_failure}", file=sys.stderr)
+    verdict = "all runs agree" if saved.passed else "MISMATCH"
+    print(f"{len(saved.paths)} PNGs in {out}; {sum(r.passed for r in saved.comparisons)}/"
+          f"{len(saved.comparisons)} runs pass: {verdict}")
+    return 0 if saved.passed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plot"]:
+        return plot_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))
@@ -155,11 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             parser.error(f"--json: cannot write {args.json!r}: {exc.strerror}")
     results = []
+    progress = sys.stderr.isatty() and args.json != "-"
     try:
         # a step that overflows is reported once, as a DivergenceError, not as numpy warnings
         with np.errstate(over="ignore", invalid="ignore"):
             for name in names:
-                results.append(compare(name, dtype=args.dtype, **_overrides(name, args)))
+                results.append(compare(name, dtype=args.dtype, progress=progress,
+                                       **_overrides(name, args)))
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     except DivergenceError as exc:

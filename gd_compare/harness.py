@@ -12,6 +12,8 @@ float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from types import ModuleType
@@ -203,6 +205,7 @@ def compare(
     record: bool | int = True,
     stop_on_failure: bool = False,
     backends: tuple[ModuleType, ModuleType] | None = None,
+    progress: bool | Callable[[int, int], Any] = False,
     **params: Any,
 ) -> Comparison:
     """Run ``concept`` in both backends from identical inputs and compare every step.
@@ -213,6 +216,8 @@ def compare(
     parameter vector (losses all), ``False`` nothing but the maxima (memory O(parameters)).
     ``stop_on_failure`` ends the run at the first mismatch. ``backends`` replaces the
     (numpy, torch) pair, e.g. to check a hand-written backend of your own against PyTorch.
+    ``progress`` (training concepts): ``True`` shows a tqdm bar on stderr (only once a run has
+    lasted a second), a callable is called as ``progress(done, total)`` after every update.
     """
     spec = get_concept(concept)
     dt = check_dtype(dtype)
@@ -226,7 +231,7 @@ def compare(
         runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
     else:
         runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
-                                        stop_on_failure)
+                                        stop_on_failure, progress)
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
                       tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
 
@@ -262,12 +267,15 @@ def _compare_training(
     tracker: _Tracker,
     record: bool | int,
     stop_on_failure: bool,
+    progress: bool | Callable[[int, int], Any] = False,
 ) -> tuple[tuple[BackendRun, BackendRun], int]:
     """Advance both step streams together; compare parameters and loss at every update."""
     kwargs = inputs.kwargs
     streams = []
     for label, mod in (("numpy", np_mod), ("torch", torch_mod)):
         streams.append(_labelled(label, getattr(mod, "iter_" + spec.function_name)(**kwargs)))
+    if progress:
+        streams[0] = _with_progress(streams[0], progress, _total_steps(kwargs), spec.name)
     X, y = kwargs["features"], kwargs["targets"]
     total = _loss_function(spec, np_mod, kwargs), _loss_function(spec, torch_mod, kwargs)
     logged = set(log_epochs(kwargs["epochs"]))
@@ -324,6 +332,29 @@ def _compare_training(
 def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
     mse, sse = spec.loss_functions
     return getattr(mod, sse if kwargs.get("loss") == "sse" else mse)
+
+
+def _total_steps(kwargs: dict[str, Any]) -> int:
+    """How many updates a training run makes (for a progress bar's total)."""
+    n = len(kwargs["targets"])
+    size = kwargs.get("batch_size") or n  # backprop: None means full batch
+    per_epoch = n // size if kwargs.get("drop_last") else -(-n // size)
+    return int(kwargs["epochs"]) * per_epoch
+
+
+def _with_progress(steps, progress: bool | Callable[[int, int], Any], total: int, desc: str):
+    """``steps`` unchanged, reporting progress: a tqdm bar on stderr that appears only after
+    a second (``progress=True``), or ``progress(done, total)`` after every step."""
+    if callable(progress):
+        for done, step in enumerate(steps, 1):
+            yield step
+            progress(done, total)
+        return
+    from tqdm import tqdm
+
+    with tqdm(steps, total=total, desc=desc, unit="step", delay=1.0, leave=False,
+              file=sys.stderr) as bar:
+        yield from bar
 
 
 def _labelled(label: str, steps):

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 
+# Headless matplotlib for the tests and for the notebook kernels they start (kernels inherit
+# this environment): plt.show() is a no-op and nothing needs a display.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 import pytest
 from hypothesis import HealthCheck, settings
 

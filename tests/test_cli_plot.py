@@ -1,0 +1,120 @@
+"""``gd-compare plot``: writes the PNGs, exit codes 0/1/2; the main command is unchanged; the
+harness's progress hook."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gd_compare import cli
+
+pytestmark = pytest.mark.torch
+
+ALL_PNGS = {"simple_step.png", "sigmoid_step.png", "sigmoid_exercise.png", "mse_training.png",
+            "sgd_batching.png", "mse_training_sse_vs_mse.png", "mse_training_lr_sweep.png",
+            "sgd_batching_batch_sizes.png", "backprop.png"}
+
+
+@pytest.fixture
+def short_runs(monkeypatch):
+    """Every training run a few epochs long, so writing all the PNGs takes seconds."""
+    from gd_compare import CONCEPTS, plots
+
+    real = plots.compare
+
+    def short(name, **kw):
+        if CONCEPTS[name].kind == "training":
+            kw = {"epochs": 3, **kw}
+        return real(name, **kw)
+
+    monkeypatch.setattr(plots, "compare", short)
+    monkeypatch.setattr(plots, "SWEEP_EPOCHS", 3)
+    monkeypatch.setattr(plots, "BATCH_EPOCHS", 1)
+    monkeypatch.setattr(plots, "REPEATED_STEPS", 4)
+
+
+def test_plot_writes_every_png(tmp_path, short_runs, capsys):
+    out = tmp_path / "figs"
+    assert cli.main(["plot", "--out", str(out), "--dpi", "30"]) == 0
+    assert {p.name for p in out.iterdir()} == ALL_PNGS
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
+    stdout = capsys.readouterr().out
+    assert "9 PNGs" in stdout and "all runs agree" in stdout
+
+
+def test_plot_one_concept(tmp_path, capsys):
+    assert cli.main(["plot", "--out", str(tmp_path), "--concept", "simple_step"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["simple_step.png"]
+    assert f"wrote {tmp_path / 'simple_step.png'}" in capsys.readouterr().out
+
+
+def test_plot_bad_out_is_a_usage_error(tmp_path, capsys):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["plot", "--out", str(not_a_dir)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["plot", "--concept", "nope"], ["plot", "--dpi", "0"],
+                                  ["plot", "--bogus"]])
+def test_plot_bad_options(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_plot_mismatch_exits_1(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from gd_compare import numpy_backend, plots
+
+    def off(**kw):
+        r = numpy_backend.simple_step(**kw)
+        return SimpleNamespace(**{**vars(r), "w": r.w + 1e-6})
+
+    failing = plots.repeat_step("simple_step", 2,
+                                backends=(numpy_backend, SimpleNamespace(simple_step=off)))
+    monkeypatch.setattr(plots, "save_all",
+                        lambda *a, **k: plots.SavedPlots([], [failing]))
+    assert cli.main(["plot", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "MISMATCH" in captured.out and "FAIL simple_step" in captured.err
+
+
+def test_main_command_unchanged(capsys):
+    assert cli.main(["--concept", "simple_step", "--json", "-"]) == 0
+    payload = json.loads(capsys.readouterr().out)  # only JSON, no progress bar, no table
+    assert payload["concepts"][0]["name"] == "simple_step"
+    assert cli.main(["--concept", "sigmoid_step"]) == 0
+    assert "1/1 concepts pass" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--lr", "-1"])
+    assert exc.value.code == 2
+
+
+def test_help_mentions_plot(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "gd-compare plot" in capsys.readouterr().out
+
+
+def test_compare_progress_callback():
+    from gd_compare import compare
+
+    calls = []
+    result = compare("sgd_batching", epochs=2, progress=lambda done, total: calls.append(
+        (done, total)))
+    assert result.passed
+    assert calls == [(i, 24) for i in range(1, 25)]
+
+
+def test_compare_progress_bar_quiet_for_short_runs(capsys):
+    from gd_compare import compare
+
+    assert compare("mse_training", epochs=5, progress=True).passed
+    assert capsys.readouterr().err == ""  # tqdm waits a second before it draws anything

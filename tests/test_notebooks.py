@@ -1,0 +1,104 @@
+"""The teaching notebooks: each one executes from the repository (a raising cell fails the test),
+is committed with its outputs, stays small, and matches the generator ``notebooks/_build.py``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+NAMES = [p.name for p in NOTEBOOKS]
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("_build", NOTEBOOK_DIR / "_build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _outputs(nb: dict) -> list[dict]:
+    return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+
+def _text(nb: dict) -> str:
+    parts = []
+    for o in _outputs(nb):
+        if o.get("output_type") == "stream":
+            parts.append("".join(o["text"]))
+        for key in ("text/plain", "text/html"):
+            if key in o.get("data", {}):
+                parts.append("".join(o["data"][key]))
+    return "\n".join(parts)
+
+
+def test_the_four_notebooks_in_teaching_order():
+    assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
+                     "04_sgd_batching.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_with_outputs_small_and_standard_kernel(path):
+    assert path.stat().st_size < 1_000_000
+    nb = _load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in code_cells), "run notebooks/_build.py"
+    assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    pngs = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2
+    text = _text(nb)
+    assert "NumPy (by hand) — gd_compare/numpy_backend.py" in text  # the code, side by side
+    assert "PyTorch (autograd) — gd_compare/torch_backend.py" in text
+    assert "PASS" in text and "FAIL" not in text  # the harness's table
+
+
+def test_teacher_comparisons_present():
+    mse = _load(NOTEBOOK_DIR / "03_mse_training.ipynb")
+    sources = "\n".join("".join(c["source"]) for c in mse["cells"])
+    assert 'loss="sse"' in sources and "sse_vs_mse_figure" in sources
+    assert "lr_sweep_figure" in sources
+    sgd = _load(NOTEBOOK_DIR / "04_sgd_batching.ipynb")
+    assert "batch_size_figure" in "\n".join("".join(c["source"]) for c in sgd["cells"])
+    text = _text(sgd)
+    assert all(f"(batch size {s})" in text for s in (1, 32, 360))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_matches_the_generator(path):
+    """Cells are written by notebooks/_build.py; a hand edit (or a stale build) shows here."""
+    pytest.importorskip("nbformat")
+    built = _builder().build(path.name)
+    committed = _load(path)
+    assert [c.source for c in built.cells] == ["".join(c["source"]) for c in committed["cells"]]
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_notebook_executes(path):
+    """Every cell runs (cwd = notebooks/, python3 kernel, MPLBACKEND=Agg); any exception —
+    including a failed ``assert_equivalent`` — fails the test."""
+    import nbformat
+
+    builder = _builder()
+    nb = nbformat.read(path, as_version=4)
+    builder.execute(nb, timeout=300)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_readme_lists_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Notebooks" in readme
+    assert all(f"notebooks/{name}" in readme for name in NAMES)
+    assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()

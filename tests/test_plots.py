@@ -1,0 +1,173 @@
+"""gd_compare.plots: the figures draw the comparison's own data, labelled, on the right axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gd_compare.harness import BackendRun, Comparison
+
+plots = pytest.importorskip("gd_compare.plots")
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def mse_run():
+    from gd_compare import compare
+
+    return compare("mse_training", epochs=20)
+
+
+@pytest.fixture(scope="module")
+def sgd_runs():
+    from gd_compare import compare
+
+    return {size: compare("sgd_batching", batch_size=size, epochs=2) for size in (1, 32, 360)}
+
+
+def _line(ax, label):
+    lines = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    assert lines, f"no line labelled {label!r}: {[ln.get_label() for ln in ax.get_lines()]}"
+    return lines[0]
+
+
+def test_import_gd_compare_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, gd_compare; sys.exit('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_comparison_figure_overlays_both_backends(mse_run):
+    fig = plots.comparison_figure(mse_run)
+    loss_ax, diff_ax, weight_ax = fig.axes[:3]
+    a = _line(loss_ax, plots.NUMPY_LABEL)
+    b = _line(loss_ax, plots.TORCH_LABEL)
+    np.testing.assert_array_equal(a.get_ydata(), mse_run.numpy.losses)
+    np.testing.assert_array_equal(b.get_ydata(), mse_run.torch.losses)
+    np.testing.assert_array_equal(a.get_xdata(), np.arange(1, 21))
+    assert diff_ax.get_yscale() == "log"
+    diffs = plots.diff_series(mse_run)
+    np.testing.assert_array_equal(
+        _line(diff_ax, "|Δ loss|").get_ydata(),
+        np.maximum(np.abs(mse_run.numpy.losses - mse_run.torch.losses), plots.ZERO_FLOOR))
+    np.testing.assert_array_equal(_line(diff_ax, "max |Δ weights|").get_ydata(),
+                                  np.maximum(diffs["weights"], plots.ZERO_FLOOR))
+    assert max(diffs["weights"]) == mse_run.max_abs_diff["weights"]
+    tolerance = [ln for ln in diff_ax.get_lines() if "tolerance" in ln.get_label()]
+    assert tolerance[0].get_ydata()[0] == mse_run.atol
+    w0 = _line(weight_ax, "w[0]")
+    np.testing.assert_array_equal(w0.get_ydata(), mse_run.numpy.history[0][:, 0])
+    # six weights, each drawn once per backend
+    assert sum(ln.get_linestyle() == "--" for ln in weight_ax.get_lines()) >= 6
+    assert "PASS" in fig.get_suptitle()
+
+
+def test_several_parameter_arrays_are_drawn():
+    """A network's parameters (a tuple of layer arrays) get one trajectory per entry."""
+    rng = np.random.default_rng(0)
+    hist = (rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 3)))
+    run = BackendRun(final_weights=tuple(h[-1] for h in hist), losses=rng.random(5), history=hist)
+    other = BackendRun(final_weights=run.final_weights, losses=run.losses.copy(),
+                       history=tuple(h + 1e-17 for h in hist))
+    c = Comparison("net", "float64", 5, 1e-12, 1e-12, {"weights": 1e-17}, {}, {}, None, run,
+                   other)
+    assert plots.param_names(run) == ["W0[0,0]", "W0[0,1]", "W0[0,2]", "W0[1,0]", "W0[1,1]",
+                                      "W0[1,2]", "W1[0]", "W1[1]", "W1[2]"]
+    assert plots.flat_history(run).shape == (5, 9)
+    fig = plots.comparison_figure(c)
+    np.testing.assert_array_equal(_line(fig.axes[2], "W1[2]").get_ydata(), hist[1][:, 2])
+
+
+def test_repeat_step_follows_each_backend():
+    from gd_compare import numpy_backend
+
+    c = plots.repeat_step("simple_step", 5)
+    assert c.passed and c.steps == 5
+    w, expected = 2.0, []
+    for _ in range(5):
+        w = numpy_backend.simple_step(w=w).w
+        expected.append(w)
+    np.testing.assert_array_equal(c.numpy.history[0][:, 0], expected)
+    assert c.numpy.losses[0] == 16.0
+    assert c.numpy.values["slope"] == pytest.approx(2 * (3 * expected[-2] - 10) * 3)
+    with pytest.raises(ValueError, match="training concept"):
+        plots.repeat_step("mse_training")
+    with pytest.raises(ValueError, match="steps"):
+        plots.repeat_step("simple_step", 0)
+
+
+def test_repeat_step_reports_a_mismatch():
+    from types import SimpleNamespace
+
+    from gd_compare import numpy_backend
+
+    def off_by_a_bit(**kw):
+        r = numpy_backend.sigmoid_step(**kw)
+        return SimpleNamespace(**{**vars(r), "weights": r.weights + 1e-9})
+
+    broken = SimpleNamespace(sigmoid_step=off_by_a_bit)
+    c = plots.repeat_step("sigmoid_step", 3, backends=(numpy_backend, broken))
+    assert not c.passed
+    assert c.first_failure.step == 1 and c.first_failure.quantity == "weights"
+
+
+def test_sse_vs_mse_figure(mse_run):
+    from gd_compare import DivergenceError, compare
+
+    sse = compare("mse_training", epochs=20, loss="sse")
+    fig = plots.sse_vs_mse_figure(mse_run, sse, n_records=360, lr=0.5)
+    left, right = fig.axes
+    np.testing.assert_allclose(_line(left, "SSE, lr=0.5").get_ydata(), sse.numpy.losses / 360)
+    np.testing.assert_array_equal(_line(left, "MSE, lr=0.5").get_ydata(), mse_run.numpy.losses)
+    assert right.get_yscale() == "log"
+    fig = plots.sse_vs_mse_figure(mse_run, DivergenceError("boom"), n_records=360, lr=0.5)
+    assert any("boom" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_lr_sweep_figure(mse_run):
+    from gd_compare import DivergenceError
+
+    fig = plots.lr_sweep_figure({0.5: mse_run, 99.0: DivergenceError("x")})
+    left, right = fig.axes
+    np.testing.assert_array_equal(_line(left, "lr=0.5").get_ydata(), mse_run.numpy.losses)
+    assert right.get_xscale() == "log"
+    assert _line(right, plots.NUMPY_LABEL).get_ydata()[0] == mse_run.numpy.final_loss
+    assert "lr=99" in right.get_title()
+
+
+def test_batch_size_figure(sgd_runs, admissions):
+    X, y, _, _ = admissions
+    fig = plots.batch_size_figure(sgd_runs, X, y)
+    per_update, per_epoch = fig.axes
+    assert per_update.get_xscale() == "log"
+    assert len(_line(per_update, "batch size 1").get_ydata()) == 720
+    np.testing.assert_array_equal(_line(per_update, "batch size 32").get_ydata(),
+                                  sgd_runs[32].numpy.losses)
+    from gd_compare import numpy_backend
+
+    full = _line(per_epoch, "batch size 360 (full batch)").get_ydata()
+    np.testing.assert_array_equal(
+        full, [numpy_backend.mse(X, y, w) for w in sgd_runs[360].numpy.history[0]])
+    w_end = sgd_runs[1].numpy.history[0][359]
+    assert _line(per_epoch, "batch size 1").get_ydata()[0] == numpy_backend.mse(X, y, w_end)
+
+
+def test_to_png_is_a_deterministic_png(mse_run):
+    fig = plots.comparison_figure(mse_run)
+    a, b = plots.to_png(fig), plots.to_png(fig)
+    assert a[:8] == b"\x89PNG\r\n\x1a\n" and a == b
+
+
+def test_save_all_step_concepts(tmp_path):
+    seen = []
+    saved = plots.save_all(tmp_path / "new", concepts=["simple_step", "sigmoid_exercise"],
+                           echo=seen.append, dpi=40)
+    assert [p.name for p in saved.paths] == ["simple_step.png", "sigmoid_exercise.png"]
+    assert seen == [str(p) for p in saved.paths]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in saved.paths)
+    assert saved.passed
+    with pytest.raises(ValueError, match="unknown concept"):
+        plots.save_all(tmp_path, concepts=["nope"])
