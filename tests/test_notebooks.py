@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,15 @@ def _text(nb: dict) -> str:
     return "\n".join(parts)
 
 
-def test_the_four_notebooks_in_teaching_order():
+def test_the_five_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
-                     "04_sgd_batching.ipynb"]
+                     "04_sgd_batching.ipynb", "05_backprop.ipynb"]
+
+
+def _harness_text(nb: dict) -> str:
+    """The outputs without gradient-check verdicts (05 shows a wrong gradient FAIL on purpose)."""
+    return "\n".join(line for line in _text(nb).splitlines()
+                     if "gradient check (central differences" not in line)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -59,7 +66,7 @@ def test_committed_with_outputs_small_and_standard_kernel(path):
     text = _text(nb)
     assert "NumPy (by hand) — gd_compare/numpy_backend.py" in text  # the code, side by side
     assert "PyTorch (autograd) — gd_compare/torch_backend.py" in text
-    assert "PASS" in text and "FAIL" not in text  # the harness's table
+    assert "PASS" in text and "FAIL" not in _harness_text(nb)  # the harness's table
 
 
 def test_teacher_comparisons_present():
@@ -71,6 +78,20 @@ def test_teacher_comparisons_present():
     assert "batch_size_figure" in "\n".join("".join(c["source"]) for c in sgd["cells"])
     text = _text(sgd)
     assert all(f"(batch size {s})" in text for s in (1, 32, 360))
+
+
+def test_backprop_notebook_shows_defaults_training_and_the_witness():
+    nb = _load(NOTEBOOK_DIR / "05_backprop.ipynb")
+    sources = "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert 'dtype="float32"' in sources and "lr=0.5, epochs=2000" in sources
+    assert "check_backends" in sources and "check_gradient(my_loss" in sources
+    text = _text(nb)
+    assert "accuracy NumPy 0.425 | PyTorch 0.425" in text  # the course's defaults, honestly
+    assert "accuracy NumPy 0.725 | PyTorch 0.725" in text  # lr 0.5, 2000 epochs
+    assert "(float32)" in text and "(float64)" in text
+    # the learner's wrong gradient (dropped hidden sigmoid slope) is caught, layer named
+    assert re.search(r"FAIL\n  W_ih: relative error \S+, max \|g − g_fd\| \S+  WRONG", text)
+    assert re.search(r"w_ho: relative error \S+e-1\d, max \|g − g_fd\| \S+  ok", text)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
