@@ -90,6 +90,18 @@ class _Tracker:
                 f"{self.concept}: step {step}, {quantity}: shapes differ, numpy {a.shape} vs "
                 f"torch {b.shape}"
             )
+        found = self.check_rows(quantity, step, a[np.newaxis], b[np.newaxis], prefix)
+        if found is not None and self.first is None:
+            self.first = found
+        return found is None
+
+    def check_rows(
+        self, quantity: str, first_step: int, a: np.ndarray, b: np.ndarray,
+        prefix: tuple[int, ...] = (),
+    ) -> Mismatch | None:
+        """Check consecutive steps at once: row r of ``a``/``b`` (already in ``self.dtype``) is
+        step ``first_step + r``. Updates the maxima; returns (does not record) the first
+        mismatch in step order, then index order — what checking row by row would find."""
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         diff = np.abs(a64 - b64)
         scale = np.maximum(np.abs(a64), np.abs(b64))
@@ -101,18 +113,97 @@ class _Tracker:
             self._bump(self.max_abs, quantity, float(np.max(diff)))
             self._bump(self.max_rel, quantity, float(np.max(rel)))
             self._bump(self.max_ulps, quantity, int(np.max(ulps)))
-        if bad.any() and self.first is None:
-            i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
-            self.first = Mismatch(self.concept, step, quantity, prefix + tuple(int(k) for k in i),
-                                  float(a[i]), float(b[i]), float(diff[i]), int(ulps[i]),
-                                  self.rtol, self.atol)
-        return not bad.any()
+        if not bad.any():
+            return None
+        row, *i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        at = (row, *i)
+        return Mismatch(self.concept, first_step + int(row), quantity,
+                        prefix + tuple(int(k) for k in i), float(a[at]), float(b[at]),
+                        float(diff[at]), int(ulps[at]), self.rtol, self.atol)
 
     @staticmethod
     def _bump(store: dict, key: str, value: float) -> None:
         old = store.get(key)
         if old is None or value > old or math.isnan(value):
             store[key] = value
+
+
+#: Steps the lockstep comparison gathers before checking them in one vectorised pass.
+_BLOCK_STEPS = 512
+
+
+class _StepBuffer:
+    """The last few steps' parameters and losses of both backends, checked a block at a time.
+
+    Checking a step costs a dozen small NumPy calls however small the parameters are; copying
+    them into preallocated rows costs one each. So :meth:`add` only copies, and :meth:`flush`
+    (every :data:`_BLOCK_STEPS` steps, before any other check, and at the end) runs the
+    tracker's vectorised check over the block. The maxima and the first mismatch are exactly
+    those a step-by-step check finds; memory stays O(parameters). With ``eager`` (stop at the
+    first failure) each step also gets a cheap test that can only err towards flushing:
+    Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
+    """
+
+    def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None) -> None:
+        self.tracker, self.eager = tracker, eager
+        self.rows = rows or _BLOCK_STEPS
+        self.quiet = (tracker.atol / 2) ** 2
+        self.params: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self.losses = np.empty((2, self.rows), dtype=tracker.dtype)
+        self.first_step = 0
+        self.count = 0
+
+    def add(self, step: int, a: Step, b: Step) -> None:
+        if self.params is None:
+            self.params = [(np.empty((self.rows, *np.shape(p)), dtype=self.tracker.dtype),
+                            np.empty((self.rows, *np.shape(p)), dtype=self.tracker.dtype))
+                           for p in a.params]
+        if len(a.params) != len(self.params) or len(b.params) != len(self.params):
+            raise ValueError(f"{self.tracker.concept}: step {step}: the backends yield "
+                             f"{len(a.params)} and {len(b.params)} parameter arrays, "
+                             f"expected {len(self.params)}")
+        if self.count == 0:
+            self.first_step = step
+        elif step != self.first_step + self.count:
+            self.flush()
+            self.first_step = step
+        r = self.count
+        suspect = False
+        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params, strict=True):
+            if np.shape(pa) != keep_a.shape[1:] or np.shape(pb) != keep_a.shape[1:]:
+                self.flush()
+                self.tracker.check("weights", step, pa, pb)  # raises: shapes differ
+            keep_a[r] = pa
+            keep_b[r] = pb
+            if self.eager:
+                d = keep_a[r] - keep_b[r]
+                suspect = suspect or not (np.vdot(d, d) <= self.quiet)
+        self.losses[0, r] = a.loss
+        self.losses[1, r] = b.loss
+        self.count += 1
+        if self.eager:
+            la, lb = self.losses[0, r], self.losses[1, r]
+            suspect = suspect or not (abs(la - lb) <= self.tracker.atol / 2)
+        if suspect or self.count == self.rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.count or self.params is None:
+            return
+        n, tracker, first = self.count, self.tracker, self.first_step
+        multi = len(self.params) > 1
+        found = []
+        for k, (keep_a, keep_b) in enumerate(self.params):
+            m = tracker.check_rows("weights", first, keep_a[:n], keep_b[:n],
+                                   (k,) if multi else ())
+            if m is not None:
+                found.append((m.step, k, m))
+        m = tracker.check_rows("loss", first, self.losses[0, :n], self.losses[1, :n])
+        if m is not None:
+            found.append((m.step, len(self.params), m))
+        if found and tracker.first is None:
+            tracker.first = min(found, key=lambda t: t[:2])[2]
+        self.count = 0
 
 
 @dataclass
@@ -277,29 +368,30 @@ def _compare_training(
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
+    buffer = _StepBuffer(tracker, eager=stop_on_failure)
     for a, b in zip_longest(*streams):
         if a is None or b is None:
             short = "numpy" if a is None else "torch"
             raise AssertionError(f"{spec.name}: the {short} backend stopped after {steps} steps "
                                  "while the other went on")
         steps = a.index
-        for k, (pa, pb) in enumerate(zip(a.params, b.params, strict=True)):
-            tracker.check("weights", steps, pa, pb, (k,) if len(a.params) > 1 else ())
-        tracker.check("loss", steps, a.loss, b.loss)
+        buffer.add(steps, a, b)  # parameters and loss, checked a block of steps at a time
         if record is not False:
-            for s, keep, hist in zip((a, b), losses, history):
+            for s, keep, hist in zip((a, b), losses, history, strict=True):
                 keep.append(s.loss)
                 if every and steps % every == 0:
                     hist.append([p.copy() for p in s.params])
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
-                      for f, s in zip(total, (a, b))]
+                      for f, s in zip(total, (a, b), strict=True)]
+            buffer.flush()
             tracker.check("log", steps, values[0], values[1])
-            for keep, v in zip(logs, values):
+            for keep, v in zip(logs, values, strict=True):
                 keep.append((a.epoch, v))
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
+    buffer.flush()
     assert last is not None
     runs = []
     for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last)):
