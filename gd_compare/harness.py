@@ -135,12 +135,12 @@ _BLOCK_STEPS = 512
 class _StepBuffer:
     """The last few steps' parameters and losses of both backends, checked a block at a time.
 
-    Checking a step costs a dozen small NumPy calls however small the parameters are; copying
-    them into preallocated rows costs one each. So :meth:`add` only copies, and :meth:`flush`
-    (every :data:`_BLOCK_STEPS` steps, before any other check, and at the end) runs the
-    tracker's vectorised check over the block. The maxima and the first mismatch are exactly
-    those a step-by-step check finds; memory stays O(parameters). With ``eager`` (stop at the
-    first failure) each step also gets a cheap test that can only err towards flushing:
+    Checking a step costs a dozen small NumPy calls however small the parameters are; keeping
+    a copy costs one. So :meth:`add` only copies, and :meth:`flush` (every
+    :data:`_BLOCK_STEPS` steps, before any other check, and at the end) runs the tracker's
+    vectorised check over the block. The maxima and the first mismatch are exactly those a
+    step-by-step check finds; memory stays O(parameters). With ``eager`` (stop at the first
+    failure) each step also gets a cheap test that can only err towards flushing at once:
     Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
     """
 
@@ -148,62 +148,68 @@ class _StepBuffer:
         self.tracker, self.eager = tracker, eager
         self.rows = rows or _BLOCK_STEPS
         self.quiet = (tracker.atol / 2) ** 2
-        self.params: list[tuple[np.ndarray, np.ndarray]] | None = None
-        self.losses = np.empty((2, self.rows), dtype=tracker.dtype)
+        self.n_params = -1
+        self.params: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+        self.losses: tuple[list[float], list[float]] = ([], [])
         self.first_step = 0
         self.count = 0
 
     def add(self, step: int, a: Step, b: Step) -> None:
-        if self.params is None:
-            self.params = [(np.empty((self.rows, *np.shape(p)), dtype=self.tracker.dtype),
-                            np.empty((self.rows, *np.shape(p)), dtype=self.tracker.dtype))
-                           for p in a.params]
-        if len(a.params) != len(self.params) or len(b.params) != len(self.params):
-            raise ValueError(f"{self.tracker.concept}: step {step}: the backends yield "
-                             f"{len(a.params)} and {len(b.params)} parameter arrays, "
-                             f"expected {len(self.params)}")
-        if self.count == 0:
-            self.first_step = step
-        elif step != self.first_step + self.count:
+        if self.n_params != len(a.params):
             self.flush()
+            self.n_params = len(a.params)
+            self.params = [([], []) for _ in a.params]
+        if len(b.params) != self.n_params:
+            raise ValueError(f"{self.tracker.concept}: step {step}: the backends yield "
+                             f"{len(a.params)} and {len(b.params)} parameter arrays")
+        if self.count and step != self.first_step + self.count:
+            self.flush()
+        if not self.count:
             self.first_step = step
-        r = self.count
         suspect = False
-        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params, strict=True):
-            if np.shape(pa) != keep_a.shape[1:] or np.shape(pb) != keep_a.shape[1:]:
-                self.flush()
-                self.tracker.check("weights", step, pa, pb)  # raises: shapes differ
-            keep_a[r] = pa
-            keep_b[r] = pb
-            if self.eager:
-                d = keep_a[r] - keep_b[r]
-                suspect = suspect or not (np.vdot(d, d) <= self.quiet)
-        self.losses[0, r] = a.loss
-        self.losses[1, r] = b.loss
+        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params):  # noqa: B905
+            ca, cb = np.array(pa), np.array(pb)  # copies: the params are live views
+            keep_a.append(ca)
+            keep_b.append(cb)
+            if self.eager and not suspect:
+                d = (ca - cb).ravel() if ca.shape == cb.shape else ca
+                suspect = not (np.vdot(d, d) <= self.quiet) or ca.shape != cb.shape
+        self.losses[0].append(a.loss)
+        self.losses[1].append(b.loss)
         self.count += 1
-        if self.eager:
-            la, lb = self.losses[0, r], self.losses[1, r]
-            suspect = suspect or not (abs(la - lb) <= self.tracker.atol / 2)
+        if self.eager and not suspect:
+            suspect = not (abs(a.loss - b.loss) <= self.tracker.atol / 2)
         if suspect or self.count == self.rows:
             self.flush()
 
     def flush(self) -> None:
-        if not self.count or self.params is None:
-            return
         n, tracker, first = self.count, self.tracker, self.first_step
-        multi = len(self.params) > 1
+        if not n:
+            return
+        self.count = 0
+        dt = tracker.dtype
         found = []
+        multi = len(self.params) > 1
         for k, (keep_a, keep_b) in enumerate(self.params):
-            m = tracker.check_rows("weights", first, keep_a[:n], keep_b[:n],
+            shape = keep_a[0].shape
+            if any(p.shape != shape for p in (*keep_a, *keep_b)):
+                for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):  # noqa: B905
+                    tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
+            m = tracker.check_rows("weights", first, np.asarray(np.stack(keep_a), dtype=dt),
+                                   np.asarray(np.stack(keep_b), dtype=dt),
                                    (k,) if multi else ())
             if m is not None:
                 found.append((m.step, k, m))
-        m = tracker.check_rows("loss", first, self.losses[0, :n], self.losses[1, :n])
+            keep_a.clear()
+            keep_b.clear()
+        la, lb = (np.asarray(v, dtype=dt) for v in self.losses)
+        m = tracker.check_rows("loss", first, la, lb)
         if m is not None:
             found.append((m.step, len(self.params), m))
+        self.losses[0].clear()
+        self.losses[1].clear()
         if found and tracker.first is None:
             tracker.first = min(found, key=lambda t: t[:2])[2]
-        self.count = 0
 
 
 @dataclass
