@@ -12,6 +12,9 @@ float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from types import ModuleType
@@ -285,6 +288,28 @@ class Comparison:
         }
 
 
+#: PyTorch's intra-op threads while :func:`compare` runs (restored afterwards; ``None`` leaves
+#: torch's own setting). NumPy and PyTorch take turns, step by step, in one process: with two
+#: threads on a 2-core machine that other processes share, each PyTorch op waits for its second
+#: thread to get a core, and a full-batch step at n = 1e5 took 5x longer (39.6 ms vs 7.8 ms per
+#: epoch, ``benchmarks/bench.py``). This is the one place the package sets threads.
+TORCH_THREADS: int | None = 1
+
+
+@contextmanager
+def _thread_policy() -> Iterator[None]:
+    torch = sys.modules.get("torch")  # only a process that uses PyTorch needs a policy
+    if torch is None or TORCH_THREADS is None or torch.get_num_threads() == TORCH_THREADS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _backends() -> tuple[ModuleType, ModuleType]:
     from . import numpy_backend, torch_backend  # torch is imported here, on first use
 
@@ -319,11 +344,12 @@ def compare(
     inputs = spec.inputs(dt, **params)
     np_mod, torch_mod = backends or _backends()
     tracker = _Tracker(spec.name, dt, rtol, atol)
-    if spec.kind == "step":
-        runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
-    else:
-        runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
-                                        stop_on_failure)
+    with _thread_policy():
+        if spec.kind == "step":
+            runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
+        else:
+            runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
+                                            stop_on_failure)
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
                       tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
 
