@@ -52,7 +52,9 @@ def as_float_array(name: str, value: ArrayLike, *, ndim: int | None = None) -> n
         raise ValueError(f"{name}: expected {ndim}-D, got shape {arr.shape}")
     # arr.sum() is one pass with no n-long temporary: a NaN or inf makes it non-finite (so can an
     # overflow of finite values, hence the exact check before raising)
-    if not math.isfinite(arr.sum()) and not np.isfinite(arr).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not math.isfinite(total) and not np.isfinite(arr).all():
         where = np.argwhere(~np.isfinite(arr))[0]
         at = f" at index {tuple(int(i) for i in where)}" if arr.ndim else ""
         raise ValueError(f"{name}: contains NaN or inf{at}")
