@@ -330,7 +330,7 @@ def bench_threads(n: int, repeats: int) -> str:
     before = torch.get_num_threads()
     out = {}
     try:
-        for threads in sorted({1, before}):
+        for threads in sorted({1, os.cpu_count() or 1}):
             torch.set_num_threads(threads)
             out[f"torch {threads}"] = _interleaved(
                 {"t": _per_update(torch_backend, X, y, w, n, k)}, repeats)["t"]
@@ -348,7 +348,7 @@ def bench_threads(n: int, repeats: int) -> str:
     except ImportError:
         blas = ["threadpoolctl not installed"]
     cells = [f"{key}: {_fmt_t(v)}" for key, v in out.items()]
-    return (f"n = {n:,} full batch, torch intra-op threads default {before}; BLAS: "
+    return (f"n = {n:,} full batch, per update; NumPy's BLAS: "
             f"{', '.join(blas)}\n\n" + " · ".join(cells))
 
 
@@ -425,8 +425,7 @@ def _machine() -> str:
 
     return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"NumPy {np.__version__}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads)")
+            f"NumPy {np.__version__}, torch {torch.__version__}")
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -448,9 +447,14 @@ def main(argv: list[str] | None = None) -> str:
         sizes, batches, repeats, k_mini, sgd_epochs = [360, 10_000, 100_000, 1_000_000], \
             [1, 32, None], 5, 200, 1000
     started = time.perf_counter()
-    import torch  # noqa: F401
+    import torch
 
-    machine = _machine()
+    from gd_compare.harness import TORCH_THREADS
+
+    default_threads = torch.get_num_threads()
+    if TORCH_THREADS:  # time the backends alone as compare() runs them
+        torch.set_num_threads(TORCH_THREADS)
+    machine = _machine() + f"; torch threads: {torch.get_num_threads()} (default {default_threads})"
     log(f"gd_compare benchmark: {machine}")
     by_hand_warm = compare("simple_step")  # import torch and the first optimizer, outside timings
     assert by_hand_warm.passed

@@ -18,6 +18,7 @@ one the NumPy twin computes in. Inputs are copied first; the caller's arrays are
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import numpy as np
 import torch
@@ -209,6 +210,26 @@ def sigmoid_exercise(
 # --------------------------------------------------------------------------- 4./5. training
 
 
+def _batches(Xt: torch.Tensor, yt: torch.Tensor, order: BatchOrder):
+    """One epoch of ``(xb, yb)``: the rows ``TensorDataset(Xt, yt)[batch]`` gives for each batch
+    of ``order``, in order. A slice is a view; shuffled batches are gathered a group at a time
+    (one ``index_select`` for up to ~16k rows) and handed out as views of the group."""
+    batches = iter(order)
+    group = max(1, 16384 // order.batch_size)
+    while chunk := list(islice(batches, group)):
+        if isinstance(chunk[0], slice):
+            for batch in chunk:
+                yield Xt[batch], yt[batch]
+            continue
+        rows = torch.from_numpy(np.concatenate(chunk))
+        Xg, yg = Xt.index_select(0, rows), yt.index_select(0, rows)
+        start = 0
+        for batch in chunk:
+            stop = start + len(batch)
+            yield Xg[start:stop], yg[start:stop]
+            start = stop
+
+
 def _train(
     X: np.ndarray,
     y: np.ndarray,
@@ -228,9 +249,9 @@ def _train(
         loader = DataLoader(TensorDataset(X, y), sampler=order, batch_size=None)
         for xb, yb in loader: ...
 
-    (same rows, same order), but takes each batch by indexing the tensors directly (a view for
-    a slice, ``index_select`` for the sorted row indices), which skips the DataLoader's
-    per-batch fetch-and-collate machinery (measured in ``benchmarks/bench.py``). Gradients are
+    (same rows, same order), but takes the batches by indexing the tensors directly
+    (:func:`_batches`), which skips the DataLoader's per-batch fetch-and-collate machinery
+    (measured in ``benchmarks/bench.py``). Gradients are
     cleared with ``model.zero_grad()`` (``set_to_none``) rather than ``optimizer.zero_grad()``:
     the same effect without the optimizer's profiler hooks. The loss is read with ``.item()``:
     on the CPU that is a plain read, no device round trip, and cheaper than copying it into a
@@ -244,13 +265,8 @@ def _train(
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
-        for b, batch in enumerate(order):
+        for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
-            if isinstance(batch, slice):
-                xb, yb = Xt[batch], yt[batch]
-            else:
-                rows = torch.from_numpy(batch)
-                xb, yb = Xt.index_select(0, rows), yt.index_select(0, rows)
             model.zero_grad(set_to_none=True)
             loss = criterion(model(xb), yb)  # reported: MSE (or SSE)
             (0.5 * loss).backward()  # E = ½·MSE: −lr·∂E/∂w is the lesson's step
