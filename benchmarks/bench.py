@@ -212,10 +212,15 @@ def bench_sizes(sizes: list[int], batches: list[int | None], repeats: int, k_min
                 m_rec = min(n, 20_000)
 
                 def read(X=X, w=w, out=out, k=k):
+                    """One streaming read of X: the faster of X @ w (BLAS) and X.sum()."""
                     t = time.perf_counter()
                     for _ in range(k):
                         np.dot(X, w, out=out)
-                    return (time.perf_counter() - t) / k
+                    gemv = time.perf_counter() - t
+                    t = time.perf_counter()
+                    for _ in range(k):
+                        X.sum()
+                    return min(gemv, time.perf_counter() - t) / k
 
                 def plain(X=X, y=y, w=w, k=k):
                     ww = w.copy()
@@ -379,12 +384,25 @@ def bench_cold_start(repeats: int) -> str:
              "t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
     cases = {
         "`python -c pass`": [py, "-c", "pass"],
-        "`import gd_compare` (numpy, pandas)": [py, "-c", "import gd_compare"],
+        "`import gd_compare` (NumPy; pandas waits for the CSV)": [py, "-c", "import gd_compare"],
         "`python -m gd_compare --concept simple_step`": [py, "-m", "gd_compare", "--concept",
                                                          "simple_step"],
         "`python -m gd_compare` (every concept, the lesson's defaults)": [py, "-m",
                                                                           "gd_compare"],
     }
+    # the same CLI run under -X importtime: how much of *that* process torch's imports take
+    # (the first optimizer's cost is its import of torch._dynamo)
+    shares = []
+    for _ in range(repeats):
+        wall, text = _run([py, "-X", "importtime", *cases[
+            "`python -m gd_compare --concept simple_step`"][1:]], env)
+        cumulative = {}
+        for line in text.splitlines():
+            m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
+            if m and m.group(3) in ("gd_compare.torch_backend", "torch._dynamo"):
+                cumulative[m.group(3)] = max(cumulative.get(m.group(3), 0), int(m.group(1)))
+        shares.append((cumulative.get("gd_compare.torch_backend", 0) / 1e6,
+                       cumulative.get("torch._dynamo", 0) / 1e6, wall))
     walls: dict[str, list[float]] = {k: [] for k in cases}
     imports, optim = [], []
     for _ in range(repeats):
@@ -400,9 +418,14 @@ def bench_cold_start(repeats: int) -> str:
     rows.append(["in-process: first `torch.optim.SGD(...)`", _fmt_t(min(optim))])
     simple = min(walls["`python -m gd_compare --concept simple_step`"])
     full = min(walls["`python -m gd_compare` (every concept, the lesson's defaults)"])
-    rows.append(["share of `import torch` + first optimizer",
+    rows.append(["share of `import torch` + first optimizer (in-process figures)",
                  f"{100 * torch_cost / simple:.0f}% of simple_step, "
                  f"{100 * torch_cost / full:.0f}% of the full run"])
+    t_imp, t_dyn, wall = min(shares, key=lambda v: v[2])
+    rows.append(["`-X importtime` of the simple_step run: `gd_compare.torch_backend` (torch, "
+                 "torch.nn) + `torch._dynamo` (imported by the first optimizer)",
+                 f"{t_imp:.2f} s + {t_dyn:.2f} s of {wall:.2f} s "
+                 f"({100 * (t_imp + t_dyn) / wall:.0f}%)"])
     return _table(["cold start (whole process)", "wall time"], rows)
 
 
@@ -433,6 +456,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (< 1 min)")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # the test: tiny
     p.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    p.add_argument("--sgd-epochs", type=int,
+                   help="epochs of the per-example SGD run (default 100, scaled to 1000; "
+                   "--quick 10)")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -445,7 +471,8 @@ def main(argv: list[str] | None = None) -> str:
             100, 10
     else:
         sizes, batches, repeats, k_mini, sgd_epochs = [360, 10_000, 100_000, 1_000_000], \
-            [1, 32, None], 5, 200, 1000
+            [1, 32, None], 5, 200, 100
+    sgd_epochs = args.sgd_epochs or sgd_epochs
     started = time.perf_counter()
     import torch
 
