@@ -349,16 +349,21 @@ def collect(
     every = 1 if record is True else int(record)
     logged = set(log_epochs(epochs))
     losses = np.empty(total_steps, dtype=np.float64)
-    history: list[list[np.ndarray]] | None = None
+    # the trajectory goes into arrays allocated once, at the first step: no list, no final stack
+    rows = total_steps // every + (total_steps % every != 0) if every else 0
+    history: list[np.ndarray] | None = None
+    kept = 0
     log: list[tuple[int, float]] = []
     last: Step | None = None
     for step in steps:
         losses[step.index - 1] = step.loss
         if every and (step.index % every == 0 or step.index == total_steps):
             if history is None:
-                history = [[] for _ in step.params]
-            for keep, p in zip(history, step.params):
-                keep.append(p.copy())
+                history = [np.empty((rows, *np.shape(p)), dtype=np.asarray(p).dtype)
+                           for p in step.params]
+            for keep, p in zip(history, step.params, strict=True):
+                keep[kept] = p
+            kept += 1
         if step.end_of_epoch and step.epoch in logged:
             log.append((step.epoch, evaluate(step.params)))
         last = step
@@ -366,5 +371,5 @@ def collect(
         raise RuntimeError(f"training stopped after {0 if last is None else last.index} of "
                            f"{total_steps} updates")
     params = tuple(p.copy() for p in last.params)
-    hist = tuple(np.stack(h) for h in history) if history else ()
+    hist = tuple(h[:kept] for h in history) if history else ()
     return Training(params=params, losses=losses, history=hist, log=log)
