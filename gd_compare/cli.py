@@ -105,7 +105,7 @@ def format_table(results: Sequence[Comparison]) -> str:
         rows.append((r.concept, quantity, a, b, f"{max_abs:.2e}", str(ulps), str(r.steps),
                      "PASS" if r.passed else "FAIL"))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -119,7 +119,7 @@ def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
     for r in results:
         if r.numpy.log:
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
-            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log)):
+            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=False):
                 print(f"  {a:<58} | {b}", file=out)
         if r.numpy.test_accuracy is not None:
             print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "

@@ -100,7 +100,8 @@ def read_admissions_csv(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def prepare(raw: pd.DataFrame, seed: int = LESSON_SEED) -> Admissions:
-    """The lesson's ``data_prep`` on a raw frame (see the module docstring); ``raw`` is not changed."""
+    """The lesson's ``data_prep`` on a raw frame (see the module docstring); ``raw`` is not
+    changed."""
     import pandas as pd
 
     rank = pd.Categorical(raw["rank"], categories=[1, 2, 3, 4])

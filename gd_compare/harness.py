@@ -426,12 +426,12 @@ def _compare_training(
     buffer.flush()
     assert last is not None
     runs = []
-    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last)):
+    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=True)):
         params = s.params[0] if len(s.params) == 1 else s.params
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
-            history=tuple(np.stack(h) for h in zip(*history[i])) if history[i] else (),
+            history=tuple(np.stack(h) for h in zip(*history[i], strict=True)) if history[i] else (),
             log=logs[i],
             final_loss=total[i](X, y, params),
         )

@@ -284,7 +284,7 @@ def _per_record_epoch(
     n_records = len(y)
     del_w = np.zeros(weights.shape, dtype=weights.dtype)
     sq_error = 0.0
-    for x, target in zip(X, y):
+    for x, target in zip(X, y, strict=True):
         output = sigmoid(np.dot(x, weights))
         error = target - output
         error_term = error * output * (1 - output)

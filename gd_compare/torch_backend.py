@@ -32,7 +32,6 @@ from .core import (
     SimpleStep,
     Step,
     Training,
-    as_float_array,
     check_binary,
     check_count,
     check_dataset,
@@ -292,7 +291,7 @@ def _train_per_record(
     for epoch in range(epochs):
         optimizer.zero_grad()
         total = torch.zeros((), dtype=Xt.dtype)
-        for x, target in zip(Xt, yt):
+        for x, target in zip(Xt, yt, strict=True):
             loss = criterion(model(x), target) / m  # this record's share of the MSE
             (0.5 * loss).backward()  # accumulates into weight.grad
             total += loss.detach()
