@@ -451,6 +451,10 @@ def _machine() -> str:
             f"NumPy {np.__version__}, torch {torch.__version__}")
 
 
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description="gd_compare benchmark (see the module docstring)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats (< 1 min)")
@@ -460,9 +464,6 @@ def main(argv: list[str] | None = None) -> str:
                    help="epochs of the per-example SGD run (default 100, scaled to 1000; "
                    "--quick 10)")
     args = p.parse_args(argv)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     if args.smoke:
         sizes, batches, repeats, k_mini, sgd_epochs = [360], [1, None], 1, 5, 1
@@ -481,6 +482,15 @@ def main(argv: list[str] | None = None) -> str:
     default_threads = torch.get_num_threads()
     if TORCH_THREADS:  # time the backends alone as compare() runs them
         torch.set_num_threads(TORCH_THREADS)
+    try:
+        return _main(args, sizes, batches, repeats, k_mini, sgd_epochs, started, default_threads)
+    finally:
+        torch.set_num_threads(default_threads)
+
+
+def _main(args, sizes, batches, repeats, k_mini, sgd_epochs, started, default_threads) -> str:
+    import torch
+
     machine = _machine() + f"; torch threads: {torch.get_num_threads()} (default {default_threads})"
     log(f"gd_compare benchmark: {machine}")
     by_hand_warm = compare("simple_step")  # import torch and the first optimizer, outside timings
