@@ -141,3 +141,32 @@ def test_streaming_maxima_equal_the_recorded_trajectories():
     assert recorded.max_abs_diff["weights"] == np.max(np.abs(a.history[0] - b.history[0]))
     assert recorded.max_abs_diff["loss"] == np.max(np.abs(a.losses - b.losses))
     np.testing.assert_array_equal(streamed.numpy.weights, a.weights)
+
+
+def _two_params(eps_at: int | None = None):
+    """A backend yielding two parameter arrays of different shapes (as a network would)."""
+
+    def iter_sgd_batching(**kwargs):
+        for s in nb.iter_sgd_batching(**kwargs):
+            second = np.outer(s.params[0][:3], [1.0, -2.0])
+            if s.index == eps_at:
+                second[2, 1] += 1e-9
+            yield s._replace(params=(s.params[0], second))
+
+    def first(f):
+        return lambda X, y, params: f(X, y, params[0])
+
+    return types.SimpleNamespace(iter_sgd_batching=iter_sgd_batching, mse=first(nb.mse),
+                                 sse=first(nb.sse), accuracy=first(nb.accuracy))
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_block_checks_with_several_parameter_arrays(monkeypatch, stop):
+    results = []
+    for rows in (1, 512):
+        monkeypatch.setattr(harness_mod, "_BLOCK_STEPS", rows)
+        r = compare("sgd_batching", epochs=5, backends=(_two_params(17), _two_params()),
+                    stop_on_failure=stop)
+        results.append(repr(_summary(r)))
+    assert results[0] == results[1]
+    assert "step 17, weights[1, 2, 1]" in results[0]
