@@ -146,13 +146,13 @@ def _harness_per_update(X, y, w, batch: int, k: int, torch_mod) -> Callable[[], 
     concept = "mse_training" if full else "sgd_batching"
     extra = {} if full else {"batch_size": batch}
     per_epoch = len(BatchOrder(m, batch))
-    k0 = per_epoch if per_epoch < k // 2 else 1  # both runs log epoch 0, or neither does
+    k0 = per_epoch if per_epoch < k // 2 else 1  # both runs log epoch 0 (and no other), or neither
     pairs = {s: (_replay(by_hand, X, y, w, batch, s), _replay(torch_mod, X, y, w, batch, s))
              for s in (k0, k)}
 
     def timed(s: int) -> float:
         t = time.perf_counter()
-        compare(concept, features=X, targets=y, weights=w, lr=LR, epochs=1000,
+        compare(concept, features=X, targets=y, weights=w, lr=LR, epochs=10_000,
                 backends=pairs[s], **extra)
         return time.perf_counter() - t
 
@@ -357,6 +357,40 @@ def bench_threads(n: int, repeats: int) -> str:
             f"{', '.join(blas)}\n\n" + " · ".join(cells))
 
 
+def bench_end_to_end(repeats: int, quick: bool) -> str:
+    """The lesson's runs whole: compare() against the two backends run alone, one after the
+    other (each from its iter_ function to the last step, set-up included)."""
+    from gd_compare import torch_backend
+    from gd_compare.concepts import CONCEPTS
+
+    cases = [("mse_training", {}), ("sgd_batching", {}),
+             ("sgd_batching", {"batch_size": 1, "epochs": 3 if quick else 10})]
+    rows = []
+    for name, params in cases:
+        kwargs = CONCEPTS[name].inputs("float64", **params).kwargs
+
+        def alone(mod, name=name, kwargs=kwargs):
+            t = time.perf_counter()
+            deque(getattr(mod, "iter_" + name)(**kwargs), maxlen=0)
+            return time.perf_counter() - t
+
+        def harness(record, name=name, params=params):
+            t = time.perf_counter()
+            compare(name, record=record, **params)
+            return time.perf_counter() - t
+
+        r = _interleaved({"numpy": lambda: alone(by_hand), "torch": lambda: alone(torch_backend),
+                          "recorded": lambda: harness(True), "streamed": lambda: harness(False)},
+                         repeats)
+        both = r["numpy"] + r["torch"]
+        label = name + "".join(f", {k}={v}" for k, v in params.items())
+        rows.append([label, _fmt_t(r["numpy"]), _fmt_t(r["torch"]), _fmt_t(r["recorded"]),
+                     f"{100 * (r['recorded'] / both - 1):+.1f}%", _fmt_t(r["streamed"]),
+                     f"{100 * (r['streamed'] / both - 1):+.1f}%"])
+    return _table(["run (lesson defaults)", "NumPy alone", "PyTorch alone",
+                   "compare(record=True)", "vs alone", "compare(record=False)", "vs alone"], rows)
+
+
 def bench_sgd_lesson(epochs: int) -> dict:
     """Per-example SGD on the admissions data through the harness (the CLI's comparison)."""
     from gd_compare import torch_backend  # noqa: F401  (import outside the timing)
@@ -505,6 +539,9 @@ def _main(args, sizes, batches, repeats, k_mini, sgd_epochs, started, default_th
         log("batch fetch and loss read ...")
         sections.append("**PyTorch loop details** (admissions data):\n\n"
                         + bench_fetch(repeats, 2000 if not args.quick else 500))
+        log("the lesson's runs, end to end ...")
+        sections.append("**The harness end to end** (whole runs, with the lesson's log, final "
+                        "loss and test accuracy):\n\n" + bench_end_to_end(repeats, args.quick))
         log("threads ...")
         sections.append("**Threads**: " + bench_threads(sizes[-1], repeats))
     log(f"per-example SGD on the admissions data, {sgd_epochs} epochs, through the harness ...")
