@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from itertools import islice
 
 import numpy as np
 import pytest
@@ -170,3 +171,46 @@ def test_block_checks_with_several_parameter_arrays(monkeypatch, stop):
         results.append(repr(_summary(r)))
     assert results[0] == results[1]
     assert "step 17, weights[1, 2, 1]" in results[0]
+
+
+def _faulty(module, *, nudge_at=None, raise_at=None):
+    """``module`` whose training stream nudges a weight at one step and/or raises
+    DivergenceError when it reaches another."""
+
+    def iter_sgd_batching(**kwargs):
+        for s in module.iter_sgd_batching(**kwargs):
+            if s.index == raise_at:
+                raise DivergenceError(f"{module.__name__} at {raise_at}")
+            if s.index == nudge_at:
+                p = s.params[0].copy()
+                p[0] += 1e-6
+                s = s._replace(params=(p,))
+            yield s
+
+    return types.SimpleNamespace(iter_sgd_batching=iter_sgd_batching, mse=module.mse,
+                                 sse=module.sse, accuracy=module.accuracy)
+
+
+@pytest.mark.parametrize("run", [1, 128])
+def test_runs_of_steps_raise_where_lockstep_would(monkeypatch, run):
+    monkeypatch.setattr(harness_mod, "_LOCKSTEP_STEPS", run)
+    monkeypatch.setattr(harness_mod, "_LOCKSTEP_SECONDS", 1e9)  # runs as long as allowed
+    # a mismatch before a divergence: stopping at the mismatch never meets the divergence
+    pair = (_faulty(nb, nudge_at=5, raise_at=50), tb)
+    r = compare("sgd_batching", epochs=10, backends=pair, stop_on_failure=True)
+    assert r.steps == 5 and r.first_failure.step == 5
+    with pytest.raises(DivergenceError, match=r"numpy backend: .* at 50"):
+        compare("sgd_batching", epochs=10, backends=pair)
+    # both diverge at the same step: NumPy's error first, as in plain lockstep
+    pair = (_faulty(nb, raise_at=30), _faulty(tb, raise_at=30))
+    with pytest.raises(DivergenceError, match="numpy backend"):
+        compare("sgd_batching", epochs=10, backends=pair)
+    pair = (_faulty(nb, raise_at=31), _faulty(tb, raise_at=30))
+    with pytest.raises(DivergenceError, match="torch backend"):
+        compare("sgd_batching", epochs=10, backends=pair)
+    # a backend that stops early
+    short = types.SimpleNamespace(
+        iter_sgd_batching=lambda **kw: islice(tb.iter_sgd_batching(**kw), 40),
+        mse=tb.mse, sse=tb.sse, accuracy=tb.accuracy)
+    with pytest.raises(AssertionError, match="the torch backend stopped after 40 steps"):
+        compare("sgd_batching", epochs=10, backends=(nb, short))
