@@ -42,6 +42,17 @@ def _sampling(module, every: int, samples: list[tuple[int, float]]):
                                  **{k: getattr(module, k) for k in names})
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss also counts the parent's memory at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1_000_000)
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = compare("sgd_batching", batch_size=1, epochs=epochs, record=False,
                      backends=backends)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     for index, rss in samples:
         print(f"step {index:>9,}: RSS {rss:7.1f} MiB")
     rss = [r for _, r in samples]

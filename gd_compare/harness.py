@@ -447,16 +447,16 @@ def _compare_training(
 
 
 #: At most this many steps of one backend run before the other catches up (see _lockstep).
-_LOCKSTEP_STEPS = 128
+_LOCKSTEP_STEPS = 512
 #: ... and a turn of each backend lasts about this long, so slow steps alternate one by one.
-_LOCKSTEP_SECONDS = 0.02
+_LOCKSTEP_SECONDS = 0.05
 
 
 def _lockstep(numpy_steps: Iterator[Step], torch_steps: Iterator[Step]):
     """``zip_longest(numpy_steps, torch_steps)``, each step's parameters copied, but advancing
     each stream a run of steps at a time.
 
-    Alternating the two backends step by step costs ~15% over running them one after the other
+    Alternating the two backends step by step costs 15-30% over running them one after the other
     (each evicts the other's working set from the caches, benchmarks/bench.py); runs of up to
     :data:`_LOCKSTEP_STEPS` steps (sized so a run lasts ~:data:`_LOCKSTEP_SECONDS`: one step at
     a time when steps are slow) take that back. The pairs, and so every check, are the same;
