@@ -578,7 +578,8 @@ def _main(args, sizes, batches, repeats, k_mini, sgd_epochs, started, default_th
 def _write_readme(text: str, flag: str) -> None:
     readme = ROOT / "README.md"
     body = readme.read_text(encoding="utf-8")
-    block = (f"<!-- bench:start (written by `python benchmarks/bench.py --readme {flag}`) -->\n"
+    flag = f" {flag}" if flag else ""
+    block = (f"<!-- bench:start (written by `python benchmarks/bench.py --readme{flag}`) -->\n"
              f"{text}\n<!-- bench:end -->")
     pattern = re.compile(r"<!-- bench:start.*?<!-- bench:end -->", re.S)
     if pattern.search(body):
