@@ -141,12 +141,11 @@ class _StepBuffer:
 
     Checking a step costs a dozen small NumPy calls however small the parameters are. So
     :meth:`add` only keeps the step's arrays (the copies :func:`_lockstep` made), and
-    :meth:`flush` (every
-    :data:`_BLOCK_STEPS` steps, before any other check, and at the end) runs the tracker's
-    vectorised check over the block. The maxima and the first mismatch are exactly those a
-    step-by-step check finds; memory stays O(parameters). With ``eager`` (stop at the first
-    failure) each step also gets a cheap test that can only err towards flushing at once:
-    Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
+    :meth:`flush` (every :data:`_BLOCK_STEPS` steps, before any other check, and at the end)
+    runs the tracker's vectorised check over the block. The maxima and the first mismatch are
+    exactly those a step-by-step check finds; memory stays O(parameters). With ``eager`` (stop
+    at the first failure) each step also gets a cheap test that can only err towards flushing
+    at once: Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
     """
 
     def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None) -> None:
@@ -196,13 +195,20 @@ class _StepBuffer:
         found = []
         multi = len(self.params) > 1
         for k, (keep_a, keep_b) in enumerate(self.params):
+            prefix = (k,) if multi else ()
             shape = keep_a[0].shape
-            if any(p.shape != shape for p in (*keep_a, *keep_b)):
+            if all(p.shape == shape for p in (*keep_a, *keep_b)):
+                m = tracker.check_rows("weights", first, np.asarray(np.stack(keep_a), dtype=dt),
+                                       np.asarray(np.stack(keep_b), dtype=dt), prefix)
+            else:  # shapes change from step to step (or differ: check() raises) — row by row
+                rows = []
                 for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):  # noqa: B905
-                    tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
-            m = tracker.check_rows("weights", first, np.asarray(np.stack(keep_a), dtype=dt),
-                                   np.asarray(np.stack(keep_b), dtype=dt),
-                                   (k,) if multi else ())
+                    if pa.shape != pb.shape:
+                        tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
+                    rows.append(tracker.check_rows(
+                        "weights", first + r, np.asarray(pa, dtype=dt)[np.newaxis],
+                        np.asarray(pb, dtype=dt)[np.newaxis], prefix))
+                m = next((x for x in rows if x is not None), None)
             if m is not None:
                 found.append((m.step, k, m))
             keep_a.clear()
