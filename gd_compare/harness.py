@@ -404,7 +404,7 @@ def _compare_training(
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
-    history: tuple[list[list[np.ndarray]], list[list[np.ndarray]]] = ([], [])
+    history = (_Trajectory(), _Trajectory())
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
@@ -420,7 +420,7 @@ def _compare_training(
             for s, keep, hist in zip((a, b), losses, history, strict=True):
                 keep.append(s.loss)
                 if every and steps % every == 0:
-                    hist.append(list(s.params))  # copies already (_lockstep)
+                    hist.append(s.params)
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
                       for f, s in zip(total, (a, b), strict=True)]
@@ -439,7 +439,7 @@ def _compare_training(
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
-            history=tuple(np.stack(h) for h in zip(*history[i], strict=True)) if history[i] else (),
+            history=history[i].arrays(),
             log=logs[i],
             final_loss=total[i](X, y, params),
         )
@@ -450,6 +450,27 @@ def _compare_training(
     if runs[0].test_accuracy is not None:
         tracker.check("test_accuracy", steps, runs[0].test_accuracy, runs[1].test_accuracy)
     return (runs[0], runs[1]), steps
+
+
+class _Trajectory:
+    """Recorded parameters, one preallocated array per parameter that doubles when full (not a
+    list of small arrays: 360,000 recorded steps of 6 weights take 17 MB, not ~150 MB)."""
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = []
+        self._n = 0
+
+    def append(self, params: tuple[np.ndarray, ...]) -> None:
+        if not self._rows:
+            self._rows = [np.empty((64, *np.shape(p)), dtype=np.asarray(p).dtype) for p in params]
+        elif self._n == len(self._rows[0]):
+            self._rows = [np.concatenate([r, np.empty_like(r)]) for r in self._rows]
+        for keep, p in zip(self._rows, params, strict=True):
+            keep[self._n] = p
+        self._n += 1
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(r[:self._n].copy() for r in self._rows)
 
 
 #: At most this many steps of one backend run before the other catches up (see _lockstep).
