@@ -104,7 +104,8 @@ def _cast(value: Any, dtype: np.dtype, name: str) -> Any:
         return value
     if arr.dtype.kind not in "biuf":
         return value
-    return arr.astype(dtype) if arr.ndim else dtype.type(arr)
+    # no copy when the dtype already matches: every backend function copies its input anyway
+    return arr.astype(dtype, copy=False) if arr.ndim else dtype.type(arr)
 
 
 def _build_simple(p: dict[str, Any], dtype: np.dtype) -> Inputs:

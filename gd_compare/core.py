@@ -50,7 +50,11 @@ def as_float_array(name: str, value: ArrayLike, *, ndim: int | None = None) -> n
         arr = arr.astype(np.float32)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim}-D, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    # arr.sum() is one pass with no n-long temporary: a NaN or inf makes it non-finite (so can an
+    # overflow of finite values, hence the exact check before raising)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not math.isfinite(total) and not np.isfinite(arr).all():
         where = np.argwhere(~np.isfinite(arr))[0]
         at = f" at index {tuple(int(i) for i in where)}" if arr.ndim else ""
         raise ValueError(f"{name}: contains NaN or inf{at}")
@@ -446,16 +450,21 @@ def collect(
     every = 1 if record is True else int(record)
     logged = set(log_epochs(epochs))
     losses = np.empty(total_steps, dtype=np.float64)
-    history: list[list[np.ndarray]] | None = None
+    # the trajectory goes into arrays allocated once, at the first step: no list, no final stack
+    rows = total_steps // every + (total_steps % every != 0) if every else 0
+    history: list[np.ndarray] | None = None
+    kept = 0
     log: list[tuple[int, float]] = []
     last: Step | None = None
     for step in steps:
         losses[step.index - 1] = step.loss
         if every and (step.index % every == 0 or step.index == total_steps):
             if history is None:
-                history = [[] for _ in step.params]
-            for keep, p in zip(history, step.params, strict=False):
-                keep.append(p.copy())
+                history = [np.empty((rows, *np.shape(p)), dtype=np.asarray(p).dtype)
+                           for p in step.params]
+            for keep, p in zip(history, step.params, strict=True):
+                keep[kept] = p
+            kept += 1
         if step.end_of_epoch and step.epoch in logged:
             log.append((step.epoch, evaluate(step.params)))
         last = step
@@ -463,5 +472,5 @@ def collect(
         raise RuntimeError(f"training stopped after {0 if last is None else last.index} of "
                            f"{total_steps} updates")
     params = tuple(p.copy() for p in last.params)
-    hist = tuple(np.stack(h) for h in history) if history else ()
+    hist = tuple(h[:kept] for h in history) if history else ()
     return Training(params=params, losses=losses, history=hist, log=log)

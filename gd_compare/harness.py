@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import zip_longest
+from itertools import islice
 from types import ModuleType
 from typing import Any
 
@@ -92,6 +94,18 @@ class _Tracker:
                 f"{self.concept}: step {step}, {quantity}: shapes differ, numpy {a.shape} vs "
                 f"torch {b.shape}"
             )
+        found = self.check_rows(quantity, step, a[np.newaxis], b[np.newaxis], prefix)
+        if found is not None and self.first is None:
+            self.first = found
+        return found is None
+
+    def check_rows(
+        self, quantity: str, first_step: int, a: np.ndarray, b: np.ndarray,
+        prefix: tuple[int, ...] = (),
+    ) -> Mismatch | None:
+        """Check consecutive steps at once: row r of ``a``/``b`` (already in ``self.dtype``) is
+        step ``first_step + r``. Updates the maxima; returns (does not record) the first
+        mismatch in step order, then index order — what checking row by row would find."""
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         diff = np.abs(a64 - b64)
         scale = np.maximum(np.abs(a64), np.abs(b64))
@@ -103,18 +117,110 @@ class _Tracker:
             self._bump(self.max_abs, quantity, float(np.max(diff)))
             self._bump(self.max_rel, quantity, float(np.max(rel)))
             self._bump(self.max_ulps, quantity, int(np.max(ulps)))
-        if bad.any() and self.first is None:
-            i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
-            self.first = Mismatch(self.concept, step, quantity, prefix + tuple(int(k) for k in i),
-                                  float(a[i]), float(b[i]), float(diff[i]), int(ulps[i]),
-                                  self.rtol, self.atol)
-        return not bad.any()
+        if not bad.any():
+            return None
+        row, *i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        at = (row, *i)
+        return Mismatch(self.concept, first_step + int(row), quantity,
+                        prefix + tuple(int(k) for k in i), float(a[at]), float(b[at]),
+                        float(diff[at]), int(ulps[at]), self.rtol, self.atol)
 
     @staticmethod
     def _bump(store: dict, key: str, value: float) -> None:
         old = store.get(key)
         if old is None or value > old or math.isnan(value):
             store[key] = value
+
+
+#: Steps the lockstep comparison gathers before checking them in one vectorised pass.
+_BLOCK_STEPS = 512
+
+
+class _StepBuffer:
+    """The last few steps' parameters and losses of both backends, checked a block at a time.
+
+    Checking a step costs a dozen small NumPy calls however small the parameters are. So
+    :meth:`add` only keeps the step's arrays (the copies :func:`_lockstep` made), and
+    :meth:`flush` (every :data:`_BLOCK_STEPS` steps, before any other check, and at the end)
+    runs the tracker's vectorised check over the block. The maxima and the first mismatch are
+    exactly those a step-by-step check finds; memory stays O(parameters). With ``eager`` (stop
+    at the first failure) each step also gets a cheap test that can only err towards flushing
+    at once: Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
+    """
+
+    def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None) -> None:
+        self.tracker, self.eager = tracker, eager
+        self.rows = rows or _BLOCK_STEPS
+        self.quiet = (tracker.atol / 2) ** 2
+        self.n_params = -1
+        self.params: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+        self.losses: tuple[list[float], list[float]] = ([], [])
+        self.first_step = 0
+        self.count = 0
+
+    def add(self, step: int, a: Step, b: Step) -> None:
+        if self.n_params != len(a.params):
+            self.flush()
+            self.n_params = len(a.params)
+            self.params = [([], []) for _ in a.params]
+        if len(b.params) != self.n_params:
+            raise ValueError(f"{self.tracker.concept}: step {step}: the backends yield "
+                             f"{len(a.params)} and {len(b.params)} parameter arrays")
+        if self.count and step != self.first_step + self.count:
+            self.flush()
+        if not self.count:
+            self.first_step = step
+        suspect = False
+        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params):
+            ca, cb = np.asarray(pa), np.asarray(pb)  # copies already (_lockstep)
+            keep_a.append(ca)
+            keep_b.append(cb)
+            if self.eager and not suspect:
+                d = (ca - cb).ravel() if ca.shape == cb.shape else ca
+                suspect = not (np.vdot(d, d) <= self.quiet) or ca.shape != cb.shape
+        self.losses[0].append(a.loss)
+        self.losses[1].append(b.loss)
+        self.count += 1
+        if self.eager and not suspect:
+            suspect = not (abs(a.loss - b.loss) <= self.tracker.atol / 2)
+        if suspect or self.count == self.rows:
+            self.flush()
+
+    def flush(self) -> None:
+        n, tracker, first = self.count, self.tracker, self.first_step
+        if not n:
+            return
+        self.count = 0
+        dt = tracker.dtype
+        found = []
+        multi = len(self.params) > 1
+        for k, (keep_a, keep_b) in enumerate(self.params):
+            prefix = (k,) if multi else ()
+            shape = keep_a[0].shape
+            if all(p.shape == shape for p in (*keep_a, *keep_b)):
+                m = tracker.check_rows("weights", first, np.asarray(np.stack(keep_a), dtype=dt),
+                                       np.asarray(np.stack(keep_b), dtype=dt), prefix)
+            else:  # shapes change from step to step (or differ: check() raises) — row by row
+                rows = []
+                for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):
+                    if pa.shape != pb.shape:
+                        tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
+                    rows.append(tracker.check_rows(
+                        "weights", first + r, np.asarray(pa, dtype=dt)[np.newaxis],
+                        np.asarray(pb, dtype=dt)[np.newaxis], prefix))
+                m = next((x for x in rows if x is not None), None)
+            if m is not None:
+                found.append((m.step, k, m))
+            keep_a.clear()
+            keep_b.clear()
+        la, lb = (np.asarray(v, dtype=dt) for v in self.losses)
+        m = tracker.check_rows("loss", first, la, lb)
+        if m is not None:
+            found.append((m.step, len(self.params), m))
+        self.losses[0].clear()
+        self.losses[1].clear()
+        if found and tracker.first is None:
+            tracker.first = min(found, key=lambda t: t[:2])[2]
 
 
 @dataclass
@@ -190,6 +296,28 @@ class Comparison:
         }
 
 
+#: PyTorch's intra-op threads while :func:`compare` runs (restored afterwards; ``None`` leaves
+#: torch's own setting). NumPy and PyTorch take turns, step by step, in one process: with two
+#: threads on a 2-core machine that other processes share, each PyTorch op waits for its second
+#: thread to get a core, and a full-batch step at n = 1e5 took 5x longer (39.6 ms vs 7.8 ms per
+#: epoch, ``benchmarks/bench.py``). This is the one place the package sets threads.
+TORCH_THREADS: int | None = 1
+
+
+@contextmanager
+def _thread_policy() -> Iterator[None]:
+    torch = sys.modules.get("torch")  # only a process that uses PyTorch needs a policy
+    if torch is None or TORCH_THREADS is None or torch.get_num_threads() == TORCH_THREADS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _backends() -> tuple[ModuleType, ModuleType]:
     from . import numpy_backend, torch_backend  # torch is imported here, on first use
 
@@ -227,11 +355,12 @@ def compare(
     inputs = spec.inputs(dt, **params)
     np_mod, torch_mod = backends or _backends()
     tracker = _Tracker(spec.name, dt, rtol, atol)
-    if spec.kind == "step":
-        runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
-    else:
-        runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
-                                        stop_on_failure, progress)
+    with _thread_policy():
+        if spec.kind == "step":
+            runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
+        else:
+            runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
+                                            stop_on_failure, progress)
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
                       tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
 
@@ -281,52 +410,128 @@ def _compare_training(
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
-    history: tuple[list[list[np.ndarray]], list[list[np.ndarray]]] = ([], [])
+    history = (_Trajectory(), _Trajectory())
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
-    for a, b in zip_longest(*streams):
+    buffer = _StepBuffer(tracker, eager=stop_on_failure)
+    for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = "numpy" if a is None else "torch"
             raise AssertionError(f"{spec.name}: the {short} backend stopped after {steps} steps "
                                  "while the other went on")
         steps = a.index
-        for k, (pa, pb) in enumerate(zip(a.params, b.params, strict=True)):
-            tracker.check("weights", steps, pa, pb, (k,) if len(a.params) > 1 else ())
-        tracker.check("loss", steps, a.loss, b.loss)
+        buffer.add(steps, a, b)  # parameters and loss, checked a block of steps at a time
         if record is not False:
-            for s, keep, hist in zip((a, b), losses, history, strict=False):
+            for s, keep, hist in zip((a, b), losses, history, strict=True):
                 keep.append(s.loss)
                 if every and steps % every == 0:
-                    hist.append([p.copy() for p in s.params])
+                    hist.append(s.params)
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
-                      for f, s in zip(total, (a, b), strict=False)]
+                      for f, s in zip(total, (a, b), strict=True)]
+            buffer.flush()
             tracker.check("log", steps, values[0], values[1])
-            for keep, v in zip(logs, values, strict=False):
+            for keep, v in zip(logs, values, strict=True):
                 keep.append((a.epoch, v))
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
+    buffer.flush()
     assert last is not None
+    # a run stopped at its first mismatch ends there: its weights may not even be finite, so
+    # no final loss or accuracy is evaluated
+    finished = not (stop_on_failure and tracker.first is not None)
     runs = []
-    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=False)):
+    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=True)):
         params = s.params[0] if len(s.params) == 1 else s.params
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
-            history=(tuple(np.stack(h) for h in zip(*history[i], strict=False))
-                     if history[i] else ()),
+            history=history[i].arrays(),
             log=logs[i],
-            final_loss=total[i](X, y, params),
         )
-        if inputs.test is not None:
-            run.test_accuracy = getattr(mod, spec.accuracy_function)(*inputs.test, params)
+        if finished:
+            run.final_loss = total[i](X, y, params)
+            if inputs.test is not None:
+                run.test_accuracy = getattr(mod, spec.accuracy_function)(*inputs.test, params)
         runs.append(run)
-    tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
+    if finished:
+        tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
     if runs[0].test_accuracy is not None:
         tracker.check("test_accuracy", steps, runs[0].test_accuracy, runs[1].test_accuracy)
     return (runs[0], runs[1]), steps
+
+
+class _Trajectory:
+    """Recorded parameters, one preallocated array per parameter that doubles when full (not a
+    list of small arrays: 360,000 recorded steps of 6 weights take 17 MB, not ~150 MB)."""
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = []
+        self._n = 0
+
+    def append(self, params: tuple[np.ndarray, ...]) -> None:
+        if not self._rows:
+            self._rows = [np.empty((64, *np.shape(p)), dtype=np.asarray(p).dtype) for p in params]
+        elif self._n == len(self._rows[0]):
+            self._rows = [np.concatenate([r, np.empty_like(r)]) for r in self._rows]
+        for keep, p in zip(self._rows, params, strict=True):
+            keep[self._n] = p
+        self._n += 1
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(r[:self._n].copy() for r in self._rows)
+
+
+#: At most this many steps of one backend run before the other catches up (see _lockstep).
+_LOCKSTEP_STEPS = 512
+#: ... and a turn of each backend lasts about this long, so slow steps alternate one by one.
+_LOCKSTEP_SECONDS = 0.05
+
+
+def _lockstep(numpy_steps: Iterator[Step], torch_steps: Iterator[Step]):
+    """``zip_longest(numpy_steps, torch_steps)``, each step's parameters copied, but advancing
+    each stream a run of steps at a time.
+
+    Alternating the two backends step by step costs 15-30% over running them one after the other
+    (each evicts the other's working set from the caches, benchmarks/bench.py); runs of up to
+    :data:`_LOCKSTEP_STEPS` steps (sized so a run lasts ~:data:`_LOCKSTEP_SECONDS`: one step at
+    a time when steps are slow) take that back. The pairs, and so every check, are the same;
+    memory stays O(run · parameters). An exception a backend raises is re-raised where plain
+    lockstep would have met it: after the pairs before it, NumPy's before PyTorch's at the same
+    step — and not at all when the caller stops earlier (``stop_on_failure``).
+    """
+    size = 1
+    while True:
+        start = time.perf_counter()
+        a_steps, a_exc = _take(numpy_steps, size)
+        b_steps, b_exc = _take(torch_steps, len(a_steps) if a_exc else size)
+        elapsed = time.perf_counter() - start
+        for i in range(max(len(a_steps), len(b_steps)) + 1):
+            if i == len(a_steps) and a_exc is not None:
+                raise a_exc
+            if i == len(b_steps) and b_exc is not None:
+                raise b_exc
+            if i == max(len(a_steps), len(b_steps)):
+                break
+            yield (a_steps[i] if i < len(a_steps) else None,
+                   b_steps[i] if i < len(b_steps) else None)
+        if len(a_steps) < size and len(b_steps) < size:
+            return
+        size = max(1, min(_LOCKSTEP_STEPS, int(size * _LOCKSTEP_SECONDS / max(elapsed, 1e-6))))
+
+
+def _take(steps: Iterator[Step], count: int) -> tuple[list[Step], BaseException | None]:
+    """Up to ``count`` steps, parameters copied (they are live views), and the exception that
+    ended the run early, if any."""
+    taken: list[Step] = []
+    try:
+        for s in islice(steps, count):
+            taken.append(s._replace(params=tuple(np.array(p) for p in s.params)))
+    except Exception as exc:  # re-raised by _lockstep where plain lockstep would raise it
+        return taken, exc
+    return taken, None
 
 
 def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
