@@ -365,7 +365,8 @@ Each update is the full-batch update of notebook 3 on a batch of m records, aver
 
 Every epoch draws a fresh permutation of the 360 records from one seeded generator
 (`gd_compare.core.BatchOrder`); both backends are handed *the same* batches in the same order —
-NumPy indexes with them, PyTorch's `DataLoader` uses the same object as its sampler. Defaults:
+NumPy and PyTorch both index their data with them (for PyTorch that is what a `DataLoader`
+with this object as its sampler would hand over; a test checks it bit for bit). Defaults:
 batch size 32, 100 epochs, learnrate 0.5 (12 updates per epoch, the last batch has 8 records).
 
 """
@@ -382,7 +383,7 @@ print(source(BatchOrder.__iter__))
 ## The code, twice
 
 The NumPy loop calls the same hand-written update as notebook 3 on `X[batch]`; the PyTorch loop
-is the same function as for full-batch training — only the sampler differs.
+is the same function as for full-batch training — only the batch order differs.
 """),
         code('side_by_side(["iter_sgd_batching", "_train"], "_train")'),
         md("## The harness's verdict: 1200 updates, compared one by one"),
@@ -522,11 +523,10 @@ back), `_backprop` (the table above as matrix products, for any number of hidden
 `_backprop_step` (the update of every layer) and `_train_network` (the epochs). Right: PyTorch's
 `Network` holds the same weights as `nn.Parameter`s *in the same shapes* (no `nn.Linear`, which
 stores the transpose); its `forward` is the only math written. `_train_network` calls
-`(0.5 * total).backward()` and `optimizer.step()` — not one derivative. (`_matmul` is `a @ W`
-spelled as a broadcast product and a sum; its docstring says why.)
+`(0.5 * total).backward()` and `optimizer.step()` — not one derivative.
 """),
         code('side_by_side(["_network_outputs", "_backprop", "_backprop_step", "_train_network"],\n'
-             '             ["_matmul", "Network", "_train_network"])'),
+             '             ["Network", "_train_network"])'),
         md("""
 ### The course's loop, record by record
 
