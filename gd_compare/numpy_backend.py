@@ -30,18 +30,17 @@ from .core import (
     Step,
     Training,
     check_binary,
-    check_count,
     check_dataset,
     check_lr,
     check_network,
     check_neuron_inputs,
     check_reduction,
     check_simple_inputs,
-    collect,
     hidden_of,
     raise_if_diverged,
 )
-from .data import BACKPROP_SEED, initial_network_weights, initial_weights
+from .data import BACKPROP_SEED
+from .training import TrainingRun, network_run, neuron_run
 
 __all__ = [
     "accuracy",
@@ -353,13 +352,10 @@ def iter_sgd_batching(
     ``batch_size == n`` is full-batch gradient descent (:func:`iter_mse_training`);
     ``batch_size == 1`` is per-example SGD.
     """
-    X, y, w = check_dataset(features, targets, weights)
-    w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
-    lr = check_lr(lr)
-    epochs = check_count("epochs", epochs)
-    reduction = check_reduction(loss)
-    order = BatchOrder(len(y), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train(X, y, w, lr, epochs, order, reduction, "sgd_batching")
+    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
+                     seed=seed, shuffle=shuffle, drop_last=drop_last)
+    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
+                  "sgd_batching")
 
 
 def _train(
@@ -418,15 +414,8 @@ def iter_mse_training(
     ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w), kept
     as the readable reference; the default computes the same sums as matrix products.
     """
-    X, y, w = check_dataset(features, targets, weights)
-    w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
-    lr = check_lr(lr)
-    epochs = check_count("epochs", epochs)
-    reduction = check_reduction(loss)
-    if per_record:
-        return _train_per_record(X, y, w, lr, epochs, reduction)
-    order = BatchOrder(len(y), len(y), shuffle=False)
-    return _train(X, y, w, lr, epochs, order, reduction, "mse_training")
+    run = neuron_run(features, targets, weights, lr, epochs, loss)
+    return _mse_steps(run, per_record)
 
 
 def mse_training(
@@ -442,11 +431,8 @@ def mse_training(
 ) -> Training:
     """The lesson's training loop run to the end: final weights, the loss of every epoch, the
     weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
-    steps = iter_mse_training(features, targets, weights, lr, epochs, per_record=per_record,
-                              loss=loss)
-    X, y, _ = check_dataset(features, targets)
-    return collect(steps, _evaluator(X, y, loss), epochs=epochs, total_steps=epochs,
-                   record=record)
+    run = neuron_run(features, targets, weights, lr, epochs, loss)
+    return run.finish(_mse_steps(run, per_record), _loss_function(loss), record)
 
 
 def sgd_batching(
@@ -464,17 +450,22 @@ def sgd_batching(
     record: bool | int = True,
 ) -> Training:
     """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
-    steps = iter_sgd_batching(features, targets, weights, lr, epochs, batch_size, seed=seed,
-                              shuffle=shuffle, drop_last=drop_last, loss=loss)
-    X, y, _ = check_dataset(features, targets)
-    per_epoch = len(BatchOrder(len(y), batch_size, drop_last=drop_last))
-    return collect(steps, _evaluator(X, y, loss), epochs=epochs,
-                   total_steps=epochs * per_epoch, record=record)
+    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
+                     seed=seed, shuffle=shuffle, drop_last=drop_last)
+    steps = _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
+                   "sgd_batching")
+    return run.finish(steps, _loss_function(loss), record)
 
 
-def _evaluator(X: np.ndarray, y: np.ndarray, reduction: Reduction):
-    total = sse if reduction == "sse" else mse
-    return lambda params: total(X, y, params[0])
+def _mse_steps(run: TrainingRun, per_record: bool) -> Iterator[Step]:
+    if per_record:
+        return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
+    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
+                  "mse_training")
+
+
+def _loss_function(reduction: str):
+    return sse if reduction == "sse" else mse
 
 
 # --------------------------------------------------------------------------- 6. backpropagation
@@ -637,26 +628,6 @@ def network_gradient(
     return tuple(-d / m for d in del_w)
 
 
-def _network_start(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None,
-    hidden: int | Sequence[int],
-    seed: int | None,
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-    X, y, ws, sizes = check_network(features, targets, weights, hidden)
-    if ws is None:
-        ws = initial_network_weights(X.shape[1], sizes, BACKPROP_SEED if seed is None else seed,
-                                     dtype=X.dtype)
-    return X, y, ws
-
-
-def _network_order(
-    n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
-) -> BatchOrder:
-    if batch_size is None:
-        return BatchOrder(n, n, shuffle=False)
-    return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
 
 
 def iter_backprop_training(
@@ -683,12 +654,10 @@ def iter_backprop_training(
     :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
     ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
     """
-    X, y, ws = _network_start(features, targets, weights, hidden, seed)
-    lr = check_lr(lr)
-    epochs = check_count("epochs", epochs)
-    reduction = check_reduction(loss)
-    order = _network_order(len(y), batch_size, seed, shuffle, drop_last)
-    return _train_network(X, y, ws, lr, epochs, order, reduction, bool(per_record))
+    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
+                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
+    return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
+                          run.reduction, bool(per_record))
 
 
 def _train_network(
@@ -731,11 +700,8 @@ def backprop_training(
     """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
     the loss of every update, the weights after every (``record``-th) update, and the lesson's
     log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
-    steps = iter_backprop_training(features, targets, weights, lr, epochs, hidden,
-                                   batch_size=batch_size, seed=seed, shuffle=shuffle,
-                                   drop_last=drop_last, per_record=per_record, loss=loss)
-    X, y, _ = check_dataset(features, targets)
-    per_epoch = len(_network_order(len(y), batch_size, seed, shuffle, drop_last))
-    total = network_sse if loss == "sse" else network_mse
-    return collect(steps, lambda params: total(X, y, params), epochs=epochs,
-                   total_steps=epochs * per_epoch, record=record)
+    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
+                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
+    steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
+                           run.reduction, bool(per_record))
+    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
