@@ -2,8 +2,12 @@
 
 :func:`compare` builds a concept's inputs once (the same weights, data and batch order for both),
 then runs the two backends *in lockstep*: training is a stream of steps (``iter_<concept>``) and
-each NumPy step is checked against the PyTorch step of the same number as it comes, so memory
-stays O(parameters) unless trajectories are recorded, and a run can stop at its first divergence.
+NumPy's step k is checked against PyTorch's step k, so memory stays O(parameters) unless
+trajectories are recorded, and a run can stop at its first divergence. Two things make this
+cheap without changing a single verdict: :func:`_lockstep` advances each backend a short run of
+steps at a time (at most 512 steps or ~50 ms; alternating single steps costs 15–30% in cache
+misses), and :class:`_StepBuffer` checks the pairs a block at a time in one vectorised pass.
+The maxima and the first mismatch are exactly those a step-by-step check finds (tested).
 
 Two values a, b agree when ``|a − b| ≤ atol + rtol·max(|a|, |b|)``. Defaults: 1e-12/1e-12 in
 float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
