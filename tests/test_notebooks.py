@@ -123,3 +123,23 @@ def test_readme_lists_every_notebook():
     assert "## Notebooks" in readme
     assert all(f"notebooks/{name}" in readme for name in NAMES)
     assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_code_listings_are_the_current_source(path):
+    """The code a committed notebook shows is ``gd_compare``'s code now: after a change to a
+    displayed function, ``notebooks/_build.py`` must be re-run (its outputs would drift)."""
+    from gd_compare.teaching import side_by_side
+
+    listings = 0
+    for cell in _load(path)["cells"]:
+        source = "".join(cell["source"]).strip()
+        if cell["cell_type"] != "code" or not source.startswith("side_by_side("):
+            continue
+        shown = ["".join(o["data"]["text/plain"]) for o in cell["outputs"]
+                 if "text/plain" in o.get("data", {})]
+        now = repr(eval(source, {"side_by_side": side_by_side}))
+        assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
+        listings += 1
+    assert listings >= 1
