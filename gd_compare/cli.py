@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,24 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**32 - 1, got "
+                                         f"{text!r}")
+    return value
+
+
+def _dpi(text: str) -> int:
+    value = _positive_int(text)
+    if not 10 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"expected a resolution from 10 to 600, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -83,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backprop's hidden-layer sizes, comma-separated, e.g. 3,2 (default 2)")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
-    p.add_argument("--seed", type=int,
+    p.add_argument("--seed", type=_seed,
                    help="seed of the initial weights and the batch shuffle (default 42; "
                    "backprop 21, the course's)")
     p.add_argument("--json", metavar="PATH|-",
@@ -164,7 +183,7 @@ def build_plot_parser() -> argparse.ArgumentParser:
                    help=f"plot only this concept (repeatable): {', '.join(CONCEPTS)}")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default) or float32")
-    p.add_argument("--dpi", type=_positive_int, default=100, help="PNG resolution (default 100)")
+    p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
     return p
 
 
@@ -197,6 +216,18 @@ def plot_main(argv: Sequence[str]) -> int:
     return 0 if saved.passed else 1
 
 
+def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
+    """``--json PATH`` must name a file we may write (in an existing folder)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        parser.error(f"--json: {path!r} is a folder; expected a file name")
+    if not folder.is_dir():
+        parser.error(f"--json: cannot write {path!r}: no folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        parser.error(f"--json: cannot write {path!r}: permission denied")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plot"]:
@@ -205,10 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))
     if args.json and args.json != "-":
-        try:
-            open(args.json, "w", encoding="utf-8").close()  # fail now, not after the runs
-        except OSError as exc:
-            parser.error(f"--json: cannot write {args.json!r}: {exc.strerror}")
+        _check_writable(parser, args.json)  # fail now, not after the runs; the file is untouched
     results = []
     progress = sys.stderr.isatty() and args.json != "-"
     try:
@@ -229,8 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json == "-":
             sys.stdout.write(payload + "\n")
         else:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                fh.write(payload + "\n")
+            tmp = Path(args.json).with_name(Path(args.json).name + ".partial")
+            tmp.write_text(payload + "\n", encoding="utf-8")
+            os.replace(tmp, args.json)
     return 0 if all(r.passed for r in results) else 1
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .core import check_hidden
+from .core import as_float_array, check_binary, check_dataset, check_hidden, check_seed
 from .data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -92,7 +92,13 @@ class Concept:
                 f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(self.defaults)}"
             )
         params = {**self.defaults, **overrides}
-        return self.build(params, check_dtype(dtype))
+        dt = check_dtype(dtype)
+        if "seed" in params:
+            # one concrete seed for both backends: None would let each draw its own start/order
+            seed = check_seed(params["seed"])
+            params["seed"] = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None \
+                else seed
+        return self.build(params, dt)
 
 
 def _cast(value: Any, dtype: np.dtype, name: str) -> Any:
@@ -117,14 +123,38 @@ def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
 
 
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
-    """Features and targets (the bundled admissions data unless given) and the test split."""
+    """Features and targets (the bundled admissions data unless given) and the test split,
+    checked here — before any training — with errors that name the argument."""
     if p["features"] is None and p["targets"] is None:
+        if p["features_test"] is not None or p["targets_test"] is not None:
+            raise ValueError("features_test and targets_test: give them with features and "
+                             "targets (the bundled data brings its own test split)")
         X, y, X_test, y_test = _admissions(dtype.name)
-    else:
-        X, y = _cast(p["features"], dtype, "features"), _cast(p["targets"], dtype, "targets")
-        X_test = None if p["features_test"] is None else _cast(p["features_test"], dtype, "X")
-        y_test = None if p["targets_test"] is None else _cast(p["targets_test"], dtype, "y")
-    return X, y, None if X_test is None or y_test is None else (X_test, y_test)
+        return X, y, (X_test, y_test)
+    if p["features"] is None or p["targets"] is None:
+        raise ValueError("features and targets: give both, or neither for the bundled "
+                         "admissions data")
+    X, y, _ = check_dataset(p["features"], p["targets"])
+    return X.astype(dtype, copy=False), y.astype(dtype, copy=False), _test_split(p, X, dtype)
+
+
+def _test_split(p: dict[str, Any], X: np.ndarray, dtype: np.dtype) -> tuple[Any, Any] | None:
+    """``features_test`` (n_test, d) and binary ``targets_test`` (n_test,), or neither."""
+    if p["features_test"] is None and p["targets_test"] is None:
+        return None
+    if p["features_test"] is None or p["targets_test"] is None:
+        raise ValueError("features_test and targets_test: give both (for the test accuracy) "
+                         "or neither")
+    X_test = as_float_array("features_test", p["features_test"], ndim=2)
+    y_test = as_float_array("targets_test", p["targets_test"], ndim=1)
+    if X_test.shape[1] != X.shape[1]:
+        raise ValueError(f"features_test: expected {X.shape[1]} columns like features, got "
+                         f"shape {X_test.shape}")
+    if X_test.shape[0] != y_test.shape[0]:
+        raise ValueError(f"features_test and targets_test: need the same number of records, "
+                         f"got {X_test.shape[0]} and {y_test.shape[0]}")
+    check_binary("targets_test", y_test)
+    return X_test.astype(dtype, copy=False), y_test.astype(dtype, copy=False)
 
 
 def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:

@@ -42,6 +42,8 @@ def as_float_array(name: str, value: ArrayLike, *, ndim: int | None = None) -> n
         arr = np.array(value, copy=True)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name}: expected numbers, got {type(value).__name__}") from exc
+    if arr.dtype == object and all(isinstance(v, (numbers.Real, np.bool_)) for v in arr.flat):
+        arr = arr.astype(np.float64)  # e.g. a pandas frame mixing float and bool columns
     if arr.dtype.kind in "biu":
         arr = arr.astype(np.float64)
     elif arr.dtype.kind != "f":
@@ -85,16 +87,36 @@ def check_count(name: str, value: int, *, low: int = 1, high: int | None = None)
     return int(value)
 
 
+def check_seed(seed: int | None) -> int | None:
+    """A seed for NumPy's generators: ``None`` (fresh entropy) or an int in [0, 2**32)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed: expected an int (or None), got {type(seed).__name__}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed: expected an int between 0 and 2**32 - 1, got {seed}")
+    return int(seed)
+
+
 def check_reduction(loss: str) -> Reduction:
     if loss not in REDUCTIONS:
         raise ValueError(f"loss: expected one of {REDUCTIONS}, got {loss!r}")
     return loss  # type: ignore[return-value]
 
 
+def check_threshold(threshold: float) -> float:
+    """The decision threshold of an accuracy: a finite real number (0.5 in the lesson)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold: expected a number, got {type(threshold).__name__}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
+    return float(threshold)
+
+
 def check_binary(name: str, targets: np.ndarray) -> None:
     """Targets where an accuracy is computed must be 0 or 1."""
     if not np.isin(targets, (0, 1)).all():
-        bad = targets[~np.isin(targets, (0, 1))][0]
+        bad = targets[~np.isin(targets, (0, 1))][0].item()
         raise ValueError(f"{name}: accuracy needs binary targets (0 or 1), found {bad!r}")
 
 

@@ -16,6 +16,7 @@ float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -111,10 +112,15 @@ class _Tracker:
         step ``first_step + r``. Updates the maxima; returns (does not record) the first
         mismatch in step order, then index order — what checking row by row would find."""
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        diff = np.abs(a64 - b64)
+        with np.errstate(invalid="ignore"):  # inf − inf is NaN: a mismatch unless a == b
+            diff = np.abs(a64 - b64)
         scale = np.maximum(np.abs(a64), np.abs(b64))
         ulps = ulp_distance(a, b, self.dtype)
-        bad = ~(diff <= self.atol + self.rtol * scale)  # NaN counts as bad
+        # an infinite scale must not excuse an infinite |Δ| (inf vs a finite value), equal values
+        # (inf and inf included) always agree, and NaN never does
+        tol = self.atol + self.rtol * np.where(np.isfinite(scale), scale, 0.0)
+        with np.errstate(invalid="ignore"):
+            bad = ~((diff <= tol) | (a64 == b64))
         if diff.size:
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel = np.where(scale > 0, diff / scale, 0.0)
@@ -240,6 +246,8 @@ class BackendRun:
     final_loss: float | None = None
     test_accuracy: float | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    #: the update numbers (1-based) of the rows of ``history``: every k-th update and the last
+    history_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def weights(self) -> np.ndarray:
@@ -322,6 +330,23 @@ def _thread_policy() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _check_tolerance(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number >= 0, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_record(record: bool | int) -> bool | int:
+    if isinstance(record, bool):
+        return record
+    if not isinstance(record, numbers.Integral) or record < 1:
+        raise ValueError(f"record: expected True, False or an int k >= 1 (every k-th update), "
+                         f"got {record!r}")
+    return int(record)
+
+
 def _backends() -> tuple[ModuleType, ModuleType]:
     from . import numpy_backend, torch_backend  # torch is imported here, on first use
 
@@ -354,8 +379,9 @@ def compare(
     spec = get_concept(concept)
     dt = check_dtype(dtype)
     default_rtol, default_atol = DEFAULT_TOLERANCE[dt.name]
-    rtol = default_rtol if rtol is None else float(rtol)
-    atol = default_atol if atol is None else float(atol)
+    rtol = default_rtol if rtol is None else _check_tolerance("rtol", rtol)
+    atol = default_atol if atol is None else _check_tolerance("atol", atol)
+    record = _check_record(record)
     inputs = spec.inputs(dt, **params)
     np_mod, torch_mod = backends or _backends()
     tracker = _Tracker(spec.name, dt, rtol, atol)
@@ -415,6 +441,8 @@ def _compare_training(
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
     history = (_Trajectory(), _Trajectory())
+    history_steps: list[int] = []
+    planned = _total_steps(kwargs)
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
@@ -424,12 +452,20 @@ def _compare_training(
             short = "numpy" if a is None else "torch"
             raise AssertionError(f"{spec.name}: the {short} backend stopped after {steps} steps "
                                  "while the other went on")
+        if (a.index, a.epoch, a.end_of_epoch) != (b.index, b.epoch, b.end_of_epoch):
+            raise AssertionError(
+                f"{spec.name}: the backends disagree on where they are: numpy at update "
+                f"{a.index} (epoch {a.epoch}, end of epoch {a.end_of_epoch}), torch at update "
+                f"{b.index} (epoch {b.epoch}, end of epoch {b.end_of_epoch})")
         steps = a.index
         buffer.add(steps, a, b)  # parameters and loss, checked a block of steps at a time
         if record is not False:
+            keep_params = every and (steps % every == 0 or steps == planned)
+            if keep_params:
+                history_steps.append(steps)
             for s, keep, hist in zip((a, b), losses, history, strict=True):
                 keep.append(s.loss)
-                if every and steps % every == 0:
+                if keep_params:
                     hist.append(s.params)
         if a.end_of_epoch and a.epoch in logged:
             values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
@@ -453,6 +489,7 @@ def _compare_training(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
             history=history[i].arrays(),
+            history_steps=np.asarray(history_steps, dtype=np.int64),
             log=logs[i],
         )
         if finished:

@@ -36,6 +36,7 @@ from .core import (
     check_neuron_inputs,
     check_reduction,
     check_simple_inputs,
+    check_threshold,
     hidden_of,
     raise_if_diverged,
 )
@@ -80,13 +81,13 @@ def sigmoid(h: ArrayLike) -> np.ndarray:
     if h.dtype.kind != "f":
         h = h.astype(np.float64)
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-h))
+        return np.asarray(1.0 / (1.0 + np.exp(-h)))
 
 
 def sigmoid_prime(h: ArrayLike) -> np.ndarray:
     """sigmoid'(h) = sigmoid(h)·(1 − sigmoid(h)): the local derivative of the activation."""
     s = sigmoid(h)
-    return s * (1 - s)
+    return np.asarray(s * (1 - s))
 
 
 def forward(features: ArrayLike, weights: ArrayLike) -> np.ndarray:
@@ -115,6 +116,7 @@ def accuracy(
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
     X, y, w = check_dataset(features, targets, weights)
     check_binary("targets", y)
+    threshold = check_threshold(threshold)
     predictions = sigmoid(X @ w) > threshold
     return float(np.mean(predictions == y))
 
@@ -521,6 +523,7 @@ def network_accuracy(
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
     X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
     check_binary("targets", y)
+    threshold = check_threshold(threshold)
     predictions = _network_outputs(X, ws)[-1] > threshold
     return float(np.mean(predictions == y))
 

@@ -103,7 +103,10 @@ def _history_steps(result: Comparison, recorded: int) -> np.ndarray:
     """The update numbers of the recorded parameter vectors (every update, or every k-th)."""
     if recorded == 0:
         return np.empty(0, dtype=int)
-    every = max(1, result.steps // recorded)
+    steps = result.numpy.history_steps
+    if len(steps) == recorded:
+        return steps
+    every = max(1, result.steps // recorded)  # a one-step concept repeated: every update
     return every * _updates(recorded)
 
 

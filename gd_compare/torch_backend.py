@@ -42,6 +42,7 @@ from .core import (
     check_neuron_inputs,
     check_reduction,
     check_simple_inputs,
+    check_threshold,
     hidden_of,
     raise_if_diverged,
 )
@@ -148,6 +149,7 @@ def accuracy(
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
     X, y, w = check_dataset(features, targets, weights)
     check_binary("targets", y)
+    threshold = check_threshold(threshold)
     with torch.no_grad():
         predictions = Neuron(w)(torch.from_numpy(X)) > threshold
         return (predictions == torch.from_numpy(y)).double().mean().item()
@@ -479,6 +481,7 @@ def network_accuracy(
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
     X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
     check_binary("targets", y)
+    threshold = check_threshold(threshold)
     with torch.no_grad():
         predictions = Network(ws)(torch.from_numpy(X)) > threshold
         return (predictions == torch.from_numpy(y)).double().mean().item()

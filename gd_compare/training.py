@@ -26,6 +26,7 @@ from .core import (
     check_lr,
     check_network,
     check_reduction,
+    check_seed,
     collect,
 )
 from .data import BACKPROP_SEED, LESSON_SEED, initial_network_weights, initial_weights
@@ -66,6 +67,11 @@ class TrainingRun:
                        record=record)
 
 
+def _require_targets(targets: ArrayLike | None) -> None:
+    if targets is None:
+        raise TypeError("targets: expected one target per record (n,), got None")
+
+
 def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
@@ -89,10 +95,12 @@ def neuron_run(
     drop_last: bool = False,
 ) -> TrainingRun:
     """One sigmoid neuron's run; ``weights=None`` is the lesson's Normal(0, 1/√d) draw, seed 42."""
+    _require_targets(targets)
     X, y, w = check_dataset(features, targets, weights)
     w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
     return TrainingRun(X, y, (w,), check_lr(lr), check_count("epochs", epochs),
-                       check_reduction(loss), _order(len(y), batch_size, seed, shuffle, drop_last))
+                       check_reduction(loss),
+                       _order(len(y), batch_size, check_seed(seed), shuffle, drop_last))
 
 
 def network_run(
@@ -111,6 +119,8 @@ def network_run(
 ) -> TrainingRun:
     """A network's run; ``weights=None`` draws the course's start with ``seed``
     (:func:`~gd_compare.data.initial_network_weights`)."""
+    _require_targets(targets)
+    seed = check_seed(seed)
     X, y, ws, sizes = check_network(features, targets, weights, hidden)
     if ws is None:
         ws = initial_network_weights(X.shape[1], sizes, BACKPROP_SEED if seed is None else seed,

@@ -117,3 +117,18 @@ def test_python_dash_m_runs_the_same_cli():
     done = subprocess.run([sys.executable, "-m", "gd_compare", "--help"], capture_output=True,
                           text=True)
     assert done.returncode == 0 and "--batch-size" in done.stdout
+
+
+def test_a_failed_run_leaves_an_existing_json_file_alone(tmp_path):
+    path = tmp_path / "keep.json"
+    path.write_text('{"old": 1}')
+    with pytest.raises(SystemExit):
+        cli.main(["--concept", "sgd_batching", "--batch-size", "1000", "--json", str(path)])
+    assert path.read_text() == '{"old": 1}'
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "x"])
+def test_bad_seed_is_a_usage_error_naming_it(seed, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--seed", seed])
+    assert info.value.code == 2 and "--seed" in capsys.readouterr().err

@@ -137,3 +137,24 @@ def test_format_log_warns_when_loss_rises():
         "Train loss:  0.2",
         "Train loss:  0.25  WARNING - Loss Increasing",
     ]
+
+
+def test_pandas_frames_mixing_float_and_bool_columns_are_numbers():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"gpa": [0.5, -1.0], "rank_1": [True, False]})
+    np.testing.assert_array_equal(as_float_array("features", frame), [[0.5, 1.0], [-1.0, 0.0]])
+    with pytest.raises(TypeError, match="features: expected real numbers"):
+        as_float_array("features", np.array([1.0, "a"], dtype=object))
+
+
+def test_check_threshold_and_seed():
+    from gd_compare.core import check_seed, check_threshold
+
+    assert check_threshold(0.5) == 0.5
+    with pytest.raises(TypeError, match="threshold"):
+        check_threshold(None)
+    with pytest.raises(ValueError, match="threshold"):
+        check_threshold(float("nan"))
+    assert check_seed(None) is None and check_seed(np.int64(7)) == 7
+    with pytest.raises(ValueError, match="seed"):
+        check_seed(2**32)

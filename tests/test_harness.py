@@ -110,7 +110,7 @@ def test_streaming_without_recording_gives_the_same_verdict(default_runs):
     assert lean.max_ulps == recorded.max_ulps
     np.testing.assert_array_equal(lean.numpy.weights, recorded.numpy.weights)
     every10 = compare("mse_training", record=10, epochs=95)
-    assert every10.numpy.history[0].shape == (9, 6)
+    assert every10.numpy.history[0].shape == (10, 6)  # every 10th update and the last
     assert every10.numpy.losses.shape == (95,)
 
 
@@ -210,3 +210,96 @@ def test_float32_comparison_keeps_float32_inputs():
     assert result.numpy.weights.dtype == np.float32
     assert result.torch.weights.dtype == np.float32
     assert result.passed
+
+
+# --------------------------------------------------------------------------- what must fail
+
+
+def test_an_infinite_value_against_a_finite_one_is_a_mismatch():
+    from gd_compare.harness import _Tracker
+
+    tracker = _Tracker("x", np.dtype("float64"), 1e-12, 1e-12)
+    assert not tracker.check("weights", 1, [np.inf], [1.0])
+    assert tracker.first.quantity == "weights" and tracker.first.torch_value == 1.0
+    same = _Tracker("x", np.dtype("float64"), 1e-12, 1e-12)
+    assert same.check("weights", 1, [np.inf, 2.0], [np.inf, 2.0])  # equal values agree
+    assert not same.check("loss", 2, np.nan, np.nan)  # NaN never does
+
+
+def test_bad_harness_options_are_named():
+    with pytest.raises(ValueError, match="rtol: expected a finite number >= 0"):
+        compare("simple_step", rtol=-1)
+    with pytest.raises(TypeError, match="atol"):
+        compare("simple_step", atol="abc")
+    with pytest.raises(ValueError, match="record: expected True, False or an int k >= 1"):
+        compare("mse_training", record=-1, epochs=2)
+    with pytest.raises(TypeError, match="seed: expected an int"):
+        compare("sgd_batching", seed="a")
+    with pytest.raises(ValueError, match="seed: expected an int between 0 and 2\\*\\*32 - 1"):
+        compare("sgd_batching", seed=-1)
+
+
+def test_bad_user_data_is_named_before_training():
+    X = np.random.default_rng(0).random((10, 3))
+    y = (X[:, 0] > 0.5).astype(float)
+    cases = [
+        ({"features": [1.0, 2.0], "targets": [0.0, 1.0]}, "features: expected 2-D"),
+        ({"features": X}, "features and targets: give both"),
+        ({"features": X, "targets": y, "features_test": X}, "give both .* or neither"),
+        ({"features": X, "targets": y, "features_test": X[:, :2], "targets_test": y},
+         "features_test: expected 3 columns"),
+        ({"features": X, "targets": y, "features_test": X, "targets_test": y * 2},
+         "targets_test: accuracy needs binary targets"),
+        ({"features": X, "targets": y, "features_test": X, "targets_test": y[:5]},
+         "features_test and targets_test: need the same number"),
+        ({"features_test": X, "targets_test": y}, "give them with features and targets"),
+    ]
+    for params, match in cases:
+        with pytest.raises(ValueError, match=match):
+            compare("mse_training", epochs=2, **params)
+
+
+@torch_only
+def test_seed_none_draws_one_shared_seed():
+    assert compare("sgd_batching", seed=None, epochs=2).passed
+    assert compare("backprop", seed=None, epochs=2, batch_size=10).passed
+
+
+@torch_only
+def test_backends_out_of_step_are_caught():
+    from gd_compare import torch_backend
+
+    def iter_sgd_batching(*args, **kwargs):
+        for s in torch_backend.iter_sgd_batching(*args, **kwargs):
+            yield s._replace(end_of_epoch=False)
+
+    shifted = types.SimpleNamespace(iter_sgd_batching=iter_sgd_batching, mse=torch_backend.mse,
+                                    sse=torch_backend.sse, accuracy=torch_backend.accuracy)
+    with pytest.raises(AssertionError, match="disagree on where they are"):
+        compare("sgd_batching", epochs=2, backends=(nb, shifted))
+
+
+@torch_only
+def test_an_infinite_weight_in_one_backend_fails_the_comparison():
+    from gd_compare import torch_backend
+
+    def iter_sgd_batching(*args, **kwargs):
+        for s in nb.iter_sgd_batching(*args, **kwargs):
+            if s.index == 2:
+                s.params[0][0] = np.inf
+            yield s
+
+    poisoned = types.SimpleNamespace(iter_sgd_batching=iter_sgd_batching, mse=nb.mse,
+                                     sse=nb.sse, accuracy=nb.accuracy)
+    result = compare("sgd_batching", epochs=1, stop_on_failure=True,
+                     backends=(poisoned, torch_backend))
+    assert not result.passed
+    assert (result.first_failure.step, result.first_failure.quantity) == (2, "weights")
+
+
+@torch_only
+def test_recorded_history_knows_its_update_numbers():
+    r = compare("mse_training", epochs=95, record=10)
+    np.testing.assert_array_equal(r.numpy.history_steps, [*range(10, 100, 10), 95])
+    assert r.numpy.history[0].shape == (10, 6)
+    np.testing.assert_array_equal(r.numpy.history[0][-1], r.numpy.weights)

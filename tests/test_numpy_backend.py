@@ -221,3 +221,8 @@ def test_float32_stays_float32(admissions):
     X, y, _, _ = (a.astype(np.float32) for a in admissions)
     run = nb.mse_training(X, y, epochs=3)
     assert run.weights.dtype == np.float32
+
+
+def test_sigmoid_returns_an_array_even_for_a_scalar():
+    assert isinstance(nb.sigmoid(0.0), np.ndarray) and nb.sigmoid(0.0) == 0.5
+    assert isinstance(nb.sigmoid_prime(0.0), np.ndarray) and nb.sigmoid_prime(0.0) == 0.25
