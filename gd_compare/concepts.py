@@ -101,9 +101,9 @@ class Concept:
         return self.build(params, dt)
 
 
-def _cast(value: Any, dtype: np.dtype, name: str) -> Any:
+def _cast(value: Any, dtype: np.dtype) -> Any:
     """A float (or array) in ``dtype``; values that are not numbers are left for the backends'
-    own checks to reject with a message naming ``name``."""
+    own checks to reject with a message naming the argument."""
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):
@@ -115,11 +115,11 @@ def _cast(value: Any, dtype: np.dtype, name: str) -> Any:
 
 
 def _build_simple(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    return Inputs({k: _cast(p[k], dtype, k) for k in ("x", "y", "w")} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "w")} | {"lr": p["lr"]})
 
 
 def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    return Inputs({k: _cast(p[k], dtype, k) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
 
 
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
@@ -165,7 +165,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     if weights is None:
         weights = initial_weights(np.shape(X)[1], seed=p["seed"], dtype=dtype)
     else:
-        weights = _cast(weights, dtype, "weights")
+        weights = _cast(weights, dtype)
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
               "epochs": p["epochs"], "loss": p["loss"]}
     return Inputs(kwargs, test)
@@ -196,7 +196,7 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         if sizes is not None and np.ndim(X) == 2:
             weights = initial_network_weights(np.shape(X)[1], sizes, seed=p["seed"], dtype=dtype)
     elif isinstance(weights, (list, tuple)):
-        weights = tuple(_cast(w, dtype, f"weights[{k}]") for k, w in enumerate(weights))
+        weights = tuple(_cast(w, dtype) for w in weights)
     kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
                                  "per_record", "loss")}

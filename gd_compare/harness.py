@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
-from .core import DivergenceError, Step, log_epochs
+from .core import BatchOrder, DivergenceError, Step, log_epochs
 
 #: (rtol, atol) per dtype; tests and the CLI may pass tighter ones, never looser ones by default.
 DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
@@ -584,8 +584,7 @@ def _total_steps(kwargs: dict[str, Any]) -> int:
     """How many updates a training run makes (for a progress bar's total)."""
     n = len(kwargs["targets"])
     size = kwargs.get("batch_size") or n  # backprop: None means full batch
-    per_epoch = n // size if kwargs.get("drop_last") else -(-n // size)
-    return int(kwargs["epochs"]) * per_epoch
+    return int(kwargs["epochs"]) * len(BatchOrder(n, size, drop_last=bool(kwargs.get("drop_last"))))
 
 
 def _with_progress(steps, progress: bool | Callable[[int, int], Any], total: int, desc: str):

@@ -356,8 +356,7 @@ def iter_sgd_batching(
     """
     run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                      seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  "sgd_batching")
+    return _steps(run, "sgd_batching")
 
 
 def _train(
@@ -417,7 +416,7 @@ def iter_mse_training(
     as the readable reference; the default computes the same sums as matrix products.
     """
     run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _mse_steps(run, per_record)
+    return _steps(run, "mse_training", per_record)
 
 
 def mse_training(
@@ -434,7 +433,7 @@ def mse_training(
     """The lesson's training loop run to the end: final weights, the loss of every epoch, the
     weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
     run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_mse_steps(run, per_record), _loss_function(loss), record)
+    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
 
 
 def sgd_batching(
@@ -454,16 +453,15 @@ def sgd_batching(
     """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
     run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                      seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                   "sgd_batching")
-    return run.finish(steps, _loss_function(loss), record)
+    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
 
 
-def _mse_steps(run: TrainingRun, per_record: bool) -> Iterator[Step]:
+def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
+    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
     if per_record:
         return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
     return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  "mse_training")
+                  concept)
 
 
 def _loss_function(reduction: str):

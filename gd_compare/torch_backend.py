@@ -348,8 +348,7 @@ def iter_sgd_batching(
     :class:`~gd_compare.core.BatchOrder` (the same rows, in the same order, as NumPy's)."""
     run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                      seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  "sgd_batching")
+    return _steps(run, "sgd_batching")
 
 
 def iter_mse_training(
@@ -365,7 +364,7 @@ def iter_mse_training(
     """Full-batch gradient descent, one :class:`Step` per epoch (``per_record=True``: gradients
     accumulated record by record, as the lesson's loop)."""
     run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _mse_steps(run, per_record)
+    return _steps(run, "mse_training", per_record)
 
 
 def mse_training(
@@ -381,7 +380,7 @@ def mse_training(
 ) -> Training:
     """The lesson's training loop run to the end (see ``numpy_backend.mse_training``)."""
     run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_mse_steps(run, per_record), _loss_function(loss), record)
+    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
 
 
 def sgd_batching(
@@ -401,16 +400,15 @@ def sgd_batching(
     """:func:`iter_sgd_batching` run to the end."""
     run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                      seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                   "sgd_batching")
-    return run.finish(steps, _loss_function(loss), record)
+    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
 
 
-def _mse_steps(run: TrainingRun, per_record: bool) -> Iterator[Step]:
+def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
+    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
     if per_record:
         return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
     return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  "mse_training")
+                  concept)
 
 
 def _loss_function(reduction: str):
