@@ -488,3 +488,30 @@ def _failure(ctx, base, at, where, state, got, loss, want, ref_loss, found, max_
                        record=record, quantity=quantity, index=index, learner_value=mine,
                        autograd_value=theirs, matches=tuple(m.name for m in matches),
                        diagnosis=diagnosis, max_abs_diff=max_abs, **at)
+
+
+# --------------------------------------------------------------------------- the catalogue run
+
+
+def run_catalogue(dtype: str = "float64", **params: Any) -> list[tuple[Mistake, CheckResult]]:
+    """Every catalogue entry checked as a learner's function (with its own ``params``, then
+    ``params``): what the README's table shows and a test holds to ``caught_at``."""
+    from .mistakes import CATALOGUE
+
+    out = []
+    for concept, entries in CATALOGUE.items():
+        for m in entries:
+            out.append((m, check(m.learner(), concept, dtype=dtype, **{**m.params, **params})))
+    return out
+
+
+def catalogue_table(rows: list[tuple[Mistake, CheckResult]]) -> str:
+    """The markdown table mistake → caught at → diagnosis."""
+    lines = ["| concept | mistake | caught at | diagnosis (the entries that reproduce it) |",
+             "|---|---|---|---|"]
+    for m, r in rows:
+        titles = [next(e.title for e in for_concept(m.concept) if e.name == n)
+                  for n in r.matches]
+        lines.append(f"| `{m.concept}` | {m.title} | {r.where() or 'not caught'} | "
+                     f"{' = '.join(titles) or r.diagnosis} |")
+    return "\n".join(lines)
