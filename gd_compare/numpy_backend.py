@@ -22,13 +22,13 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import kernels
 from .core import (
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
-    Training,
     check_binary,
     check_dataset,
     check_lr,
@@ -40,8 +40,7 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
-from .data import BACKPROP_SEED
-from .training import TrainingRun, network_run, neuron_run
+from .training import Loops, training_functions
 
 __all__ = [
     "accuracy",
@@ -238,82 +237,6 @@ def gradient(
     return -del_w / m
 
 
-#: Rows per block of :func:`_blocked_full_batch_step`: about 512 KiB of ``X`` (half of this
-#: machine's 1 MiB L2), so both matrix-vector products of a block read it from cache.
-_BLOCK_BYTES = 1 << 19
-
-
-def _block_rows(n_features: int, itemsize: int) -> int:
-    return max(256, _BLOCK_BYTES // (n_features * itemsize))
-
-
-class _BlockBuffers:
-    """Scratch space for :func:`_blocked_full_batch_step`, allocated once per training run:
-    three block-long vectors and the per-block partial sums (so nothing n-long is allocated
-    per epoch)."""
-
-    def __init__(self, n: int, d: int, dtype: np.dtype, rows: int | None = None) -> None:
-        self.rows = min(n, rows or _block_rows(d, np.dtype(dtype).itemsize))
-        self.a = np.empty(self.rows, dtype=dtype)
-        self.b = np.empty(self.rows, dtype=dtype)
-        self.c = np.empty(self.rows, dtype=dtype)
-        blocks = -(-n // self.rows)
-        self.del_w = np.empty((blocks, d), dtype=dtype)
-        self.sq_error = np.empty(blocks, dtype=dtype)
-        self.neg_w = np.empty(d, dtype=dtype)
-
-
-def _blocked_full_batch_step(
-    X: np.ndarray,
-    y: np.ndarray,
-    weights: np.ndarray,
-    lr: float,
-    reduction: Reduction,
-    buffers: _BlockBuffers,
-) -> float:
-    """:func:`_gradient_step` on the full batch, reading ``X`` from memory once.
-
-    The plain form makes two passes over ``X`` (``X @ w``, then ``error_term @ X``) and
-    allocates several n-long temporaries. Here the rows are taken in blocks small enough to
-    stay in cache: for each block ``Xb`` both products are done while ``Xb`` is still there,
-    and every elementwise step writes into preallocated ``buffers``:
-
-    output_b     = 1 / (1 + exp(Xb @ (−w)))         (Xb @ (−w) is exactly −(Xb @ w))
-    error_b      = y_b − output_b
-    error_term_b = error_b·output_b·(1 − output_b)
-    del_w        = Σ_blocks error_term_b @ Xb;   Σ error² likewise
-
-    Every elementwise value is bit-for-bit the one :func:`_gradient_step` computes; only the
-    two sums are added in a different order (block partials, then the blocks in order), which
-    moves the result by a few ULPs at most. With one block the result is identical.
-    """
-    n = len(y)
-    rows = buffers.rows
-    np.negative(weights, out=buffers.neg_w)
-    blocks = 0
-    with np.errstate(over="ignore"):  # exp(−h) = inf gives output 0, as sigmoid() does
-        for start in range(0, n, rows):
-            Xb = X[start:start + rows]
-            m = len(Xb)
-            output, error, term = buffers.a[:m], buffers.b[:m], buffers.c[:m]
-            np.dot(Xb, buffers.neg_w, out=output)  # −h
-            np.exp(output, out=output)
-            output += 1
-            np.divide(1, output, out=output)  # sigmoid(h)
-            np.subtract(y[start:start + m], output, out=error)
-            buffers.sq_error[blocks] = np.dot(error, error)
-            np.multiply(error, output, out=term)
-            np.subtract(1, output, out=output)  # 1 − output (output is not needed after this)
-            term *= output  # error·output·(1 − output)
-            np.dot(term, Xb, out=buffers.del_w[blocks])
-            blocks += 1
-    del_w = buffers.del_w[0] if blocks == 1 else buffers.del_w[:blocks].sum(axis=0)
-    sq_error = buffers.sq_error[0] if blocks == 1 else buffers.sq_error[:blocks].sum()
-    m = n if reduction == "mse" else 1
-    weights += del_w * lr / m
-    return float(sq_error / m)
-
-
 def _per_record_epoch(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray, lr: float, reduction: Reduction
 ) -> float:
@@ -333,32 +256,6 @@ def _per_record_epoch(
     return float(sq_error / m)
 
 
-def iter_sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Mini-batch SGD as a stream of :class:`Step` s: each update uses one batch of a fresh
-    per-epoch permutation (:class:`~gd_compare.core.BatchOrder`), with the update of
-    :func:`_gradient_step` averaged over the batch's own size.
-
-    ``weights=None`` starts from the lesson's Normal(0, 1/√d) draw with seed 42.
-    ``batch_size == n`` is full-batch gradient descent (:func:`iter_mse_training`);
-    ``batch_size == 1`` is per-example SGD.
-    """
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _steps(run, "sgd_batching")
-
-
 def _train(
     X: np.ndarray,
     y: np.ndarray,
@@ -372,15 +269,16 @@ def _train(
     params = (w,)
     last = len(order) - 1
     index = 0
-    # The full batch (one slice of all rows) takes the cache-blocked kernel once n spans more
-    # than one block; mini-batches and small sets take the plain form.
-    blocked = order.batch_size == len(y) and len(y) > _block_rows(X.shape[1], X.itemsize)
-    buffers = _BlockBuffers(*X.shape, X.dtype) if blocked else None
+    # The full batch (one slice of all rows) takes the cache-blocked kernel (gd_compare.kernels:
+    # _gradient_step's arithmetic, arranged for the cache) once n spans more than one block;
+    # mini-batches and small sets take the plain form.
+    blocked = order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked else None
     for epoch in range(epochs):
         for b, batch in enumerate(order):
             index += 1
             if buffers is not None:
-                loss = _blocked_full_batch_step(X, y, w, lr, reduction, buffers)
+                loss = kernels.blocked_full_batch_step(X, y, w, lr, reduction, buffers)
             else:
                 loss = _gradient_step(X[batch], y[batch], w, lr, reduction)
             raise_if_diverged(concept, loss, lr, epoch=epoch, batch=b, index=index,
@@ -397,75 +295,6 @@ def _train_per_record(
         raise_if_diverged("mse_training", loss, lr, epoch=epoch, batch=0, index=epoch + 1,
                           params=params)
         yield Step(epoch + 1, epoch, True, params, loss)
-
-
-def iter_mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Full-batch gradient descent, one :class:`Step` per epoch:
-    w ← w + lr·Σ_i error_term_i·x_i / n  (the lesson's ``weights += del_w*learnrate/n_records``).
-
-    ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w), kept
-    as the readable reference; the default computes the same sums as matrix products.
-    """
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _steps(run, "mse_training", per_record)
-
-
-def mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """The lesson's training loop run to the end: final weights, the loss of every epoch, the
-    weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
-
-
-def sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
-
-
-def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
-    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
-        return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  concept)
-
-
-def _loss_function(reduction: str):
-    return sse if reduction == "sse" else mse
 
 
 # --------------------------------------------------------------------------- 6. backpropagation
@@ -629,38 +458,6 @@ def network_gradient(
     return tuple(-d / m for d in del_w)
 
 
-
-
-def iter_backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
-    the tuple of live per-layer weights (W_1, ..., W_L, w_out) in the shapes above.
-
-    ``weights=None`` draws the course's start with ``seed`` (:func:`initial_network_weights`:
-    Normal(0, 1/√d), seed 21). ``batch_size=None`` is full-batch gradient descent, one update per
-    epoch (the course's exercise); an int takes mini-batches of the shared
-    :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
-    ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
-    """
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
-
-
 def _train_network(
     X: np.ndarray,
     y: np.ndarray,
@@ -682,27 +479,9 @@ def _train_network(
             yield Step(index, epoch, b == last, weights, loss)
 
 
-def backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
-    the loss of every update, the weights after every (``record``-th) update, and the lesson's
-    log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+# --------------------------------------------------------------------------- the public wrappers
+# Written once for both backends (gd_compare.training), built here from this file's loops.
+
+(iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
+ backprop_training) = training_functions(
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)

@@ -34,7 +34,6 @@ from .core import (
     Reduction,
     SimpleStep,
     Step,
-    Training,
     check_binary,
     check_dataset,
     check_lr,
@@ -46,8 +45,7 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
-from .data import BACKPROP_SEED
-from .training import TrainingRun, network_run, neuron_run
+from .training import Loops, training_functions
 
 __all__ = [
     "Network",
@@ -331,90 +329,6 @@ def _train_per_record(
         yield Step(epoch + 1, epoch, True, params, value)
 
 
-def iter_sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Mini-batch SGD as a stream of :class:`Step` s, batches from the shared
-    :class:`~gd_compare.core.BatchOrder` (the same rows, in the same order, as NumPy's)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _steps(run, "sgd_batching")
-
-
-def iter_mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Full-batch gradient descent, one :class:`Step` per epoch (``per_record=True``: gradients
-    accumulated record by record, as the lesson's loop)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _steps(run, "mse_training", per_record)
-
-
-def mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """The lesson's training loop run to the end (see ``numpy_backend.mse_training``)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
-
-
-def sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_sgd_batching` run to the end."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
-
-
-def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
-    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
-        return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  concept)
-
-
-def _loss_function(reduction: str):
-    return sse if reduction == "sse" else mse
-
-
 # --------------------------------------------------------------------------- 6. backpropagation
 
 
@@ -501,8 +415,6 @@ def network_gradient(
     return tuple(W.grad.numpy().copy() for W in model.layers)
 
 
-
-
 def _train_network(
     X: np.ndarray,
     y: np.ndarray,
@@ -545,50 +457,9 @@ def _train_network(
             yield Step(index, epoch, b == last, params, value)
 
 
-def iter_backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Train :class:`Network` with autograd + ``torch.optim.SGD``, one :class:`Step` per update
-    (``Step.params``: live NumPy views of the per-layer weights, in the NumPy backend's shapes).
-    Arguments as ``numpy_backend.iter_backprop_training``; batches from the shared
-    :class:`~gd_compare.core.BatchOrder`."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
+# --------------------------------------------------------------------------- the public wrappers
+# Written once for both backends (gd_compare.training), built here from this file's loops.
 
-
-def backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_backprop_training` run to the end (see ``numpy_backend.backprop_training``)."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+(iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
+ backprop_training) = training_functions(
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
