@@ -122,6 +122,11 @@ def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
 
 
+def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    names = ("x", "target", "weights_input_hidden", "weights_hidden_output")
+    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]})
+
+
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
     """Features and targets (the bundled admissions data unless given) and the test split,
     checked here — before any training — with errors that name the argument."""
@@ -219,6 +224,12 @@ CONCEPTS: dict[str, Concept] = {
         Concept("sigmoid_exercise", "The exercise: x=[1, 2, 3, 4], change in weights", "step",
                 {"x": (1.0, 2.0, 3.0, 4.0), "y": 0.5, "weights": (0.5, -0.5, 0.3, 0.1),
                  "lr": 0.5}, "del_w", _build_neuron),
+        Concept("backprop_exercise", "The backprop exercise: one step of a 3-2-1 network",
+                "step",
+                {"x": (0.5, 0.1, -0.2), "target": 0.6,
+                 "weights_input_hidden": ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5}, "delta_w_h_o",
+                _build_backprop_exercise),
         Concept("mse_training", "Full-batch MSE training on the admissions data", "training",
                 _DATA_DEFAULTS | {"lr": 0.5, "epochs": 1000, "per_record": False},
                 "train MSE", _build_mse),

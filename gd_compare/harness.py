@@ -395,21 +395,28 @@ def compare(
                       tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
 
 
+#: The fields of a one-step record that hold the weights after the step, in layer order.
+_WEIGHT_FIELDS = ("w", "weights", "weights_input_hidden", "weights_hidden_output")
+
+
 def _compare_step(
     spec: Concept, inputs: Inputs, np_mod: ModuleType, torch_mod: ModuleType, tracker: _Tracker
 ) -> tuple[tuple[BackendRun, BackendRun], int]:
     """One update: compare the new weights, the loss and every intermediate quantity."""
     results = [getattr(m, spec.function_name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
-    fields = [f for f in vars(results[0]) if f not in ("w", "weights", "loss")]
-    weight_field = "w" if hasattr(results[0], "w") else "weights"
-    tracker.check("weights", 1, getattr(results[0], weight_field),
-                  getattr(results[1], weight_field))
+    weight_fields = [f for f in _WEIGHT_FIELDS if hasattr(results[0], f)]
+    fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")]
+    multi = len(weight_fields) > 1
+    for k, f in enumerate(weight_fields):
+        tracker.check("weights", 1, getattr(results[0], f), getattr(results[1], f),
+                      (k,) if multi else ())
     tracker.check("loss", 1, results[0].loss, results[1].loss)
     for f in fields:
         tracker.check(f, 1, getattr(results[0], f), getattr(results[1], f))
     runs = tuple(
         BackendRun(
-            final_weights=(np.atleast_1d(np.asarray(getattr(r, weight_field), dtype=float)),),
+            final_weights=tuple(np.atleast_1d(np.asarray(getattr(r, f), dtype=float))
+                                for f in weight_fields),
             losses=np.array([r.loss]),
             values=dict(vars(r)),
         )

@@ -24,11 +24,13 @@ from numpy.typing import ArrayLike
 
 from . import kernels
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -44,6 +46,7 @@ from .training import Loops, training_functions
 
 __all__ = [
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -456,6 +459,49 @@ def network_gradient(
     del_w, _ = _backprop(X, y, ws)
     m = len(y) if reduction == "mse" else 1
     return tuple(-d / m for d in del_w)
+
+
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise: one step of a 3-2-1 sigmoid network on one
+    record, every quantity in the course's names (see :class:`~gd_compare.core.BackpropStep`).
+
+    hidden_input      = x @ weights_input_hidden
+    hidden_output     = sigmoid(hidden_input)
+    output            = sigmoid(hidden_output @ weights_hidden_output)
+    error             = target − output
+    output_error_term = error·output·(1 − output)
+    hidden_error_term = output_error_term·weights_hidden_output·hidden_output·(1 − hidden_output)
+    delta_w_h_o       = lr·output_error_term·hidden_output
+    delta_w_i_h       = lr·hidden_error_term·x[:, None]
+
+    The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
+    [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
+    [−7.08022187e-05 2.04471402e-04]].
+    """
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    hidden_input = np.dot(x_, w_ih)
+    hidden_output = sigmoid(hidden_input)
+    output = sigmoid(np.dot(hidden_output, w_ho))
+    error = t_ - output
+    output_error_term = error * output * (1 - output)
+    hidden_error_term = output_error_term * w_ho * hidden_output * (1 - hidden_output)
+    delta_w_h_o = lr * output_error_term * hidden_output
+    delta_w_i_h = lr * hidden_error_term * x_[:, None]
+    new_w_ih, new_w_ho = w_ih + delta_w_i_h, w_ho + delta_w_h_o
+    loss = float(error**2)
+    raise_if_diverged("backprop_exercise", loss, lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input, hidden_output, float(output), float(error),
+                        float(output_error_term), hidden_error_term, delta_w_h_o, delta_w_i_h,
+                        new_w_ih, new_w_ho, loss)
 
 
 def _train_network(

@@ -29,11 +29,13 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -51,6 +53,7 @@ __all__ = [
     "Network",
     "Neuron",
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -413,6 +416,50 @@ def network_gradient(
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
     (0.5 * criterion(model(torch.from_numpy(X)), torch.from_numpy(y))).backward()
     return tuple(W.grad.numpy().copy() for W in model.layers)
+
+
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise through :class:`Network` (the same 3-2-1 net),
+    one ``(0.5 * loss).backward()`` and one ``optimizer.step()``; the course's quantities are
+    read off autograd, none derived by hand:
+
+    output_error_term = −∂E/∂(output's input)    (``retain_grad``)
+    hidden_error_term = −∂E/∂hidden_input
+    delta_w_h_o, delta_w_i_h = −lr·∂E/∂W = the change ``optimizer.step()`` makes
+    """
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    model = Network((w_ih, w_ho))
+    W_ih, W_ho = model.layers
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x_), torch.from_numpy(t_)
+    hidden_input = xt @ W_ih
+    hidden_input.retain_grad()
+    hidden_output = torch.sigmoid(hidden_input)
+    output_input = hidden_output @ W_ho
+    output_input.retain_grad()
+    output = torch.sigmoid(output_input)
+    loss = nn.functional.mse_loss(output, yt)  # (target − output)², reported
+    (0.5 * loss).backward()  # E = ½(target − output)²
+    delta_w_i_h = -lr * W_ih.grad
+    delta_w_h_o = -lr * W_ho.grad
+    optimizer.step()
+    new_w_ih, new_w_ho = model.weights_view()
+    raise_if_diverged("backprop_exercise", loss.item(), lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input.detach().numpy(), hidden_output.detach().numpy(),
+                        output.item(), (yt - output).item(), -output_input.grad.item(),
+                        -hidden_input.grad.numpy(), delta_w_h_o.numpy(), delta_w_i_h.numpy(),
+                        new_w_ih.copy(), new_w_ho.copy(), loss.item())
+
+
 
 
 def _train_network(
