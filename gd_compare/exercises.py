@@ -15,6 +15,8 @@ sgd_batching         ``fn(features, targets, weights, learnrate) -> weights``  (
                      (one epoch: shuffle with ``rng.permutation(n)``, then the batches in order)
 backprop             ``fn(features, targets, weights_input_hidden, weights_hidden_output,
                      learnrate) -> (weights_input_hidden, weights_hidden_output)`` (one epoch)
+backprop_exercise    ``fn(x, target, weights_input_hidden, weights_hidden_output, learnrate)
+                     -> (delta_w_i_h, delta_w_h_o)``  (the course's one step, 3-2-1)
 gradient             ``fn(features, targets, weights) -> gradient``  (∂E/∂w of E = ½·MSE)
 network_gradient     ``fn(features, targets, weights) -> gradients`` (one per layer of
                      ``weights`` = (W_1, ..., W_L, w_out))
@@ -400,6 +402,42 @@ def _read_network_gradient(run, result, args):
             for n, r, s in zip(names, result, run.start)}, None
 
 
+# --------------------------------------------------------------------------- backprop_exercise
+
+
+def _setup_backprop_exercise(ex: Exercise, p: dict[str, Any], dt: np.dtype) -> Run:
+    from .core import check_backprop_inputs
+
+    x, t, w_ih, w_ho = check_backprop_inputs(p["x"], p["target"], p["weights_input_hidden"],
+                                             p["weights_hidden_output"])
+    values = {"x": x.astype(dt), "target": np.asarray(t, dtype=dt)[()]}
+    return Run(ex, dt, check_lr(p["lr"]), (w_ih.astype(dt), w_ho.astype(dt)), values=values,
+               plan=[Where(1)])
+
+
+def _args_backprop_exercise(run, X, y, state, session):
+    return (run.values["x"].copy(), run.values["target"], state[0].copy(), state[1].copy(),
+            run.lr)
+
+
+_DELTA_NAMES = ("delta_w_i_h", "delta_w_h_o")
+
+
+def _ref_backprop_exercise(run, X, y, state, where):
+    r = _tb().backprop_exercise(run.values["x"], run.values["target"], state[0], state[1],
+                                run.lr)
+    return ({"delta_w_i_h": np.asarray(r.delta_w_i_h), "delta_w_h_o": np.asarray(r.delta_w_h_o)},
+            (np.asarray(r.weights_input_hidden), np.asarray(r.weights_hidden_output)), None)
+
+
+def _read_backprop_exercise(run, result, args):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise ReturnError("wrong return", f"returned {type(result).__name__}: expected the "
+                          f"tuple (delta_w_i_h, delta_w_h_o)")
+    return {name: _float_out(name, r, s.shape, run.dtype)
+            for name, r, s in zip(_DELTA_NAMES, result, run.start)}, None
+
+
 # --------------------------------------------------------------------------- the exercises
 
 _DATA = {"features": None, "targets": None, "weights": None}
@@ -439,6 +477,14 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
              _fixed(*_BACKPROP_NAMES),
              _DATA | {"seed": BACKPROP_SEED, "lr": 0.005, "epochs": 900, "hidden": 2},
              _setup_backprop, _args_backprop, _ref_backprop, _read_backprop),
+    Exercise("backprop_exercise",
+             "fn(x, target, weights_input_hidden, weights_hidden_output, learnrate) -> "
+             "(delta_w_i_h, delta_w_h_o)", _fixed(*_DELTA_NAMES),
+             {"x": (0.5, 0.1, -0.2), "target": 0.6,
+              "weights_input_hidden": ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+              "weights_hidden_output": (0.1, -0.3), "lr": 0.5},
+             _setup_backprop_exercise, _args_backprop_exercise, _ref_backprop_exercise,
+             _read_backprop_exercise, returns_weights=False, by_record=False),
     Exercise("gradient", "fn(features, targets, weights) -> gradient  (∂E/∂w, E = ½·MSE)",
              _fixed("gradient"), _DATA | {"seed": LESSON_SEED, "lr": 0.5, "epochs": 10},
              _setup_epoch, _args_gradient, _ref_gradient, _read_gradient,

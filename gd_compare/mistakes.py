@@ -410,6 +410,47 @@ def backprop_gradient_ascent(features, targets, weights_input_hidden, weights_hi
     return weights_input_hidden, weights_hidden_output
 
 
+# =========================================================================== backprop_exercise
+
+
+def exercise_column_vector(x, target, weights_input_hidden, weights_hidden_output, learnrate):
+    hidden_layer_output = sigmoid(np.dot(x, weights_input_hidden))
+    output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output))
+    output_error_term = (target - output) * output * (1 - output)
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error * hidden_layer_output * (1 - hidden_layer_output)
+    # MISTAKE: a column vector (2, 1) where weights_hidden_output is (2,)
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output[:, None]
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_i_h, delta_w_h_o
+
+
+def exercise_hidden_without_sigmoid_prime(x, target, weights_input_hidden,
+                                          weights_hidden_output, learnrate):
+    hidden_layer_output = sigmoid(np.dot(x, weights_input_hidden))
+    output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output))
+    output_error_term = (target - output) * output * (1 - output)
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error  # MISTAKE: hidden_output·(1 − hidden_output) left out
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_i_h, delta_w_h_o
+
+
+def exercise_updated_output_weights(x, target, weights_input_hidden, weights_hidden_output,
+                                    learnrate):
+    hidden_layer_output = sigmoid(np.dot(x, weights_input_hidden))
+    output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output))
+    output_error_term = (target - output) * output * (1 - output)
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output
+    weights_hidden_output = weights_hidden_output + delta_w_h_o
+    # MISTAKE: the hidden error goes back through the weights_hidden_output just updated
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error * hidden_layer_output * (1 - hidden_layer_output)
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_i_h, delta_w_h_o
+
+
 # =========================================================================== a gradient alone
 
 
@@ -592,6 +633,21 @@ _ENTRIES: list[Mistake] = [
         "compute every layer's error term first, then update the weights"),
        backprop_updated_output_weights, params={"lr": 0.5}),
     _m("gradient_ascent", "backprop", _ASCENT, backprop_gradient_ascent),
+    _m("column_vector_delta_w_h_o", "backprop_exercise",
+       ("a column-vector delta_w_h_o",
+        "delta_w_h_o has shape (2, 1): the right values in the wrong shape — not wrong math",
+        "delta_w_h_o = learnrate·output_error_term·hidden_layer_output (shape (2,))"),
+       exercise_column_vector, kind="shape"),
+    _m("hidden_without_sigmoid_prime", "backprop_exercise",
+       ("the hidden error term without the hidden sigmoid'",
+        "hidden_error_term = hidden_error: hidden_output·(1 − hidden_output) is missing",
+        "hidden_error_term = hidden_error·hidden_output·(1 − hidden_output)"),
+       exercise_hidden_without_sigmoid_prime),
+    _m("updated_output_weights", "backprop_exercise",
+       ("W_input_hidden updated with the already-updated W_hidden_output",
+        "the hidden error is sent back through weights_hidden_output after its update",
+        "compute every layer's error term first, then update the weights"),
+       exercise_updated_output_weights),
     _m("mse_not_half", "gradient", _MSE_NOT_HALF, gradient_mse_not_half),
     _m("gradient_sign", "gradient",
        ("gradient with the wrong sign", "returns del_w / n = −∂E/∂w, the direction of the step",

@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "backprop",
+    "backprop_exercise",
     "gradient",
     "mse_training",
     "mse_training_torch",
@@ -105,6 +106,22 @@ def backprop(features, targets, weights_input_hidden, weights_hidden_output, lea
     weights_input_hidden += learnrate * del_w_input_hidden / n_records
     weights_hidden_output += learnrate * del_w_hidden_output / n_records
     return weights_input_hidden, weights_hidden_output
+
+
+def backprop_exercise(x, target, weights_input_hidden, weights_hidden_output, learnrate):
+    """The course's backpropagation exercise: one step of the 3-2-1 network, the changes of
+    both weight arrays."""
+    hidden_layer_input = np.dot(x, weights_input_hidden)
+    hidden_layer_output = sigmoid(hidden_layer_input)
+    output_layer_in = np.dot(hidden_layer_output, weights_hidden_output)
+    output = sigmoid(output_layer_in)
+    error = target - output
+    output_error_term = error * output * (1 - output)
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error * hidden_layer_output * (1 - hidden_layer_output)
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_i_h, delta_w_h_o
 
 
 def gradient(features, targets, weights):

@@ -188,6 +188,46 @@ def train_epoch(features, targets, weights_input_hidden, weights_hidden_output, 
     ]
 
 
+def backprop_exercise() -> list:
+    return [
+        md("# Exercise · one step of backpropagation\n\n" + HOW),
+        code(SETUP),
+        md("""
+The course's exercise: a network with 3 inputs, 2 hidden sigmoid units and one sigmoid output,
+no biases. `x = [0.5, 0.1, -0.2]`, `target = 0.6`, learning rate 0.5,
+`weights_input_hidden = [[0.5, -0.6], [0.1, -0.2], [0.1, 0.7]]`,
+`weights_hidden_output = [0.1, -0.3]`. Return the changes of both weight arrays after one
+step, `delta_w_i_h` (shape (3, 2)) and `delta_w_h_o` (shape (2,)).
+"""),
+        todo('''
+def backprop_exercise(x, target, weights_input_hidden, weights_hidden_output, learnrate):
+    # TODO: Make a forward pass through the network
+    hidden_layer_input = None
+    hidden_layer_output = None
+    output_layer_in = None
+    output = None
+
+    # TODO: Calculate output error
+    error = None
+
+    # TODO: Calculate error term for output layer
+    output_error_term = None
+
+    # TODO: Calculate error term for hidden layer
+    hidden_error_term = None
+
+    # TODO: Calculate change in weights for hidden layer to output layer
+    delta_w_h_o = None
+
+    # TODO: Calculate change in weights for input layer to hidden layer
+    delta_w_i_h = None
+
+    return delta_w_i_h, delta_w_h_o
+''', "backprop_exercise", "backprop_exercise"),
+        check_cell('check(backprop_exercise, "backprop_exercise")'),
+    ]
+
+
 def spot_the_bug() -> list:
     return [
         md("""
@@ -263,6 +303,7 @@ EXERCISES = {
     "01_sigmoid_exercise.ipynb": sigmoid_exercise,
     "02_mse_training.ipynb": mse_training,
     "03_backprop.ipynb": backprop,
+    "04_backprop_exercise.ipynb": backprop_exercise,
     "spot_the_bug.ipynb": spot_the_bug,
 }
 

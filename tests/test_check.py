@@ -24,7 +24,8 @@ SOLUTIONS = [("simple_step", sol.simple_step), ("sigmoid_step", sol.sigmoid_step
              ("sigmoid_exercise", sol.sigmoid_step), ("mse_training", sol.mse_training),
              ("sgd_batching", sol.sgd_batching), ("sgd_batching", sol.sgd_epoch),
              ("backprop", sol.backprop), ("gradient", sol.gradient),
-             ("network_gradient", sol.network_gradient)]
+             ("network_gradient", sol.network_gradient),
+             ("backprop_exercise", sol.backprop_exercise)]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -246,3 +247,11 @@ def test_the_reference_neuron_step_passes_for_any_inputs(x, y, lr, seed):
 def test_readme_shows_the_catalogue_table_as_check_computes_it():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert catalogue_table(run_catalogue()) in readme
+
+
+def test_a_column_vector_delta_w_h_o_is_right_values_in_the_wrong_shape():
+    r = check(get_mistake("backprop_exercise", "column_vector_delta_w_h_o").learner(),
+              "backprop_exercise")
+    assert (r.passed, r.problem, r.step) == (False, "wrong shape", 1)
+    assert r.message == "delta_w_h_o has shape (2, 1), expected (2,) — right values, wrong shape"
+    assert r.matches == ("column_vector_delta_w_h_o",) and "not wrong math" in r.diagnosis

@@ -18,7 +18,9 @@ from gd_compare.mistakes import for_concept
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "notebooks" / "exercises"
 SOLUTION = {"sigmoid_exercise": solutions.sigmoid_step, "mse_training": solutions.mse_training,
-            "backprop": solutions.backprop}
+            "backprop": solutions.backprop, "backprop_exercise": solutions.backprop_exercise}
+EXERCISE_NOTEBOOKS = ["01_sigmoid_exercise.ipynb", "02_mse_training.ipynb", "03_backprop.ipynb",
+                      "04_backprop_exercise.ipynb"]
 
 
 def _builder():
@@ -55,8 +57,7 @@ def test_every_exercise_is_committed_as_the_generator_writes_it():
         assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
 
 
-@pytest.mark.parametrize("name", ["01_sigmoid_exercise.ipynb", "02_mse_training.ipynb",
-                                  "03_backprop.ipynb"])
+@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
 def test_todo_cells_are_blank_and_followed_by_a_check(name):
     cells = _committed(name)["cells"]
     todos = [i for i, c in enumerate(cells) if "todo" in c["metadata"].get("tags", [])]
@@ -66,6 +67,7 @@ def test_todo_cells_are_blank_and_followed_by_a_check(name):
     assert source.count("# TODO") >= 3 and "= None" in source
     # no solution in the notebook: no error term, no sigmoid' formula written out
     assert "(1 - output)" not in source and "learnrate *" not in source
+    assert "x[:, None]" not in source
     after = cells[todos[0] + 1]
     assert "check" in after["metadata"]["tags"] and "check(" in "".join(after["source"])
     ex = todo["metadata"]["exercise"]
@@ -82,7 +84,7 @@ def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the
 
     builder = _builder()
     cells, expected = [], []
-    for name in ("01_sigmoid_exercise.ipynb", "02_mse_training.ipynb", "03_backprop.ipynb"):
+    for name in EXERCISE_NOTEBOOKS:
         nb = builder.build(name)
         k = next(i for i, c in enumerate(nb.cells) if "todo" in c.metadata.get("tags", []))
         ex = nb.cells[k].metadata["exercise"]

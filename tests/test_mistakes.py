@@ -21,7 +21,8 @@ NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch]
 SOLUTION = {"simple_step": sol.simple_step, "sigmoid_step": sol.sigmoid_step,
             "sigmoid_exercise": sol.sigmoid_step, "mse_training": sol.mse_training,
             "sgd_batching": sol.sgd_batching, "backprop": sol.backprop, "gradient": sol.gradient,
-            "network_gradient": sol.network_gradient}
+            "network_gradient": sol.network_gradient,
+            "backprop_exercise": sol.backprop_exercise}
 
 ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "MSE instead of ½·MSE": ("mse_training", "mse_not_half"),
@@ -42,6 +43,7 @@ ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "hidden term without sigmoid'": ("backprop", "hidden_without_sigmoid_prime"),
     "updated W_hidden_output": ("backprop", "updated_output_weights"),
     "forgot zero_grad()": ("mse_training", "forgot_zero_grad"),
+    "column-vector delta_w_h_o": ("backprop_exercise", "column_vector_delta_w_h_o"),
 }
 
 
