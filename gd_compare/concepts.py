@@ -75,6 +75,11 @@ class Concept:
     #: split with; ``params`` is the weight vector, or the tuple of them when there are several
     loss_functions: tuple[str, str] = ("mse", "sse")
     accuracy_function: str = "accuracy"
+    #: training concepts: ŷ of every record, ``f(features, params)`` (which side of the
+    #: threshold a test row falls), and ∂E/∂params on a batch, ``f(features, targets, params,
+    #: loss=...)`` (the common-state check of a step)
+    forward_function: str = "forward"
+    gradient_function: str = "gradient"
     #: the backends' function (and ``iter_`` + it) when it is not called ``name``
     function: str = ""
 
@@ -243,7 +248,8 @@ CONCEPTS: dict[str, Concept] = {
                                   "drop_last": False, "per_record": False},
                 "train MSE", _build_backprop,
                 loss_functions=("network_mse", "network_sse"),
-                accuracy_function="network_accuracy", function="backprop_training"),
+                accuracy_function="network_accuracy", function="backprop_training",
+                forward_function="network_forward", gradient_function="network_gradient"),
     )
 }
 

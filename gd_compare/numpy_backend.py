@@ -562,7 +562,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
 
@@ -578,7 +578,7 @@ def _backprop_per_record(
     ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
     """
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
-    sq_error = 0.0
+    sq_error = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         *hidden_outputs, output = _network_outputs(x, weights)
         error = target - output
@@ -592,7 +592,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         sq_error += error * error
-    return del_w, float(sq_error)
+    return del_w, sq_error
 
 
 def _backprop_step(
@@ -609,11 +609,11 @@ def _backprop_step(
         del_w, sq_error = _backprop_per_record(X, y, weights)
     else:
         del_w, error = _backprop(X, y, weights)
-        sq_error = float(error @ error)
+        sq_error = error @ error
     m = len(y) if reduction == "mse" else 1
     for W, d in zip(weights, del_w, strict=True):
         W += d * lr / m
-    return sq_error / m
+    return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
 
 
 def network_gradient(
