@@ -33,6 +33,7 @@ from .core import (
     check_backprop_inputs,
     check_binary,
     check_dataset,
+    check_log,
     check_lr,
     check_network,
     check_neuron_inputs,
@@ -57,6 +58,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -616,6 +618,23 @@ def _backprop_step(
     return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -743,12 +762,17 @@ def backprop_training(
     per_record: bool = False,
     loss: Reduction = "mse",
     record: bool | int = True,
+    log: str = "train",
 ) -> Training:
     """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
     the loss of every update, the weights after every (``record``-th) update, and the lesson's
-    log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
+    log every epochs/10 epochs: ``log="train"`` the train MSE (SSE) of the whole network on all
+    of ``features``; ``log="course"`` the course's own line (:func:`network_course_loss`: the last
+    record's output against all targets — what its quiz printed, 0.251357252426 first)."""
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
                            run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+    logged = network_course_loss if check_log(log) == "course" else (
+        network_sse if loss == "sse" else network_mse)
+    return run.finish(steps, logged, record)

@@ -39,6 +39,7 @@ from .core import (
     check_backprop_inputs,
     check_binary,
     check_dataset,
+    check_log,
     check_lr,
     check_network,
     check_neuron_inputs,
@@ -65,6 +66,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -488,6 +490,18 @@ def network_accuracy(
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line: :class:`Network`'s output for the *last* record of ``features``
+    (the ``x`` the course's loop leaves behind) against *all* targets, ``mean((out − y)²)``
+    (see ``numpy_backend.network_course_loss``)."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    with torch.no_grad():
+        out = Network(ws)(torch.from_numpy(X[-1]))
+        return torch.mean((out - torch.from_numpy(y)) ** 2).item()
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -630,10 +644,14 @@ def backprop_training(
     per_record: bool = False,
     loss: Reduction = "mse",
     record: bool | int = True,
+    log: str = "train",
 ) -> Training:
-    """:func:`iter_backprop_training` run to the end (see ``numpy_backend.backprop_training``)."""
+    """:func:`iter_backprop_training` run to the end (see ``numpy_backend.backprop_training``;
+    ``log="course"``: :func:`network_course_loss`)."""
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
                            run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+    logged = network_course_loss if check_log(log) == "course" else (
+        network_sse if loss == "sse" else network_mse)
+    return run.finish(steps, logged, record)
