@@ -57,6 +57,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -416,7 +417,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
 
@@ -432,7 +433,7 @@ def _backprop_per_record(
     ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
     """
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
-    sq_error = 0.0
+    sq_error = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         *hidden_outputs, output = _network_outputs(x, weights)
         error = target - output
@@ -446,7 +447,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         sq_error += error * error
-    return del_w, float(sq_error)
+    return del_w, sq_error
 
 
 def _backprop_step(
@@ -466,14 +467,31 @@ def _backprop_step(
         del_w, sq_error = _backprop_per_record(X, y, weights)
     else:
         del_w, error = _backprop(X, y, weights)
-        sq_error = float(error @ error)
+        sq_error = error @ error
     m = len(y) if reduction == "mse" else 1
     if optimizer is not None:
         optimizer.step([-d / m for d in del_w])
         return sq_error / m
     for W, d in zip(weights, del_w, strict=True):
         W += d * lr / m
-    return sq_error / m
+    return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
+
+
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
 
 
 def network_gradient(
@@ -571,4 +589,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
