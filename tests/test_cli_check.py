@@ -146,3 +146,32 @@ def test_usage_errors_exit_2_in_one_line(learner, args, message, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") <= 2 and "Traceback" not in err
+
+
+def _learner_file(tmp_path: Path, m) -> str:
+    """The catalogue entry's code as a learner's file; the function is called ``fn``."""
+    import inspect
+
+    src = inspect.getsource(m.implementation)
+    head = "import numpy as np\n\nfrom gd_compare.solutions import sigmoid, sigmoid_prime\n\n\n"
+    tail = f"\n\nfn = {m.implementation.__name__}" + ("()" if m.stateful else "") + "\n"
+    path = tmp_path / f"{m.concept}_{m.name}.py"
+    path.write_text(head + src + tail, encoding="utf-8")
+    return f"{path}:fn"
+
+
+@pytest.mark.torch
+def test_the_cli_catches_the_whole_catalogue_at_its_step(tmp_path, capsys):
+    from gd_compare.mistakes import CATALOGUE
+
+    for entries in CATALOGUE.values():
+        for m in entries:
+            options = {"epochs": "3"} if m.concept not in {
+                "simple_step", "sigmoid_step", "sigmoid_exercise", "backprop_exercise"} else {}
+            options |= {k: ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+                        for k, v in m.params.items()}
+            argv = ["check", _learner_file(tmp_path, m), "--concept", m.concept, "--json", "-"]
+            argv += [a for k, v in options.items() for a in (f"--{k}", v)]
+            assert main(argv) == 1
+            payload = json.loads(capsys.readouterr().out)
+            assert payload["step"] == m.caught_at and m.name in payload["matches"], payload

@@ -218,3 +218,97 @@ def test_a_float32_blocked_run_is_computed_in_float32():
     assert run.weights.dtype == np.float32 and all(_is_float32(v) for v in run.losses)
     w64, _ = _neuron_epochs(X.astype(np.float64), y.astype(np.float64), w, 0.5, 2)
     np.testing.assert_allclose(run.weights, w64, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the survivors
+# of a mutmut run on numpy_backend.py (tests/test_numpy_backend.py, test_mutation_classes.py,
+# test_kernels.py, test_backprop.py): divergence messages, threshold ties, integer input to
+# sigmoid, the per-record paths operation for operation.
+
+
+def _sig(h):
+    return 1.0 / (1.0 + np.exp(-h))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_per_record_neuron_epoch_is_the_lessons_loop_bit_for_bit(data, dtype):
+    X, y, w = (a.astype(dtype) for a in data)
+    got = nb.mse_training(X, y, w, lr=0.5, epochs=1, per_record=True).weights
+    want = w.copy()
+    del_w = np.zeros(want.shape, dtype=dtype)
+    for x, target in zip(X, y):
+        output = _sig(np.dot(x, want))
+        error = target - output
+        error_term = error * output * (1 - output)
+        del_w += error_term * x
+    want += (del_w * 0.5) / len(y)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_per_record_network_epoch_is_the_courses_loop_bit_for_bit(data, dtype):
+    X, y, _ = (a.astype(dtype) for a in data)
+    ws = initial_network_weights(X.shape[1], (2,), seed=21, dtype=dtype)
+    got = nb.backprop_training(X, y, ws, lr=0.5, epochs=1, per_record=True).params
+    vectorized = nb.backprop_training(X, y, ws, lr=0.5, epochs=1).params
+    w_ih, w_ho = (w.copy() for w in ws)
+    d_ih, d_ho = np.zeros(w_ih.shape, dtype=dtype), np.zeros(w_ho.shape, dtype=dtype)
+    for x, target in zip(X, y):
+        hidden_output = _sig(np.dot(x, w_ih))
+        output = _sig(np.dot(hidden_output, w_ho))
+        error = target - output
+        output_error_term = error * output * (1 - output)
+        d_ho += output_error_term * hidden_output
+        hidden_error = output_error_term * w_ho
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        d_ih += hidden_error_term * x[:, None]
+    w_ih += d_ih * 0.5 / len(y)
+    w_ho += d_ho * 0.5 / len(y)
+    assert all(p.dtype == dtype for p in got)
+    np.testing.assert_array_equal(got[0], w_ih)
+    np.testing.assert_array_equal(got[1], w_ho)
+    # and per_record=True is not the vectorized path (which sums in another order)
+    assert any(not np.array_equal(a, b) for a, b in zip(got, vectorized))
+
+
+def test_sigmoid_of_integers_and_the_exercise_keeps_its_learning_rate():
+    assert nb.sigmoid(0) == 0.5 and nb.sigmoid(0).dtype == np.float64
+    np.testing.assert_array_equal(nb.sigmoid(np.array([0, 0])), [0.5, 0.5])
+    a = nb.sigmoid_exercise(lr=0.1).del_w
+    np.testing.assert_allclose(a, 0.2 * nb.sigmoid_exercise(lr=0.5).del_w, rtol=1e-15)
+
+
+def test_a_prediction_on_the_threshold_counts_as_zero(data):
+    X, y, _ = data
+    assert nb.accuracy(X, y, np.zeros(X.shape[1])) == float(np.mean(y == 0))  # ŷ = 0.5
+    ws = (np.ones((X.shape[1], 2)), np.zeros(2))
+    assert nb.network_accuracy(X, y, ws) == float(np.mean(y == 0))
+
+
+def _message(concept, bad, epoch, batch, index, lr):
+    return (f"{concept} diverged: {bad} at epoch {epoch}, step {batch} of that epoch "
+            f"(update {index}); try a smaller learning rate than lr={lr!r}")
+
+
+def test_every_path_names_where_it_diverged(data):
+    from gd_compare.core import DivergenceError
+
+    X, y, w = data
+    weights_inf = "the weights are no longer finite"
+    cases = [
+        (lambda: nb.simple_step(lr=1e308),
+         _message("simple_step", weights_inf, 0, 0, 1, 1e308)),
+        (lambda: nb.sigmoid_step(x=(1e300, 1e300), y=0.0, weights=(0.0, 0.0), lr=1e10),
+         _message("sigmoid_step", weights_inf, 0, 0, 1, 1e10)),
+        (lambda: nb.mse_training(X, y, w, lr=1e308, epochs=3, loss="sse", per_record=True),
+         _message("mse_training", weights_inf, 0, 0, 1, 1e308)),
+        (lambda: nb.sgd_batching(X, y, w, lr=1e308, epochs=3, batch_size=100, loss="sse"),
+         _message("sgd_batching", "the loss is nan", 0, 1, 2, 1e308)),
+        (lambda: nb.backprop_training(X, y, lr=1e308, epochs=3, loss="sse", batch_size=100),
+         _message("backprop", "the loss is nan", 0, 1, 2, 1e308)),
+    ]
+    for run, message in cases:
+        with np.errstate(all="ignore"), pytest.raises(DivergenceError) as exc:
+            run()
+        assert str(exc.value) == message
