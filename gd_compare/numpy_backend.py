@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import kernels
+from . import kernels, lr_scheduler, optim
 from .core import (
     BackpropStep,
     BatchOrder,
@@ -42,6 +42,7 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -259,6 +261,18 @@ def _per_record_epoch(
     return float(sq_error / m)
 
 
+def _optimizer_step(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray, reduction: Reduction,
+    optimizer: optim.Optimizer,
+) -> float:
+    """One update by a hand-written ``torch.optim`` twin (:mod:`gd_compare.optim`): it is given
+    ∂E/∂w = −del_w / m, the gradient :func:`_gradient_step` steps against. Returns the loss."""
+    del_w, error = _neuron_del_w(X, y, weights)
+    m = len(y) if reduction == "mse" else 1
+    optimizer.step([-del_w / m])
+    return float((error @ error) / m)
+
+
 def _train(
     X: np.ndarray,
     y: np.ndarray,
@@ -268,25 +282,37 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     params = (w,)
     last = len(order) - 1
     index = 0
+    # The lesson's plain SGD is _gradient_step's own update. Another optimizer (or a learning-
+    # rate schedule) is its hand-written torch.optim twin, fed the same gradient.
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, params, lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
     # The full batch (one slice of all rows) takes the cache-blocked kernel (gd_compare.kernels:
     # _gradient_step's arithmetic, arranged for the cache) once n spans more than one block;
     # mini-batches and small sets take the plain form.
     blocked = order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
-    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked else None
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked and by_hand is None else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            if buffers is not None:
+            if by_hand is not None:
+                loss = _optimizer_step(X[batch], y[batch], w, reduction, by_hand)
+            elif buffers is not None:
                 loss = kernels.blocked_full_batch_step(X, y, w, lr, reduction, buffers)
             else:
                 loss = _gradient_step(X[batch], y[batch], w, lr, reduction)
+            epoch_loss += loss
             raise_if_diverged(concept, loss, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -391,7 +417,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
 
@@ -407,7 +433,7 @@ def _backprop_per_record(
     ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
     """
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
-    sq_error = 0.0
+    sq_error = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         *hidden_outputs, output = _network_outputs(x, weights)
         error = target - output
@@ -421,7 +447,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         sq_error += error * error
-    return del_w, float(sq_error)
+    return del_w, sq_error
 
 
 def _backprop_step(
@@ -431,18 +457,41 @@ def _backprop_step(
     lr: float,
     reduction: Reduction,
     per_record: bool,
+    optimizer: optim.Optimizer | None = None,
 ) -> float:
     """One update of every layer on a batch; ``weights`` change in place:
-    W_k += lr·del_w[k] / m  (m = 1 for SSE). Returns the batch loss before the update."""
+    W_k += lr·del_w[k] / m  (m = 1 for SSE). Returns the batch loss before the update.
+    With a hand-written ``optimizer`` (:mod:`gd_compare.optim`) it is given ∂E/∂W_k = −del_w[k]/m
+    instead."""
     if per_record:
         del_w, sq_error = _backprop_per_record(X, y, weights)
     else:
         del_w, error = _backprop(X, y, weights)
-        sq_error = float(error @ error)
+        sq_error = error @ error
     m = len(y) if reduction == "mse" else 1
+    if optimizer is not None:
+        optimizer.step([-d / m for d in del_w])
+        return sq_error / m
     for W, d in zip(weights, del_w, strict=True):
         W += d * lr / m
-    return sq_error / m
+    return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
+
+
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
 
 
 def network_gradient(
@@ -513,16 +562,26 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     last = len(order) - 1
     index = 0
+    # the course's update, or a hand-written torch.optim twin (gd_compare.optim) and schedule
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, weights,
+                                                                                  lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record)
+            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record, by_hand)
+            epoch_loss += loss
             raise_if_diverged("backprop", loss, lr, epoch=epoch, batch=b, index=index,
                               params=weights if b == last else ())
             yield Step(index, epoch, b == last, weights, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 # --------------------------------------------------------------------------- the public wrappers
@@ -530,4 +589,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)

@@ -47,6 +47,7 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -268,9 +270,13 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     """The PyTorch training loop: for each batch, forward, ``(0.5 * loss).backward()``,
-    ``optimizer.step()``.
+    ``optimizer.step()``; ``scheduler.step()`` after each epoch. The optimizer is
+    ``torch.optim.<Class>(params, lr=lr, **options)`` (default ``torch.optim.SGD(lr=lr)``), the
+    scheduler ``torch.optim.lr_scheduler.<Class>(optimizer, **options)``, both unchanged.
 
     The batches come from the shared :class:`BatchOrder`. The loop is equivalent to the
     ``DataLoader`` form::
@@ -288,22 +294,27 @@ def _train(
     """
     model = Neuron(w)
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = (model.weights_view(),)
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
             model.zero_grad(set_to_none=True)
             loss = criterion(model(xb), yb)  # reported: MSE (or SSE)
             (0.5 * loss).backward()  # E = ½·MSE: −lr·∂E/∂w is the lesson's step
-            optimizer.step()
+            torch_optimizer.step()
             value = loss.item()
+            epoch_loss += value
             raise_if_diverged(concept, value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -402,6 +413,18 @@ def network_accuracy(
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line: :class:`Network`'s output for the *last* record of ``features``
+    (the ``x`` the course's loop leaves behind) against *all* targets, ``mean((out − y)²)``
+    (see ``numpy_backend.network_course_loss``)."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    with torch.no_grad():
+        out = Network(ws)(torch.from_numpy(X[-1]))
+        return torch.mean((out - torch.from_numpy(y)) ** 2).item()
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -471,22 +494,27 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
-    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()``. With
+    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()`` (the chosen
+    ``torch.optim`` class; ``scheduler.step()`` after each epoch). With
     ``per_record``, ``backward()`` once per record of the batch accumulates every layer's
     ``.grad`` (the course's ``del_w +=``) and one ``optimizer.step()`` follows. Batches as in
     :func:`_train` (the shared :class:`BatchOrder`, taken by indexing)."""
     model = Network(weights)
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = model.weights_view()
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
-            optimizer.zero_grad()
+            torch_optimizer.zero_grad()
             if per_record:
                 m = len(yb) if reduction == "mse" else 1
                 total = torch.zeros((), dtype=xb.dtype)
@@ -497,11 +525,14 @@ def _train_network(
             else:
                 total = criterion(model(xb), yb)  # reported: MSE (or SSE)
                 (0.5 * total).backward()  # E = ½·MSE: −lr·∂E/∂W is the course's step
-            optimizer.step()
+            torch_optimizer.step()
             value = total.item()
+            epoch_loss += value
             raise_if_diverged("backprop", value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 # --------------------------------------------------------------------------- the public wrappers
@@ -509,4 +540,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
