@@ -192,16 +192,12 @@ def _is_float32(value: float) -> bool:
 def test_a_float32_run_is_computed_in_float32(data, per_record):
     X, y, w = (a.astype(np.float32) for a in data)
     for run in (nb.mse_training(X, y, w, epochs=3, per_record=per_record),
-                nb.sgd_batching(X, y, w, epochs=1, batch_size=100)):
+                nb.sgd_batching(X, y, w, epochs=1, batch_size=100),
+                nb.backprop_training(X, y, hidden=(3, 2), epochs=3, per_record=per_record)):
         assert all(p.dtype == np.float32 for p in run.params)
         assert all(h.dtype == np.float32 for h in run.history)
         # every reported loss is a float32 number: computed in float32, not in float64
         assert all(_is_float32(v) for v in run.losses), run.losses
-    # (the network's reported loss is Σerror² in float32 divided by m in float64 today, so
-    # only its weights are held to float32 here)
-    net = nb.backprop_training(X, y, hidden=(3, 2), epochs=3, per_record=per_record)
-    assert all(p.dtype == np.float32 for p in net.params)
-    assert all(h.dtype == np.float32 for h in net.history)
     assert nb.gradient(X, y, w).dtype == np.float32
     assert all(g.dtype == np.float32 for g in nb.network_gradient(
         X, y, initial_network_weights(6, (3, 2), dtype=np.float32)))
