@@ -33,6 +33,7 @@ from .core import (
     check_backprop_inputs,
     check_binary,
     check_dataset,
+    check_flag,
     check_log,
     check_lr,
     check_network,
@@ -42,6 +43,7 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .data import BACKPROP_SEED
 from .training import TrainingRun, network_run, neuron_run
@@ -140,7 +142,9 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     lr = check_lr(lr)
     prediction = w_ * x_
     error = prediction - y_
-    loss = error**2
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
+        loss = error**2
+    raise_if_input_overflows("simple_step", float(loss), x=float(x_), y=float(y_), w=float(w_))
     slope = 2 * error * x_
     new_w = w_ - lr * slope
     raise_if_diverged("simple_step", float(loss), lr, epoch=0, batch=0, index=1, params=[new_w])
@@ -463,7 +467,7 @@ def sgd_batching(
 
 def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
     """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
+    if check_flag("per_record", per_record):
         return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
     return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
                   concept)
@@ -723,7 +727,7 @@ def iter_backprop_training(
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
+                          run.reduction, check_flag("per_record", per_record))
 
 
 def _train_network(
@@ -772,7 +776,7 @@ def backprop_training(
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
+                           run.reduction, check_flag("per_record", per_record))
     logged = network_course_loss if check_log(log) == "course" else (
         network_sse if loss == "sse" else network_mse)
     return run.finish(steps, logged, record)

@@ -39,6 +39,7 @@ from .core import (
     check_backprop_inputs,
     check_binary,
     check_dataset,
+    check_flag,
     check_log,
     check_lr,
     check_network,
@@ -48,6 +49,7 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .data import BACKPROP_SEED
 from .training import TrainingRun, network_run, neuron_run
@@ -187,6 +189,7 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     optimizer = torch.optim.SGD([w], lr=lr)
     prediction = w * x
     loss = nn.functional.mse_loss(prediction, y)
+    raise_if_input_overflows("simple_step", loss.item(), x=float(x_), y=float(y_), w=float(w_))
     loss.backward()
     slope = w.grad.item()
     optimizer.step()
@@ -410,7 +413,7 @@ def sgd_batching(
 
 def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
     """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
+    if check_flag("per_record", per_record):
         return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
     return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
                   concept)
@@ -626,7 +629,7 @@ def iter_backprop_training(
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
+                          run.reduction, check_flag("per_record", per_record))
 
 
 def backprop_training(
@@ -651,7 +654,7 @@ def backprop_training(
     run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                       batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
     steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
+                           run.reduction, check_flag("per_record", per_record))
     logged = network_course_loss if check_log(log) == "course" else (
         network_sse if loss == "sse" else network_mse)
     return run.finish(steps, logged, record)

@@ -23,6 +23,7 @@ from .core import (
     Training,
     check_count,
     check_dataset,
+    check_flag,
     check_lr,
     check_network,
     check_reduction,
@@ -76,6 +77,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
