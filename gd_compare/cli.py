@@ -1,6 +1,8 @@
 """``gd-compare``: run every concept in both backends and print the side-by-side verdict.
 
 ``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see :mod:`gd_compare.plots`).
+``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
+(:mod:`gd_compare.cli_check`).
 
 Exit status: 0 when every concept agrees; 1 when any differs, diverges or crashes (every concept
 still runs and gets its row and JSON entry, ``"status"``: ``passed``/``failed``/``diverged``/
@@ -11,6 +13,7 @@ one-line message and no traceback (``--traceback`` shows a crash's whole traceba
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -26,6 +29,7 @@ import numpy as np
 from .concepts import CONCEPTS, get_concept
 from .core import DivergenceError, format_log
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
+from .options import OPTIMIZERS, SCHEDULERS, check_optimizer, check_scheduler
 from .verdict import AMPLIFICATION
 
 PROG = "gd-compare"
@@ -84,6 +88,23 @@ def _dpi(text: str) -> int:
     return value
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``, the value a Python literal (``0.9``, ``True``, ``(0.9, 0.99)``) or a bare
+    word (``min``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        if not value.strip().isidentifier():
+            raise argparse.ArgumentTypeError(
+                f"{key.strip()}: expected a Python literal (e.g. 0.9, True, (0.9, 0.99)), "
+                f"got {value!r}") from None
+        parsed = value.strip()
+    return key.strip(), parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -115,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "training concepts (default 42; backprop 21, as the course's quiz)")
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
+                   help=f"optimizer of the training concepts: {', '.join(OPTIMIZERS)} (default: "
+                   "sgd, the lesson's); NumPy by hand (gd_compare.optim) vs torch.optim")
+    p.add_argument("--optimizer-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the optimizer, torch's keyword (repeatable), e.g. "
+                   "momentum=0.9, nesterov=True, betas=(0.9,0.99)")
+    p.add_argument("--scheduler", choices=list(SCHEDULERS), metavar="NAME",
+                   help=f"learning-rate scheduler, stepped once per epoch: {', '.join(SCHEDULERS)}")
+    p.add_argument("--scheduler-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the scheduler (repeatable), e.g. step_size=100, gamma=0.5")
     p.add_argument("--traceback", action="store_true",
                    help="when a run crashes, show the whole traceback (default: one line)")
     return p
@@ -132,16 +163,21 @@ def _wanted(args: argparse.Namespace) -> dict[str, Any]:
 
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
-    return {k: v for k, v in _wanted(args).items() if k in defaults}
+    wanted = {**_wanted(args), **_optimizer_overrides(args)}
+    return {k: v for k, v in wanted.items() if v is not None and k in defaults}
 
 
 def _ignored(names: Sequence[str], args: argparse.Namespace) -> str | None:
     """One line naming the options given that some selected concepts do not take."""
+    flags = {**RUN_OPTIONS, "optimizer": "--optimizer", "optimizer_kwargs": "--optimizer-option",
+             "scheduler": "--scheduler", "scheduler_kwargs": "--scheduler-option"}
+    given = {**_wanted(args),
+             **{k: v for k, v in _optimizer_overrides(args).items() if v is not None}}
     parts = []
-    for key in _wanted(args):
+    for key in given:
         skip = [n for n in names if key not in CONCEPTS[n].defaults]
         if skip:
-            parts.append(f"{RUN_OPTIONS[key]} ({', '.join(skip)})")
+            parts.append(f"{flags[key]} ({', '.join(skip)})")
     if not parts:
         return None
     return f"{PROG}: note: ignored where it does not apply: {'; '.join(parts)}"
@@ -174,6 +210,28 @@ class Outcome:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.concept, "status": self.status, "passed": False,
                 "message": self.message}
+
+
+def _optimizer_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"optimizer": args.optimizer,
+            "optimizer_kwargs": dict(args.optimizer_option) if args.optimizer_option else None,
+            "scheduler": args.scheduler,
+            "scheduler_kwargs": dict(args.scheduler_option) if args.scheduler_option else None}
+
+
+def _record(result: Comparison | Outcome, args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON record of a comparison (``status`` passed/failed) or of a concept that diverged
+    or crashed; a training concept's names its optimizer and scheduler with their options."""
+    if isinstance(result, Outcome):
+        return result.to_json()
+    record = {**result.to_json(), "status": "passed" if result.passed else "failed"}
+    if CONCEPTS[result.concept].kind == "training":
+        o = _optimizer_overrides(args)
+        record["optimizer"] = check_optimizer(o["optimizer"] or "sgd",
+                                              o["optimizer_kwargs"]).to_json()
+        scheduler = check_scheduler(o["scheduler"], o["scheduler_kwargs"])
+        record["scheduler"] = scheduler.to_json() if scheduler else None
+    return record
 
 
 def _fmt(value: Any) -> str:
@@ -371,16 +429,14 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
         return Outcome(name, "error", message)
 
 
-def _record(r: Comparison | Outcome) -> dict[str, Any]:
-    if isinstance(r, Outcome):
-        return r.to_json()
-    return {**r.to_json(), "status": "passed" if r.passed else "failed"}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
+    if argv[:1] == ["check"]:
+        from .cli_check import check_main  # it imports this module
+
+        return check_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))
@@ -402,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json != "-":
         _report(results, args.dtype, sys.stdout)
     if args.json:
-        payload = json.dumps({"concepts": [_record(r) for r in results]}, indent=1)
+        payload = json.dumps({"concepts": [_record(r, args) for r in results]}, indent=1)
         if args.json == "-":
             sys.stdout.write(payload + "\n")
         else:
