@@ -712,7 +712,7 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
     witness = Sensitivity(lambda: fn(**kwargs))
     return Rejudge(mods, tracker.labels, X, y, order,
                    gradient if all(g is not None for g in grads) else None, loss, witness,
-                   tracker.rtol, tracker.atol)
+                   tracker.rtol, tracker.atol, float(kwargs.get("lr") or 0.0))
 
 
 def _judge(rejudge: Rejudge) -> Judge:

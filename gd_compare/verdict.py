@@ -198,8 +198,9 @@ class Rejudge:
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
                  X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
-                 witness: Sensitivity, rtol: float, atol: float) -> None:
+                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0) -> None:
         self.mods, self.labels = mods, labels
+        self.lr = lr
         self.X, self.y, self.order = X, y, order
         self.gradient, self.loss, self.witness = gradient, loss, witness
         self.rtol, self.atol = rtol, atol
@@ -227,12 +228,18 @@ class Rejudge:
         X, y = self.X[rows], self.y[rows]
         arg = params[0] if len(params) == 1 else params
         self.figures.common_state_steps += 1
+        # a gradient difference that moves no weight by more than 2 ULPs (lr·δg) is rounding:
+        # near a minimum the gradient is a sum that cancels, its relative error grows unbounded
+        w_max = max(float(np.max(np.abs(p), initial=0)) for p in params)
+        dtype = np.asarray(params[0]).dtype if np.asarray(params[0]).dtype.kind == "f" \
+            else np.dtype(np.float64)
+        moves = (2 * float(np.spacing(np.asarray(w_max, dtype=dtype))) / self.lr
+                 if self.lr > 0 else 0.0)
         if self.gradient is not None:
             ga, gb = (self.gradient(m, X, y, arg) for m in self.mods)
             ga, gb = (tuple(g) if isinstance(g, tuple) else (g,) for g in (ga, gb))
             noise: tuple[Any, ...] | None = None
             for k, (a, b) in enumerate(zip(ga, gb, strict=True)):
-                dtype = np.asarray(a).dtype if np.asarray(a).dtype.kind == "f" else np.float64
                 a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
                 scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b),
                                                                               initial=0)))
@@ -241,7 +248,7 @@ class Rejudge:
                 self.figures.common_state_max_rel = max(self.figures.common_state_max_rel, rel)
                 # a few ULPs of the gradient's size: what rounding can do to subnormal numbers
                 ulps = 4 * float(np.spacing(np.asarray(scale, dtype=dtype)))
-                ulps += subnormal_floor(dtype)
+                ulps += subnormal_floor(dtype) + moves
                 if diff <= self.rtol * scale + ulps:
                     continue
                 if noise is None:  # the rounding noise of the sums: the rows in reverse order
