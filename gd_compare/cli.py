@@ -213,10 +213,12 @@ class Outcome:
 
 
 def _optimizer_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"optimizer": args.optimizer,
-            "optimizer_kwargs": dict(args.optimizer_option) if args.optimizer_option else None,
-            "scheduler": args.scheduler,
-            "scheduler_kwargs": dict(args.scheduler_option) if args.scheduler_option else None}
+    optimizer_option = getattr(args, "optimizer_option", None)
+    scheduler_option = getattr(args, "scheduler_option", None)
+    return {"optimizer": getattr(args, "optimizer", None),
+            "optimizer_kwargs": dict(optimizer_option) if optimizer_option else None,
+            "scheduler": getattr(args, "scheduler", None),
+            "scheduler_kwargs": dict(scheduler_option) if scheduler_option else None}
 
 
 def _record(result: Comparison | Outcome, args: argparse.Namespace) -> dict[str, Any]:
@@ -358,7 +360,21 @@ def build_plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default) or float32")
     p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
+    _run_options(p)
     return p
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The run options ``gd-compare plot`` shares with the main command: they set each
+    concept's main picture (the teacher's comparisons keep their own lr/epochs/batch sizes)."""
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs of the training concepts")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="mini-batch size of sgd_batching and backprop")
+    p.add_argument("--seed", type=_seed, help="seed of the initial weights and the shuffle")
+    p.add_argument("--hidden", type=_sizes, metavar="SIZES", help="backprop's hidden layers")
+    p.add_argument("--split-seed", type=_seed, metavar="SEED",
+                   help="seed of the 90/10 split of the admissions data")
 
 
 def plot_main(argv: Sequence[str]) -> int:
@@ -373,11 +389,17 @@ def plot_main(argv: Sequence[str]) -> int:
         probe.unlink()
     except OSError as exc:
         parser.error(f"--out: cannot write PNGs into {args.out!r}: {exc.strerror or exc}")
+    names = list(dict.fromkeys(args.concept or CONCEPTS))
+    _validate(parser, names, args)
+    note = _ignored(names, args)
+    if note:
+        print(note, file=sys.stderr)
     from . import plots  # matplotlib is imported only for this subcommand
 
     try:
         saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
-                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"))
+                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"),
+                               params=_wanted(args))
     except DivergenceError as exc:
         print(f"{PROG} plot: {exc}", file=sys.stderr)
         return 1
