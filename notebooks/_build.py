@@ -20,6 +20,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nb06_optimizers import optimizers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -758,6 +761,7 @@ NOTEBOOKS = {
     "03_mse_training.ipynb": mse_training,
     "04_sgd_batching.ipynb": sgd_batching,
     "05_backprop.ipynb": backprop,
+    "06_optimizers.ipynb": optimizers,
 }
 
 

@@ -42,9 +42,9 @@ def _text(nb: dict) -> str:
     return "\n".join(parts)
 
 
-def test_the_five_notebooks_in_teaching_order():
+def test_the_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
-                     "04_sgd_batching.ipynb", "05_backprop.ipynb"]
+                     "04_sgd_batching.ipynb", "05_backprop.ipynb", "06_optimizers.ipynb"]
 
 
 def _harness_text(nb: dict) -> str:
@@ -92,6 +92,17 @@ def test_backprop_notebook_shows_defaults_training_and_the_witness():
     # the learner's wrong gradient (dropped hidden sigmoid slope) is caught, layer named
     assert re.search(r"FAIL\n  W_ih: relative error \S+, max \|g − g_fd\| \S+  WRONG", text)
     assert re.search(r"w_ho: relative error \S+e-1\d, max \|g − g_fd\| \S+  ok", text)
+
+
+def test_optimizers_notebook_catches_the_zero_buffer_and_shows_every_optimizer():
+    nb = _load(NOTEBOOK_DIR / "06_optimizers.ipynb")
+    text = _text(nb)
+    assert "torch's SGD by hand: agrees at every step" in text
+    assert "zero-initialised buffer: the harness stops at step 1" in text
+    assert "first Adam step, change of each weight: [-0.01  0.01 -0.01]" in text
+    assert re.search(r"recursive vs closed form, lr 0.1, 100 epochs: [1-9]\d* epochs differ", text)
+    for label in ("SGD momentum 0.9", "Adam, lr 0.01", "AdamW", "RMSprop", "Adagrad"):
+        assert label in text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
