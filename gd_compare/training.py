@@ -24,6 +24,7 @@ from .core import (
     Training,
     check_count,
     check_dataset,
+    check_flag,
     check_log,
     check_lr,
     check_network,
@@ -82,6 +83,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
@@ -174,7 +176,7 @@ class Loops:
 
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-        if per_record:
+        if check_flag("per_record", per_record):
             if not run.optimizer.lesson or run.scheduler is not None:
                 raise ValueError("per_record: the lesson's record-by-record loop takes the "
                                  "lesson's plain SGD only (no optimizer options, no scheduler)")
@@ -357,7 +359,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        return loops.network_steps(run, bool(per_record))
+        return loops.network_steps(run, check_flag("per_record", per_record))
 
     def backprop_training(
         features: ArrayLike,
@@ -389,7 +391,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        steps = loops.network_steps(run, bool(per_record))
+        steps = loops.network_steps(run, check_flag("per_record", per_record))
         if check_log(log) == "course":
             evaluate = loops.network_course_loss
         else:
