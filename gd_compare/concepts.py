@@ -203,6 +203,22 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs(kwargs, test)
 
 
+def _build_data_parallel(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """A data-parallel run: the single neuron's inputs (``hidden=None``: the lesson's start
+    drawn with ``seed``) or a network's (``initial_network_weights`` with ``seed`` and the
+    sizes ``hidden``), plus K ``workers`` and the per-worker batch size."""
+    if p["hidden"] is None:
+        data = _training_data(p, dtype)
+        kwargs, test = dict(data.kwargs), data.test
+    else:
+        data = _build_backprop(p | {"per_record": False}, dtype)
+        kwargs, test = dict(data.kwargs), data.test
+        kwargs.pop("per_record")
+    kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "workers", "hidden", "seed",
+                                 "shuffle", "drop_last", "loss", "timeout")}
+    return Inputs(kwargs, test)
+
+
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
     "weights": None, "seed": LESSON_SEED, "loss": "mse",
@@ -233,6 +249,14 @@ CONCEPTS: dict[str, Concept] = {
                 "train MSE", _build_backprop,
                 loss_functions=("network_mse", "network_sse"),
                 accuracy_function="network_accuracy", function="backprop_training"),
+        Concept("data_parallel", "Data-parallel SGD: K workers, one all-reduce (torch.distributed)",
+                "training",
+                _DATA_DEFAULTS | {"lr": 0.5, "epochs": 20, "batch_size": 30, "workers": 2,
+                                  "hidden": None, "shuffle": True, "drop_last": False,
+                                  "timeout": 60.0},
+                "train MSE", _build_data_parallel,
+                loss_functions=("data_parallel_mse", "data_parallel_sse"),
+                accuracy_function="data_parallel_accuracy"),
     )
 }
 

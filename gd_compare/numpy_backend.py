@@ -706,3 +706,17 @@ def backprop_training(
     steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
                            run.reduction, bool(per_record))
     return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K workers' shards, each shard's gradient by hand, the all-reduce written out: its own module.
+from .data_parallel import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_mse",
+            "data_parallel_sse", "iter_data_parallel"]
