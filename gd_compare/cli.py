@@ -21,6 +21,7 @@ import numpy as np
 
 from .concepts import CONCEPTS
 from .core import DivergenceError, format_log
+from .data_parallel import WorkerError
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
 
 PROG = "gd-compare"
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "of backprop (default: full batch, one update per epoch)")
     p.add_argument("--hidden", type=_sizes, metavar="SIZES",
                    help="backprop's hidden-layer sizes, comma-separated, e.g. 3,2 (default 2)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="data_parallel's worker processes K (default 2; each takes "
+                   "--batch-size records per update)")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=_seed,
@@ -113,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
     wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "hidden": args.hidden}
+              "seed": args.seed, "hidden": args.hidden, "workers": args.workers}
     return {k: v for k, v in wanted.items() if v is not None and k in defaults}
 
 
@@ -247,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        **_overrides(name, args)))
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    except DivergenceError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+    except (DivergenceError, WorkerError) as exc:  # a worker's failure: one line, no JSON
+        print(f"{PROG}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     if args.json != "-":
         _report(results, args.dtype, sys.stdout)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +38,15 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .core import Reduction, Step, Training, check_count, check_seed, raise_if_diverged
+from .core import (
+    Reduction,
+    Step,
+    Training,
+    check_count,
+    check_seed,
+    collect,
+    raise_if_diverged,
+)
 from .data import LESSON_SEED
 from .training import TrainingRun, network_run, neuron_run
 
@@ -137,6 +145,18 @@ class DataParallelRun:
     @property
     def total_steps(self) -> int:
         return self.run.epochs * self.steps_per_epoch
+
+    def finish(self, steps: Iterator[Step], loss_function: Callable[..., float],
+               record: bool | int) -> Training:
+        """Run ``steps`` to the end; the lesson's log evaluates
+        ``loss_function(X, y, params)`` (a neuron's one array, a network's tuple)."""
+        single = not self.network
+
+        def evaluate(params: tuple[np.ndarray, ...]) -> float:
+            return loss_function(self.run.X, self.run.y, params[0] if single else params)
+
+        return collect(steps, evaluate, epochs=self.run.epochs, total_steps=self.total_steps,
+                       record=record)
 
     def epochs(self) -> Iterator[list[list[np.ndarray]]]:
         """Per epoch, per step, the K shards (one index array per worker, rank order)."""
@@ -297,7 +317,7 @@ def data_parallel(
     """:func:`iter_data_parallel` run to the end."""
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
                            seed, shuffle, drop_last, loss, timeout)
-    return dp.run.finish(_twin_steps(dp), _loss(dp.run.reduction), record)
+    return dp.finish(_twin_steps(dp), _loss(dp.run.reduction), record)
 
 
 def _loss(reduction: str):

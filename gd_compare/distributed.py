@@ -79,7 +79,7 @@ GRACE = 2.0
 _POLL = 0.05
 
 
-class RankMismatchError(AssertionError):
+class RankMismatchError(WorkerError):
     """The workers' weights differ after an update (DDP keeps them bit-for-bit equal)."""
 
 
@@ -509,7 +509,7 @@ def data_parallel(
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
                            seed, shuffle, drop_last, loss, timeout)
     f = data_parallel_sse if dp.run.reduction == "sse" else data_parallel_mse
-    return dp.run.finish(run_steps(dp, float(timeout)), f, record)
+    return dp.finish(run_steps(dp, float(timeout)), f, record)
 
 
 def data_parallel_mse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
