@@ -215,6 +215,14 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _warm_up() -> None:
+    """Pay the one-time costs at start-up, not inside the first run's ``timeout``: the first
+    optimizer of a process imports ``torch._dynamo`` (seconds), the first DDP its reducer."""
+    model = nn.Linear(1, 1)
+    DistributedDataParallel(model)
+    torch.optim.SGD(model.parameters(), lr=0.1)
+
+
 def _worker(rank: int, workers: int, host: str, port: int, jobs: Any, results: Any,
             phase: Any, timeout: float) -> None:
     """A worker process: join the group via the parent's TCPStore, then run jobs until None."""
@@ -225,6 +233,7 @@ def _worker(rank: int, workers: int, host: str, port: int, jobs: Any, results: A
         store = dist.TCPStore(host, port, workers, False, timedelta(seconds=timeout))
         dist.init_process_group("gloo", store=store, rank=rank, world_size=workers,
                                 timeout=timedelta(seconds=timeout))
+        _warm_up()
         results.put(("ready", rank))
         while (job := jobs.get()) is not None:
             dp, fault = job
@@ -234,6 +243,7 @@ def _worker(rank: int, workers: int, host: str, port: int, jobs: Any, results: A
                     results.put(("step", step._replace(params=tuple(np.array(p) for p in
                                                                      step.params)), spread))
             results.put(("done", rank))
+        dist.barrier()  # every rank is done with gloo before any closes its connections
         dist.destroy_process_group()
     except BaseException as exc:
         results.put(("error", rank, status.step, f"{type(exc).__name__}: {exc}",
@@ -604,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if out is not None and out is not sys.stdout:
             out.close()
+    dist.barrier()  # every rank is done with gloo before any closes its connections
     dist.destroy_process_group()
     return 0
 
