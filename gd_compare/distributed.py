@@ -245,12 +245,15 @@ def _worker(rank: int, workers: int, host: str, port: int, jobs: Any, results: A
             results.put(("done", rank))
         dist.barrier()  # every rank is done with gloo before any closes its connections
         dist.destroy_process_group()
+        results.close()
+        results.join_thread()
     except BaseException as exc:
         results.put(("error", rank, status.step, f"{type(exc).__name__}: {exc}",
                      traceback.format_exc(), status.in_collective))
         results.close()
         results.join_thread()
         os._exit(1)
+    os._exit(0)  # everything is flushed: skip the interpreter's slow teardown of torch
 
 
 class WorkerPool:

@@ -62,16 +62,10 @@ def _assert_gone(pids: list[int]) -> None:
     assert set(_spawned_children()) <= kept
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pools():
-    """One set of workers per K for the whole module; all ended at its end (checked)."""
-    with dpm.keep_workers():
-        yield
-        kept = list(dpm._KEPT.values())
-    assert kept
-    for pool in kept:
-        _assert_gone(pool.pids)
-    assert _spawned_children() == []
+    """The proofs share one set of workers per K: the session keeps them (conftest)."""
+    assert dpm._KEPT is not None
 
 
 def _twin(kwargs: dict) -> list:
@@ -150,6 +144,34 @@ def test_the_cli_runs_data_parallel(pools):
     assert code == 0
     record = json.loads(out.getvalue())["concepts"][0]
     assert record["name"] == "data_parallel" and record["passed"] and record["steps"] == 12
+
+
+def test_a_run_outside_keep_workers_ends_its_workers(monkeypatch, admissions):
+    monkeypatch.setattr(dpm, "_KEPT", None)  # as outside the session's keep_workers block
+    X, y, _, _ = admissions
+    before = set(_spawned_children())
+    pids: list[int] = []
+    original = WorkerPool.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        pids.extend(self.pids)
+
+    monkeypatch.setattr(WorkerPool, "__init__", spy)
+    run = tb.data_parallel(X, y, epochs=1, workers=2)
+    assert len(run.losses) == 6 and len(pids) == 2
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+    assert set(_spawned_children()) <= before
+
+
+def test_the_kept_workers_end_with_the_block(monkeypatch):
+    monkeypatch.setattr(dpm, "_KEPT", None)
+    with dpm.keep_workers():
+        pool = WorkerPool(1)
+        assert dpm.keep_pool(pool)
+        pids = pool.pids
+        assert all(Path(f"/proc/{p}").exists() for p in pids)
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
 
 
 # --------------------------------------------------------------------------- faults
