@@ -40,7 +40,7 @@ def test_plot_writes_every_png(tmp_path, short_runs, capsys):
     assert {p.name for p in out.iterdir()} == ALL_PNGS
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
     stdout = capsys.readouterr().out
-    assert "9 PNGs" in stdout and "all runs agree" in stdout
+    assert f"{len(ALL_PNGS)} PNGs" in stdout and "all runs agree" in stdout
 
 
 def test_plot_one_concept(tmp_path, capsys):
