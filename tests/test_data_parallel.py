@@ -236,7 +236,8 @@ class _FakePool:
         self.closed = True
 
 
-def test_keep_workers_keeps_one_pool_per_k_and_closes_them_on_exit():
+def test_keep_workers_keeps_one_pool_per_k_and_closes_them_on_exit(monkeypatch):
+    monkeypatch.setattr(dpm, "_KEPT", None)  # outside the session's block (conftest)
     assert dpm.kept_pool(2) is None and not dpm.keep_pool(_FakePool(2))
     two, four = _FakePool(2), _FakePool(4)
     with dpm.keep_workers():

@@ -37,20 +37,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _spawned_children() -> list[int]:
-    """This process's children that are multiprocessing spawn workers (from /proc)."""
-    me, found = os.getpid(), []
+    """Worker processes this process started (directly, or through multiprocessing's fork
+    server, which is not counted itself), from /proc."""
+    parents, cmdlines = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
+            cmdlines[int(entry.name)] = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == me and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - mine
+        mine |= frontier
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver._forkserver_pid
+    return sorted(pid for pid in mine if pid != server and (
+        b"spawn_main" in cmdlines.get(pid, b"") or b"forkserver" in cmdlines.get(pid, b"")))
 
 
 def _assert_gone(pids: list[int]) -> None:
