@@ -42,9 +42,9 @@ def _text(nb: dict) -> str:
     return "\n".join(parts)
 
 
-def test_the_five_notebooks_in_teaching_order():
+def test_the_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
-                     "04_sgd_batching.ipynb", "05_backprop.ipynb"]
+                     "04_sgd_batching.ipynb", "05_backprop.ipynb", "08_data_parallel.ipynb"]
 
 
 def _harness_text(nb: dict) -> str:
@@ -143,3 +143,13 @@ def test_committed_code_listings_are_the_current_source(path):
         assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
         listings += 1
     assert listings >= 1
+
+
+def test_data_parallel_notebook_shows_the_all_reduce_ddp_and_the_scaling_rule():
+    nb = _load(NOTEBOOK_DIR / "08_data_parallel.ipynb")
+    text = _text(nb)
+    assert "worker 0: records [7 5 6]" in text  # DistributedSampler's padding, written out
+    assert re.search(r"max \|difference\|      = \d\.\de-1[6-8]", text)  # Σ g_r / K = g_batch
+    assert re.search(r"max \|DDP − one process\| = \d\.\de-1[6-8]", text)
+    assert "K=1, lr=0.5: final train MSE 0.1980" in text
+    assert "K=4, lr=2: final train MSE 0.1980" in text  # lr × K with batch × K
