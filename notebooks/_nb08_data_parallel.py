@@ -57,7 +57,14 @@ single process's batch.
 import numpy as np
 from matplotlib.figure import Figure
 
-from gd_compare import assert_equivalent, compare, initial_weights, load_admissions, plots
+from gd_compare import (
+    assert_equivalent,
+    compare,
+    distributed,
+    initial_weights,
+    load_admissions,
+    plots,
+)
 from gd_compare import data_parallel as dp
 from gd_compare import numpy_backend as by_hand
 from gd_compare import torch_backend as autograd
@@ -96,11 +103,8 @@ Left: the NumPy twin — K shard gradients by hand, the all-reduce, one SGD step
 each PyTorch worker runs. (The harness's labels name the backend modules; this code lives in
 `gd_compare/data_parallel.py` and `gd_compare/distributed.py`, re-exported by the backends.)
 """),
-        code("""
-from gd_compare import distributed
-
-side_by_side([dp.allreduce_mean, dp._shard_gradient, dp._twin_steps], [distributed.train_shard])
-"""),
+        code("side_by_side([dp.allreduce_mean, dp._shard_gradient, dp._twin_steps], "
+             "[distributed.train_shard])"),
         md("""
 ## The all-reduce of one step, by hand
 

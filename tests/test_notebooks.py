@@ -125,6 +125,13 @@ def test_readme_lists_every_notebook():
     assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
 
 
+def _listed_modules() -> dict:
+    """Modules a listing may name besides the backends (notebook 08: ``dp.``, ``distributed.``)."""
+    from gd_compare import data_parallel, distributed
+
+    return {"dp": data_parallel, "distributed": distributed}
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_committed_code_listings_are_the_current_source(path):
@@ -139,7 +146,7 @@ def test_committed_code_listings_are_the_current_source(path):
             continue
         shown = ["".join(o["data"]["text/plain"]) for o in cell["outputs"]
                  if "text/plain" in o.get("data", {})]
-        now = repr(eval(source, {"side_by_side": side_by_side}))
+        now = repr(eval(source, {"side_by_side": side_by_side, **_listed_modules()}))
         assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
         listings += 1
     assert listings >= 1
