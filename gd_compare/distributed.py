@@ -652,4 +652,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - run by torchrun
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # everything is written and the group is destroyed: skip the interpreter's teardown, where
+    # a C++ thread of the process group can still be joinable and abort the process (SIGABRT)
+    os._exit(code)
