@@ -133,7 +133,7 @@ def _apply_fault(fault: Fault | None, rank: int, step: int, phase: str) -> None:
     if fault is None or fault.rank != rank or fault.step != step:
         return
     if phase == "compute" and fault.kind == "raise":
-        raise RuntimeError(f"injected fault: rank {rank} raises at update {step}")
+        raise RuntimeError("injected fault")
     if phase == "compute" and fault.kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     if phase == "compute" and fault.kind == "hang":
