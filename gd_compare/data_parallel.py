@@ -55,6 +55,8 @@ __all__ = [
     "WorkerError",
     "data_parallel",
     "data_parallel_accuracy",
+    "data_parallel_forward",
+    "data_parallel_gradient",
     "data_parallel_mse",
     "data_parallel_run",
     "data_parallel_sse",
@@ -341,6 +343,20 @@ def data_parallel_accuracy(features: ArrayLike, targets: ArrayLike, params: Any)
     nb = _by_hand()
     f = nb.network_accuracy if isinstance(params, tuple) else nb.accuracy
     return f(features, targets, params)
+
+
+def data_parallel_forward(features: ArrayLike, params: Any) -> np.ndarray:
+    """ŷ of every record for a neuron's weights (one array) or a network's (a tuple)."""
+    nb = _by_hand()
+    return (nb.network_forward if isinstance(params, tuple) else nb.forward)(features, params)
+
+
+def data_parallel_gradient(features: ArrayLike, targets: ArrayLike, params: Any,
+                           loss: Reduction = "mse") -> Any:
+    """∂E/∂params on a batch for a neuron (one array) or a network (a tuple per layer)."""
+    nb = _by_hand()
+    f = nb.network_gradient if isinstance(params, tuple) else nb.gradient
+    return f(features, targets, params, loss)
 
 
 # --------------------------------------------------------------------------- worker pools

@@ -64,6 +64,8 @@ __all__ = [
     "WorkerPool",
     "data_parallel",
     "data_parallel_accuracy",
+    "data_parallel_forward",
+    "data_parallel_gradient",
     "data_parallel_mse",
     "data_parallel_sse",
     "iter_data_parallel",
@@ -574,6 +576,22 @@ def data_parallel_accuracy(features: ArrayLike, targets: ArrayLike, params: Any)
 
     f = tb.network_accuracy if isinstance(params, tuple) else tb.accuracy
     return f(features, targets, params)
+
+
+def data_parallel_forward(features: ArrayLike, params: Any) -> np.ndarray:
+    """ŷ of every record for a neuron's weights (one array) or a network's (a tuple)."""
+    from . import torch_backend as tb
+
+    return (tb.network_forward if isinstance(params, tuple) else tb.forward)(features, params)
+
+
+def data_parallel_gradient(features: ArrayLike, targets: ArrayLike, params: Any,
+                           loss: Reduction = "mse") -> Any:
+    """∂E/∂params on a batch for a neuron (one array) or a network (a tuple per layer)."""
+    from . import torch_backend as tb
+
+    f = tb.network_gradient if isinstance(params, tuple) else tb.gradient
+    return f(features, targets, params, loss)
 
 
 # --------------------------------------------------------------------------- torchrun

@@ -284,6 +284,19 @@ def concept_problem(concept: str, **point: Any) -> Problem:
             concept, lambda w: float((w * x - y) ** 2), np.float64(kw["w"]), ("w",),
             lambda mod, w: np.float64(mod.simple_step(x, y, float(w), 1.0).slope),
         )
+    if concept == "backprop_exercise":
+        x, t = np.asarray(kw["x"], dtype=np.float64), float(kw["target"])
+        weights = tuple(np.asarray(kw[k], dtype=np.float64)
+                        for k in ("weights_input_hidden", "weights_hidden_output"))
+
+        def exercise_gradient(mod: ModuleType, ws: Any) -> tuple[np.ndarray, ...]:
+            step = mod.backprop_exercise(x, t, ws[0], ws[1], 1.0)
+            return (-np.asarray(step.delta_w_i_h), -np.asarray(step.delta_w_h_o))
+
+        return Problem(
+            concept, lambda ws: 0.5 * float((t - _network_output(x, ws)) ** 2), weights,
+            ("weights_input_hidden", "weights_hidden_output"), exercise_gradient,
+        )
     if spec.kind == "step":
         x, y = np.asarray(kw["x"], dtype=np.float64), float(kw["y"])
         return Problem(

@@ -22,13 +22,15 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import kernels, lr_scheduler, optim
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
-    Training,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -40,11 +42,12 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
-from .data import BACKPROP_SEED
-from .training import TrainingRun, network_run, neuron_run
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
+from .training import Loops, training_functions
 
 __all__ = [
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -54,6 +57,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -238,82 +242,6 @@ def gradient(
     return -del_w / m
 
 
-#: Rows per block of :func:`_blocked_full_batch_step`: about 512 KiB of ``X`` (half of this
-#: machine's 1 MiB L2), so both matrix-vector products of a block read it from cache.
-_BLOCK_BYTES = 1 << 19
-
-
-def _block_rows(n_features: int, itemsize: int) -> int:
-    return max(256, _BLOCK_BYTES // (n_features * itemsize))
-
-
-class _BlockBuffers:
-    """Scratch space for :func:`_blocked_full_batch_step`, allocated once per training run:
-    three block-long vectors and the per-block partial sums (so nothing n-long is allocated
-    per epoch)."""
-
-    def __init__(self, n: int, d: int, dtype: np.dtype, rows: int | None = None) -> None:
-        self.rows = min(n, rows or _block_rows(d, np.dtype(dtype).itemsize))
-        self.a = np.empty(self.rows, dtype=dtype)
-        self.b = np.empty(self.rows, dtype=dtype)
-        self.c = np.empty(self.rows, dtype=dtype)
-        blocks = -(-n // self.rows)
-        self.del_w = np.empty((blocks, d), dtype=dtype)
-        self.sq_error = np.empty(blocks, dtype=dtype)
-        self.neg_w = np.empty(d, dtype=dtype)
-
-
-def _blocked_full_batch_step(
-    X: np.ndarray,
-    y: np.ndarray,
-    weights: np.ndarray,
-    lr: float,
-    reduction: Reduction,
-    buffers: _BlockBuffers,
-) -> float:
-    """:func:`_gradient_step` on the full batch, reading ``X`` from memory once.
-
-    The plain form makes two passes over ``X`` (``X @ w``, then ``error_term @ X``) and
-    allocates several n-long temporaries. Here the rows are taken in blocks small enough to
-    stay in cache: for each block ``Xb`` both products are done while ``Xb`` is still there,
-    and every elementwise step writes into preallocated ``buffers``:
-
-    output_b     = 1 / (1 + exp(Xb @ (−w)))         (Xb @ (−w) is exactly −(Xb @ w))
-    error_b      = y_b − output_b
-    error_term_b = error_b·output_b·(1 − output_b)
-    del_w        = Σ_blocks error_term_b @ Xb;   Σ error² likewise
-
-    Every elementwise value is bit-for-bit the one :func:`_gradient_step` computes; only the
-    two sums are added in a different order (block partials, then the blocks in order), which
-    moves the result by a few ULPs at most. With one block the result is identical.
-    """
-    n = len(y)
-    rows = buffers.rows
-    np.negative(weights, out=buffers.neg_w)
-    blocks = 0
-    with np.errstate(over="ignore"):  # exp(−h) = inf gives output 0, as sigmoid() does
-        for start in range(0, n, rows):
-            Xb = X[start:start + rows]
-            m = len(Xb)
-            output, error, term = buffers.a[:m], buffers.b[:m], buffers.c[:m]
-            np.dot(Xb, buffers.neg_w, out=output)  # −h
-            np.exp(output, out=output)
-            output += 1
-            np.divide(1, output, out=output)  # sigmoid(h)
-            np.subtract(y[start:start + m], output, out=error)
-            buffers.sq_error[blocks] = np.dot(error, error)
-            np.multiply(error, output, out=term)
-            np.subtract(1, output, out=output)  # 1 − output (output is not needed after this)
-            term *= output  # error·output·(1 − output)
-            np.dot(term, Xb, out=buffers.del_w[blocks])
-            blocks += 1
-    del_w = buffers.del_w[0] if blocks == 1 else buffers.del_w[:blocks].sum(axis=0)
-    sq_error = buffers.sq_error[0] if blocks == 1 else buffers.sq_error[:blocks].sum()
-    m = n if reduction == "mse" else 1
-    weights += del_w * lr / m
-    return float(sq_error / m)
-
-
 def _per_record_epoch(
     X: np.ndarray, y: np.ndarray, weights: np.ndarray, lr: float, reduction: Reduction
 ) -> float:
@@ -333,30 +261,16 @@ def _per_record_epoch(
     return float(sq_error / m)
 
 
-def iter_sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Mini-batch SGD as a stream of :class:`Step` s: each update uses one batch of a fresh
-    per-epoch permutation (:class:`~gd_compare.core.BatchOrder`), with the update of
-    :func:`_gradient_step` averaged over the batch's own size.
-
-    ``weights=None`` starts from the lesson's Normal(0, 1/√d) draw with seed 42.
-    ``batch_size == n`` is full-batch gradient descent (:func:`iter_mse_training`);
-    ``batch_size == 1`` is per-example SGD.
-    """
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _steps(run, "sgd_batching")
+def _optimizer_step(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray, reduction: Reduction,
+    optimizer: optim.Optimizer,
+) -> float:
+    """One update by a hand-written ``torch.optim`` twin (:mod:`gd_compare.optim`): it is given
+    ∂E/∂w = −del_w / m, the gradient :func:`_gradient_step` steps against. Returns the loss."""
+    del_w, error = _neuron_del_w(X, y, weights)
+    m = len(y) if reduction == "mse" else 1
+    optimizer.step([-del_w / m])
+    return float((error @ error) / m)
 
 
 def _train(
@@ -368,24 +282,37 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     params = (w,)
     last = len(order) - 1
     index = 0
-    # The full batch (one slice of all rows) takes the cache-blocked kernel once n spans more
-    # than one block; mini-batches and small sets take the plain form.
-    blocked = order.batch_size == len(y) and len(y) > _block_rows(X.shape[1], X.itemsize)
-    buffers = _BlockBuffers(*X.shape, X.dtype) if blocked else None
+    # The lesson's plain SGD is _gradient_step's own update. Another optimizer (or a learning-
+    # rate schedule) is its hand-written torch.optim twin, fed the same gradient.
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, params, lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
+    # The full batch (one slice of all rows) takes the cache-blocked kernel (gd_compare.kernels:
+    # _gradient_step's arithmetic, arranged for the cache) once n spans more than one block;
+    # mini-batches and small sets take the plain form.
+    blocked = order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked and by_hand is None else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            if buffers is not None:
-                loss = _blocked_full_batch_step(X, y, w, lr, reduction, buffers)
+            if by_hand is not None:
+                loss = _optimizer_step(X[batch], y[batch], w, reduction, by_hand)
+            elif buffers is not None:
+                loss = kernels.blocked_full_batch_step(X, y, w, lr, reduction, buffers)
             else:
                 loss = _gradient_step(X[batch], y[batch], w, lr, reduction)
+            epoch_loss += loss
             raise_if_diverged(concept, loss, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -397,75 +324,6 @@ def _train_per_record(
         raise_if_diverged("mse_training", loss, lr, epoch=epoch, batch=0, index=epoch + 1,
                           params=params)
         yield Step(epoch + 1, epoch, True, params, loss)
-
-
-def iter_mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Full-batch gradient descent, one :class:`Step` per epoch:
-    w ← w + lr·Σ_i error_term_i·x_i / n  (the lesson's ``weights += del_w*learnrate/n_records``).
-
-    ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w), kept
-    as the readable reference; the default computes the same sums as matrix products.
-    """
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _steps(run, "mse_training", per_record)
-
-
-def mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """The lesson's training loop run to the end: final weights, the loss of every epoch, the
-    weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
-
-
-def sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
-
-
-def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
-    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
-        return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  concept)
-
-
-def _loss_function(reduction: str):
-    return sse if reduction == "sse" else mse
 
 
 # --------------------------------------------------------------------------- 6. backpropagation
@@ -559,7 +417,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
 
@@ -575,7 +433,7 @@ def _backprop_per_record(
     ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
     """
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
-    sq_error = 0.0
+    sq_error = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         *hidden_outputs, output = _network_outputs(x, weights)
         error = target - output
@@ -589,7 +447,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         sq_error += error * error
-    return del_w, float(sq_error)
+    return del_w, sq_error
 
 
 def _backprop_step(
@@ -599,18 +457,41 @@ def _backprop_step(
     lr: float,
     reduction: Reduction,
     per_record: bool,
+    optimizer: optim.Optimizer | None = None,
 ) -> float:
     """One update of every layer on a batch; ``weights`` change in place:
-    W_k += lr·del_w[k] / m  (m = 1 for SSE). Returns the batch loss before the update."""
+    W_k += lr·del_w[k] / m  (m = 1 for SSE). Returns the batch loss before the update.
+    With a hand-written ``optimizer`` (:mod:`gd_compare.optim`) it is given ∂E/∂W_k = −del_w[k]/m
+    instead."""
     if per_record:
         del_w, sq_error = _backprop_per_record(X, y, weights)
     else:
         del_w, error = _backprop(X, y, weights)
-        sq_error = float(error @ error)
+        sq_error = error @ error
     m = len(y) if reduction == "mse" else 1
+    if optimizer is not None:
+        optimizer.step([-d / m for d in del_w])
+        return sq_error / m
     for W, d in zip(weights, del_w, strict=True):
         W += d * lr / m
-    return sq_error / m
+    return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
+
+
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
 
 
 def network_gradient(
@@ -629,36 +510,47 @@ def network_gradient(
     return tuple(-d / m for d in del_w)
 
 
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise: one step of a 3-2-1 sigmoid network on one
+    record, every quantity in the course's names (see :class:`~gd_compare.core.BackpropStep`).
 
+    hidden_input      = x @ weights_input_hidden
+    hidden_output     = sigmoid(hidden_input)
+    output            = sigmoid(hidden_output @ weights_hidden_output)
+    error             = target − output
+    output_error_term = error·output·(1 − output)
+    hidden_error_term = output_error_term·weights_hidden_output·hidden_output·(1 − hidden_output)
+    delta_w_h_o       = lr·output_error_term·hidden_output
+    delta_w_i_h       = lr·hidden_error_term·x[:, None]
 
-def iter_backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
-    the tuple of live per-layer weights (W_1, ..., W_L, w_out) in the shapes above.
-
-    ``weights=None`` draws the course's start with ``seed`` (:func:`initial_network_weights`:
-    Normal(0, 1/√d), seed 21). ``batch_size=None`` is full-batch gradient descent, one update per
-    epoch (the course's exercise); an int takes mini-batches of the shared
-    :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
-    ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+    The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
+    [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
+    [−7.08022187e-05 2.04471402e-04]].
     """
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    hidden_input = np.dot(x_, w_ih)
+    hidden_output = sigmoid(hidden_input)
+    output = sigmoid(np.dot(hidden_output, w_ho))
+    error = t_ - output
+    output_error_term = error * output * (1 - output)
+    hidden_error_term = output_error_term * w_ho * hidden_output * (1 - hidden_output)
+    delta_w_h_o = lr * output_error_term * hidden_output
+    delta_w_i_h = lr * hidden_error_term * x_[:, None]
+    new_w_ih, new_w_ho = w_ih + delta_w_i_h, w_ho + delta_w_h_o
+    loss = float(error**2)
+    raise_if_diverged("backprop_exercise", loss, lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input, hidden_output, float(output), float(error),
+                        float(output_error_term), hidden_error_term, delta_w_h_o, delta_w_i_h,
+                        new_w_ih, new_w_ho, loss)
 
 
 def _train_network(
@@ -670,42 +562,35 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     last = len(order) - 1
     index = 0
+    # the course's update, or a hand-written torch.optim twin (gd_compare.optim) and schedule
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, weights,
+                                                                                  lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record)
+            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record, by_hand)
+            epoch_loss += loss
             raise_if_diverged("backprop", loss, lr, epoch=epoch, batch=b, index=index,
                               params=weights if b == last else ())
             yield Step(index, epoch, b == last, weights, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
-def backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
-    the loss of every update, the weights after every (``record``-th) update, and the lesson's
-    log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+# --------------------------------------------------------------------------- the public wrappers
+# Written once for both backends (gd_compare.training), built here from this file's loops.
+
+(iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
+ backprop_training) = training_functions(
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
 
 
 # --------------------------------------------------------------------------- 7. data-parallel SGD
@@ -713,10 +598,13 @@ def backprop_training(
 from .data_parallel import (  # noqa: E402
     data_parallel,
     data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
     data_parallel_mse,
     data_parallel_sse,
     iter_data_parallel,
 )
 
-__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_mse",
-            "data_parallel_sse", "iter_data_parallel"]
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

@@ -270,21 +270,25 @@ def repeat_step(
     dt = check_dtype(dtype)
     rtol, atol = DEFAULT_TOLERANCE[dt.name]
     kwargs = spec.inputs(dt, **params).kwargs
-    key = "w" if "w" in kwargs else "weights"
+    keys = [k for k in ("w", "weights", "weights_input_hidden", "weights_hidden_output")
+            if k in kwargs]
     if backends is None:
         from . import numpy_backend, torch_backend
 
         backends = (numpy_backend, torch_backend)
     runs = []
     for mod in backends:
-        state = kwargs[key]
+        state = {k: kwargs[k] for k in keys}
         losses, history, last = [], [], None
         for _ in range(steps):
-            last = getattr(mod, concept)(**{**kwargs, key: state})
-            state = np.asarray(getattr(last, key), dtype=dt)
-            state = dt.type(state) if state.ndim == 0 else state
+            last = getattr(mod, concept)(**{**kwargs, **state})
+            for k in keys:
+                value = np.asarray(getattr(last, k), dtype=dt)
+                state[k] = dt.type(value) if value.ndim == 0 else value
             losses.append(float(last.loss))
-            history.append(np.atleast_1d(np.array(state, dtype=dt)))
+            # every weight of the step, layer after layer, as one vector
+            history.append(np.concatenate([np.ravel(np.array(state[k], dtype=dt))
+                                           for k in keys]))
         runs.append(BackendRun(final_weights=(history[-1],), losses=np.asarray(losses),
                                history=(np.stack(history),), values=dict(vars(last))))
     max_abs: dict[str, float] = {}

@@ -29,12 +29,13 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
-    Training,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -46,13 +47,14 @@ from .core import (
     hidden_of,
     raise_if_diverged,
 )
-from .data import BACKPROP_SEED
-from .training import TrainingRun, network_run, neuron_run
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
+from .training import Loops, training_functions
 
 __all__ = [
     "Network",
     "Neuron",
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -62,6 +64,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -267,9 +270,13 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     """The PyTorch training loop: for each batch, forward, ``(0.5 * loss).backward()``,
-    ``optimizer.step()``.
+    ``optimizer.step()``; ``scheduler.step()`` after each epoch. The optimizer is
+    ``torch.optim.<Class>(params, lr=lr, **options)`` (default ``torch.optim.SGD(lr=lr)``), the
+    scheduler ``torch.optim.lr_scheduler.<Class>(optimizer, **options)``, both unchanged.
 
     The batches come from the shared :class:`BatchOrder`. The loop is equivalent to the
     ``DataLoader`` form::
@@ -287,22 +294,27 @@ def _train(
     """
     model = Neuron(w)
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = (model.weights_view(),)
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
             model.zero_grad(set_to_none=True)
             loss = criterion(model(xb), yb)  # reported: MSE (or SSE)
             (0.5 * loss).backward()  # E = ½·MSE: −lr·∂E/∂w is the lesson's step
-            optimizer.step()
+            torch_optimizer.step()
             value = loss.item()
+            epoch_loss += value
             raise_if_diverged(concept, value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -329,90 +341,6 @@ def _train_per_record(
         raise_if_diverged("mse_training", value, lr, epoch=epoch, batch=0, index=epoch + 1,
                           params=params)
         yield Step(epoch + 1, epoch, True, params, value)
-
-
-def iter_sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Mini-batch SGD as a stream of :class:`Step` s, batches from the shared
-    :class:`~gd_compare.core.BatchOrder` (the same rows, in the same order, as NumPy's)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _steps(run, "sgd_batching")
-
-
-def iter_mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Full-batch gradient descent, one :class:`Step` per epoch (``per_record=True``: gradients
-    accumulated record by record, as the lesson's loop)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return _steps(run, "mse_training", per_record)
-
-
-def mse_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 1000,
-    *,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """The lesson's training loop run to the end (see ``numpy_backend.mse_training``)."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss)
-    return run.finish(_steps(run, "mse_training", per_record), _loss_function(loss), record)
-
-
-def sgd_batching(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | None = None,
-    lr: float = 0.5,
-    epochs: int = 100,
-    batch_size: int = 32,
-    *,
-    seed: int | None = 42,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_sgd_batching` run to the end."""
-    run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                     seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return run.finish(_steps(run, "sgd_batching"), _loss_function(loss), record)
-
-
-def _steps(run: TrainingRun, concept: str, per_record: bool = False) -> Iterator[Step]:
-    """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-    if per_record:
-        return _train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs, run.reduction)
-    return _train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order, run.reduction,
-                  concept)
-
-
-def _loss_function(reduction: str):
-    return sse if reduction == "sse" else mse
 
 
 # --------------------------------------------------------------------------- 6. backpropagation
@@ -485,6 +413,18 @@ def network_accuracy(
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line: :class:`Network`'s output for the *last* record of ``features``
+    (the ``x`` the course's loop leaves behind) against *all* targets, ``mean((out − y)²)``
+    (see ``numpy_backend.network_course_loss``)."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    with torch.no_grad():
+        out = Network(ws)(torch.from_numpy(X[-1]))
+        return torch.mean((out - torch.from_numpy(y)) ** 2).item()
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -501,6 +441,48 @@ def network_gradient(
     return tuple(W.grad.numpy().copy() for W in model.layers)
 
 
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise through :class:`Network` (the same 3-2-1 net),
+    one ``(0.5 * loss).backward()`` and one ``optimizer.step()``; the course's quantities are
+    read off autograd, none derived by hand:
+
+    output_error_term = −∂E/∂(output's input)    (``retain_grad``)
+    hidden_error_term = −∂E/∂hidden_input
+    delta_w_h_o, delta_w_i_h = −lr·∂E/∂W = the change ``optimizer.step()`` makes
+    """
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    model = Network((w_ih, w_ho))
+    W_ih, W_ho = model.layers
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x_), torch.from_numpy(t_)
+    hidden_input = xt @ W_ih
+    hidden_input.retain_grad()
+    hidden_output = torch.sigmoid(hidden_input)
+    output_input = hidden_output @ W_ho
+    output_input.retain_grad()
+    output = torch.sigmoid(output_input)
+    loss = nn.functional.mse_loss(output, yt)  # (target − output)², reported
+    (0.5 * loss).backward()  # E = ½(target − output)²
+    delta_w_i_h = -lr * W_ih.grad
+    delta_w_h_o = -lr * W_ho.grad
+    optimizer.step()
+    new_w_ih, new_w_ho = model.weights_view()
+    raise_if_diverged("backprop_exercise", loss.item(), lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input.detach().numpy(), hidden_output.detach().numpy(),
+                        output.item(), (yt - output).item(), -output_input.grad.item(),
+                        -hidden_input.grad.numpy(), delta_w_h_o.numpy(), delta_w_i_h.numpy(),
+                        new_w_ih.copy(), new_w_ho.copy(), loss.item())
+
+
 
 
 def _train_network(
@@ -512,22 +494,27 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
-    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()``. With
+    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()`` (the chosen
+    ``torch.optim`` class; ``scheduler.step()`` after each epoch). With
     ``per_record``, ``backward()`` once per record of the batch accumulates every layer's
     ``.grad`` (the course's ``del_w +=``) and one ``optimizer.step()`` follows. Batches as in
     :func:`_train` (the shared :class:`BatchOrder`, taken by indexing)."""
     model = Network(weights)
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = model.weights_view()
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
-            optimizer.zero_grad()
+            torch_optimizer.zero_grad()
             if per_record:
                 m = len(yb) if reduction == "mse" else 1
                 total = torch.zeros((), dtype=xb.dtype)
@@ -538,60 +525,23 @@ def _train_network(
             else:
                 total = criterion(model(xb), yb)  # reported: MSE (or SSE)
                 (0.5 * total).backward()  # E = ½·MSE: −lr·∂E/∂W is the course's step
-            optimizer.step()
+            torch_optimizer.step()
             value = total.item()
+            epoch_loss += value
             raise_if_diverged("backprop", value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
-def iter_backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-) -> Iterator[Step]:
-    """Train :class:`Network` with autograd + ``torch.optim.SGD``, one :class:`Step` per update
-    (``Step.params``: live NumPy views of the per-layer weights, in the NumPy backend's shapes).
-    Arguments as ``numpy_backend.iter_backprop_training``; batches from the shared
-    :class:`~gd_compare.core.BatchOrder`."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, bool(per_record))
+# --------------------------------------------------------------------------- the public wrappers
+# Written once for both backends (gd_compare.training), built here from this file's loops.
 
-
-def backprop_training(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: Sequence[ArrayLike] | None = None,
-    lr: float = 0.005,
-    epochs: int = 900,
-    hidden: int | Sequence[int] = (2,),
-    *,
-    batch_size: int | None = None,
-    seed: int | None = BACKPROP_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    per_record: bool = False,
-    loss: Reduction = "mse",
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_backprop_training` run to the end (see ``numpy_backend.backprop_training``)."""
-    run = network_run(features, targets, weights, hidden, lr, epochs, loss,
-                      batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    steps = _train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                           run.reduction, bool(per_record))
-    return run.finish(steps, network_sse if loss == "sse" else network_mse, record)
+(iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
+ backprop_training) = training_functions(
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
 
 
 # --------------------------------------------------------------------------- 7. data-parallel SGD
@@ -599,10 +549,13 @@ def backprop_training(
 from .distributed import (  # noqa: E402
     data_parallel,
     data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
     data_parallel_mse,
     data_parallel_sse,
     iter_data_parallel,
 )
 
-__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_mse",
-            "data_parallel_sse", "iter_data_parallel"]
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

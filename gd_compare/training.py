@@ -10,8 +10,9 @@ loops. No derivative lives here, and nothing imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,6 +24,7 @@ from .core import (
     Training,
     check_count,
     check_dataset,
+    check_log,
     check_lr,
     check_network,
     check_reduction,
@@ -30,13 +32,15 @@ from .core import (
     collect,
 )
 from .data import BACKPROP_SEED, LESSON_SEED, initial_network_weights, initial_weights
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice, check_optimizer, check_scheduler
 
 
 @dataclass(frozen=True)
 class TrainingRun:
     """Everything a training loop needs, checked: ``X`` (n, d), ``y`` (n,), the starting
     ``params`` (one array for a neuron, one per layer for a network; the loop's own copies),
-    ``lr``, ``epochs``, ``reduction`` ("mse" or "sse") and the batch ``order``."""
+    ``lr``, ``epochs``, ``reduction`` ("mse" or "sse"), the batch ``order``, the ``optimizer``
+    (default: the lesson's plain SGD) and the learning-rate ``scheduler`` (or ``None``)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -45,6 +49,8 @@ class TrainingRun:
     epochs: int
     reduction: Reduction
     order: BatchOrder
+    optimizer: OptimizerChoice = LESSON_SGD
+    scheduler: SchedulerChoice | None = None
 
     @property
     def total_steps(self) -> int:
@@ -93,6 +99,10 @@ def neuron_run(
     seed: int | None = LESSON_SEED,
     shuffle: bool = True,
     drop_last: bool = False,
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
     """One sigmoid neuron's run; ``weights=None`` is the lesson's Normal(0, 1/√d) draw, seed 42."""
     _require_targets(targets)
@@ -100,7 +110,9 @@ def neuron_run(
     w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
     return TrainingRun(X, y, (w,), check_lr(lr), check_count("epochs", epochs),
                        check_reduction(loss),
-                       _order(len(y), batch_size, check_seed(seed), shuffle, drop_last))
+                       _order(len(y), batch_size, check_seed(seed), shuffle, drop_last),
+                       check_optimizer(optimizer, optimizer_kwargs),
+                       check_scheduler(scheduler, scheduler_kwargs))
 
 
 def network_run(
@@ -116,6 +128,10 @@ def network_run(
     seed: int | None = BACKPROP_SEED,
     shuffle: bool = True,
     drop_last: bool = False,
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
     """A network's run; ``weights=None`` draws the course's start with ``seed``
     (:func:`~gd_compare.data.initial_network_weights`)."""
@@ -126,4 +142,254 @@ def network_run(
         ws = initial_network_weights(X.shape[1], sizes, BACKPROP_SEED if seed is None else seed,
                                      dtype=X.dtype)
     return TrainingRun(X, y, tuple(ws), check_lr(lr), check_count("epochs", epochs),
-                       check_reduction(loss), _order(len(y), batch_size, seed, shuffle, drop_last))
+                       check_reduction(loss), _order(len(y), batch_size, seed, shuffle, drop_last),
+                       check_optimizer(optimizer, optimizer_kwargs),
+                       check_scheduler(scheduler, scheduler_kwargs))
+
+
+# --------------------------------------------------------------------------- the public wrappers
+
+
+@dataclass(frozen=True)
+class Loops:
+    """What a backend supplies to :func:`training_functions`: its loops (each a stream of
+    :class:`~gd_compare.core.Step` s over checked inputs) and its losses (for the lesson's log).
+
+    ``train(X, y, w, lr, epochs, order, reduction, concept, optimizer, scheduler)``: the
+    neuron, batch by batch; ``train_per_record(X, y, w, lr, epochs, reduction)``: the lesson's
+    record-by-record loop (plain SGD only); ``train_network(X, y, weights, lr, epochs, order,
+    reduction, per_record, optimizer, scheduler)``: backpropagation. ``optimizer`` and
+    ``scheduler`` are the checked choices (:mod:`gd_compare.options`).
+    """
+
+    train: Callable[..., Iterator[Step]]
+    train_per_record: Callable[..., Iterator[Step]]
+    train_network: Callable[..., Iterator[Step]]
+    mse: Callable[..., float]
+    sse: Callable[..., float]
+    network_mse: Callable[..., float]
+    network_sse: Callable[..., float]
+    #: the course's log line (the last record's output against all targets), ``log="course"``
+    network_course_loss: Callable[..., float]
+
+    def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
+        """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
+        if per_record:
+            if not run.optimizer.lesson or run.scheduler is not None:
+                raise ValueError("per_record: the lesson's record-by-record loop takes the "
+                                 "lesson's plain SGD only (no optimizer options, no scheduler)")
+            return self.train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs,
+                                         run.reduction)
+        return self.train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order,
+                          run.reduction, concept, run.optimizer, run.scheduler)
+
+    def network_steps(self, run: TrainingRun, per_record: bool) -> Iterator[Step]:
+        """The network's stream of steps for a checked run (the course's loop if ``per_record``)."""
+        return self.train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
+                                  run.reduction, per_record, run.optimizer, run.scheduler)
+
+
+class TrainingFunctions(NamedTuple):
+    """The six public training functions of one backend, in this order."""
+
+    iter_mse_training: Callable[..., Iterator[Step]]
+    mse_training: Callable[..., Training]
+    iter_sgd_batching: Callable[..., Iterator[Step]]
+    sgd_batching: Callable[..., Training]
+    iter_backprop_training: Callable[..., Iterator[Step]]
+    backprop_training: Callable[..., Training]
+
+
+def training_functions(loops: Loops, module: str) -> TrainingFunctions:
+    """The public training functions, written once, for the backend whose loops are ``loops``.
+
+    Both backends call this (``numpy_backend`` with its hand-written loops, ``torch_backend``
+    with autograd and ``torch.optim``), so the functions have one signature and one docstring
+    by construction; ``module`` names the backend they are attached to (for ``help()``).
+    """
+
+    def iter_mse_training(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | None = None,
+        lr: float = 0.5,
+        epochs: int = 1000,
+        *,
+        per_record: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+    ) -> Iterator[Step]:
+        """Full-batch gradient descent, one :class:`Step` per epoch:
+        w ← w + lr·Σ_i error_term_i·x_i / n
+        (the lesson's ``weights += del_w*learnrate/n_records``).
+
+        ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w; in
+        PyTorch ``backward()`` once per record adds into ``.grad``), kept as the readable
+        reference; the default computes the same sums as matrix products.
+        """
+        run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs)
+        return loops.neuron_steps(run, "mse_training", per_record)
+
+    def mse_training(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | None = None,
+        lr: float = 0.5,
+        epochs: int = 1000,
+        *,
+        per_record: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        record: bool | int = True,
+    ) -> Training:
+        """The lesson's training loop run to the end: final weights, the loss of every epoch, the
+        weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
+        run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs)
+        steps = loops.neuron_steps(run, "mse_training", per_record)
+        return run.finish(steps, loops.sse if run.reduction == "sse" else loops.mse, record)
+
+    def iter_sgd_batching(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | None = None,
+        lr: float = 0.5,
+        epochs: int = 100,
+        batch_size: int = 32,
+        *,
+        seed: int | None = 42,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+    ) -> Iterator[Step]:
+        """Mini-batch SGD as a stream of :class:`Step` s: each update uses one batch of a fresh
+        per-epoch permutation (:class:`~gd_compare.core.BatchOrder`, the same rows in the same
+        order in both backends), with the lesson's update averaged over the batch's own size.
+
+        ``weights=None`` starts from the lesson's Normal(0, 1/√d) draw with seed 42.
+        ``batch_size == n`` is full-batch gradient descent (:func:`iter_mse_training`);
+        ``batch_size == 1`` is per-example SGD.
+        """
+        run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
+                         seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs)
+        return loops.neuron_steps(run, "sgd_batching", False)
+
+    def sgd_batching(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | None = None,
+        lr: float = 0.5,
+        epochs: int = 100,
+        batch_size: int = 32,
+        *,
+        seed: int | None = 42,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        record: bool | int = True,
+    ) -> Training:
+        """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
+        run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
+                         seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs)
+        steps = loops.neuron_steps(run, "sgd_batching", False)
+        return run.finish(steps, loops.sse if run.reduction == "sse" else loops.mse, record)
+
+    def iter_backprop_training(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: Sequence[ArrayLike] | None = None,
+        lr: float = 0.005,
+        epochs: int = 900,
+        hidden: int | Sequence[int] = (2,),
+        *,
+        batch_size: int | None = None,
+        seed: int | None = BACKPROP_SEED,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        per_record: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+    ) -> Iterator[Step]:
+        """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
+        the tuple of live per-layer weights (W_1, ..., W_L, w_out), in the NumPy backend's shapes
+        in both backends.
+
+        ``weights=None`` draws the course's start with ``seed`` (:func:`initial_network_weights`:
+        Normal(0, 1/√d), seed 21). ``batch_size=None`` is full-batch gradient descent, one update
+        per epoch (the course's exercise); an int takes mini-batches of the shared
+        :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
+        ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+        """
+        run = network_run(features, targets, weights, hidden, lr, epochs, loss,
+                          batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                          optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
+        return loops.network_steps(run, bool(per_record))
+
+    def backprop_training(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: Sequence[ArrayLike] | None = None,
+        lr: float = 0.005,
+        epochs: int = 900,
+        hidden: int | Sequence[int] = (2,),
+        *,
+        batch_size: int | None = None,
+        seed: int | None = BACKPROP_SEED,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        per_record: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        record: bool | int = True,
+        log: str = "train",
+    ) -> Training:
+        """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
+        the loss of every update, the weights after every (``record``-th) update, and the lesson's
+        log every epochs/10 epochs: ``log="train"`` the train MSE (SSE) of the whole network on
+        all of ``features``; ``log="course"`` the course's own line (``network_course_loss``: the
+        last record's output against all targets — what its quiz printed, 0.251357252426 first)."""
+        run = network_run(features, targets, weights, hidden, lr, epochs, loss,
+                          batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                          optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
+        steps = loops.network_steps(run, bool(per_record))
+        if check_log(log) == "course":
+            evaluate = loops.network_course_loss
+        else:
+            evaluate = loops.network_sse if run.reduction == "sse" else loops.network_mse
+        return run.finish(steps, evaluate, record)
+
+    functions = TrainingFunctions(iter_mse_training, mse_training, iter_sgd_batching,
+                                  sgd_batching, iter_backprop_training, backprop_training)
+    for function in functions:
+        function.__module__ = module
+        function.__qualname__ = function.__name__
+    return functions

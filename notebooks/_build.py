@@ -382,10 +382,12 @@ print(source(BatchOrder.__iter__))
         md("""
 ## The code, twice
 
-The NumPy loop calls the same hand-written update as notebook 3 on `X[batch]`; the PyTorch loop
-is the same function as for full-batch training — only the batch order differs.
+`sgd_batching` itself is written once for both backends (`gd_compare/training.py`): it checks
+the arguments, builds the shared batch order and hands it to each backend's loop. The NumPy loop
+calls the same hand-written update as notebook 3 on `X[batch]`; the PyTorch loop is the same
+function as for full-batch training — only the batch order differs.
 """),
-        code('side_by_side(["iter_sgd_batching", "_train"], "_train")'),
+        code('side_by_side("_train")'),
         md("## The harness's verdict: 1200 updates, compared one by one"),
         code("""
 result = assert_equivalent(compare("sgd_batching"))

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.torch
 
 ALL_PNGS = {"simple_step.png", "sigmoid_step.png", "sigmoid_exercise.png", "mse_training.png",
             "sgd_batching.png", "mse_training_sse_vs_mse.png", "mse_training_lr_sweep.png",
-            "sgd_batching_batch_sizes.png", "backprop.png", "data_parallel.png"}
+            "sgd_batching_batch_sizes.png", "backprop.png", "backprop_exercise.png",
+            "data_parallel.png"}
 
 
 @pytest.fixture

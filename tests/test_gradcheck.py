@@ -24,7 +24,8 @@ from gd_compare.gradcheck import (
     relative_error,
 )
 
-CONCEPT_NAMES = ["simple_step", "sigmoid_step", "sigmoid_exercise", "mse_training",
+CONCEPT_NAMES = ["simple_step", "sigmoid_step", "sigmoid_exercise", "backprop_exercise",
+                 "mse_training",
                  "sgd_batching", "backprop"]
 
 finite = st.floats(-2.0, 2.0, allow_nan=False, allow_infinity=False)

@@ -25,6 +25,19 @@ def test_both_backends_share_names_and_signatures():
         assert inspect.signature(getattr(nb, name)) == inspect.signature(getattr(tb, name)), name
 
 
+TRAINING = ["iter_mse_training", "mse_training", "iter_sgd_batching", "sgd_batching",
+            "iter_backprop_training", "backprop_training"]
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_public_training_functions_are_written_once(name):
+    """Built by gd_compare.training for both backends: one body, each backend's loops."""
+    a, b = getattr(nb, name), getattr(tb, name)
+    assert a is not b and a.__code__ is b.__code__
+    assert (a.__module__, b.__module__) == ("gd_compare.numpy_backend", "gd_compare.torch_backend")
+    assert a.__doc__ == b.__doc__ and a.__qualname__ == name
+
+
 def test_lesson_numbers_from_autograd():
     s = tb.simple_step()
     assert s.slope == -24.0 and s.w == pytest.approx(2.24, abs=1e-15)

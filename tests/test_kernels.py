@@ -1,4 +1,5 @@
-"""The cache-blocked full-batch kernel against the plain vectorised step and the lesson's loop."""
+"""gd_compare.kernels: the cache-blocked full-batch kernel against the plain vectorised step and
+the lesson's loop."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gd_compare import kernels
 from gd_compare import numpy_backend as nb
 from gd_compare.harness import DEFAULT_TOLERANCE
 
@@ -40,8 +42,8 @@ def test_blocked_matches_plain_and_per_record(n, d, rows, dtype, reduction, seed
     lr = 0.5 if reduction == "mse" else 0.5 / n
     plain, blocked, loop = w.copy(), w.copy(), w.copy()
     loss_plain = nb._gradient_step(X, y, plain, lr, reduction)
-    buffers = nb._BlockBuffers(n, d, X.dtype, rows)
-    loss_blocked = nb._blocked_full_batch_step(X, y, blocked, lr, reduction, buffers)
+    buffers = kernels.BlockBuffers(n, d, X.dtype, rows)
+    loss_blocked = kernels.blocked_full_batch_step(X, y, blocked, lr, reduction, buffers)
     loss_loop = nb._per_record_epoch(X, y, loop, lr, reduction)
     assert blocked.dtype == plain.dtype
     assert _close(blocked, plain, dtype) and _close(loss_blocked, loss_plain, dtype)
@@ -52,11 +54,11 @@ def test_blocked_matches_plain_and_per_record(n, d, rows, dtype, reduction, seed
 
 def test_buffers_are_reused_across_epochs():
     X, y, w = _problem(1000, 5, 0, np.float64)
-    buffers = nb._BlockBuffers(1000, 5, X.dtype, 128)
+    buffers = kernels.BlockBuffers(1000, 5, X.dtype, 128)
     ref, got = w.copy(), w.copy()
     for _ in range(20):
         a = nb._gradient_step(X, y, ref, 0.5, "mse")
-        b = nb._blocked_full_batch_step(X, y, got, 0.5, "mse", buffers)
+        b = kernels.blocked_full_batch_step(X, y, got, 0.5, "mse", buffers)
         assert _close(a, b, np.float64)
     assert _close(got, ref, np.float64)
 
@@ -64,10 +66,10 @@ def test_buffers_are_reused_across_epochs():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_full_batch_training_takes_the_blocked_kernel(monkeypatch, dtype):
     X, y, w = _problem(1500, 4, 1, dtype)
-    monkeypatch.setattr(nb, "_BLOCK_BYTES", 256 * 4 * np.dtype(dtype).itemsize)  # 6 blocks
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 256 * 4 * np.dtype(dtype).itemsize)  # 6 blocks
     calls = []
-    real = nb._blocked_full_batch_step
-    monkeypatch.setattr(nb, "_blocked_full_batch_step",
+    real = kernels.blocked_full_batch_step
+    monkeypatch.setattr(kernels, "blocked_full_batch_step",
                         lambda *a: calls.append(1) or real(*a))
     run = nb.mse_training(X, y, w, lr=0.5, epochs=30, record=False)
     assert len(calls) == 30
@@ -80,5 +82,5 @@ def test_full_batch_training_takes_the_blocked_kernel(monkeypatch, dtype):
 
 def test_small_full_batch_keeps_the_plain_step(monkeypatch):
     X, y, w = _problem(360, 6, 2, np.float64)
-    monkeypatch.setattr(nb, "_blocked_full_batch_step", None)  # would fail if called
+    monkeypatch.setattr(kernels, "blocked_full_batch_step", None)  # would fail if called
     nb.mse_training(X, y, w, epochs=3)
