@@ -859,6 +859,9 @@ silently in a square layer — where only a check like this one catches it). Rel
     ]
 
 
+sys.path.insert(0, str(HERE))  # the notebooks' own modules, notebooks/_nbNN_<topic>.py
+from _nb08_data_parallel import data_parallel
+
 NOTEBOOKS = {
     "01_simple_step.ipynb": simple_step,
     "02_sigmoid_step.ipynb": sigmoid_step,
@@ -866,6 +869,7 @@ NOTEBOOKS = {
     "04_sgd_batching.ipynb": sgd_batching,
     "05_backprop.ipynb": backprop,
     "06_optimizers.ipynb": optimizers,
+    "08_data_parallel.ipynb": data_parallel,
 }
 
 
