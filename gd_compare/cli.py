@@ -28,6 +28,7 @@ import numpy as np
 
 from .concepts import CONCEPTS, get_concept
 from .core import DivergenceError, format_log
+from .data_parallel import WorkerError
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
 from .options import OPTIMIZERS, SCHEDULERS, check_optimizer, check_scheduler
 from .verdict import AMPLIFICATION
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "of backprop (default: full batch, one update per epoch)")
     p.add_argument("--hidden", type=_sizes, metavar="SIZES",
                    help="backprop's hidden-layer sizes, comma-separated, e.g. 3,2 (default 2)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="data_parallel's worker processes K (default 2; each takes "
+                   "--batch-size records per update)")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=_seed,
@@ -154,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: run options and the concept parameter each sets
 RUN_OPTIONS: dict[str, str] = {"lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size",
                                "seed": "--seed", "hidden": "--hidden",
-                               "split_seed": "--split-seed"}
+                               "split_seed": "--split-seed", "workers": "--workers"}
 
 
 def _wanted(args: argparse.Namespace) -> dict[str, Any]:
@@ -442,6 +446,10 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
         return compare(name, dtype=args.dtype, progress=progress, **_overrides(name, args))
     except DivergenceError as exc:
         return Outcome(name, "diverged", str(exc))
+    except WorkerError as exc:  # a data-parallel worker raised, died or hung: its rank, one line
+        message = str(exc).splitlines()[0]
+        print(f"{PROG}: {name}: {message}", file=sys.stderr)
+        return Outcome(name, "error", message)
     except Exception as exc:  # a backend's math crashed: the run's failure, not a usage error
         if args.traceback:
             traceback.print_exc()

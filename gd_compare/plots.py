@@ -11,6 +11,7 @@ so they show the same pictures.
   axis (with the harness tolerance and machine ε), and the weight trajectories;
 - :func:`sse_vs_mse_figure`, :func:`lr_sweep_figure`, :func:`batch_size_figure` — what a
   teacher asks next;
+- :func:`optimizers_figure` — several optimizers on one problem, both backends overlaid;
 - :func:`repeat_step` — a one-step concept (``simple_step``, ``sigmoid_step``, ...) repeated, each
   backend from its own previous weights, so it has curves to draw too;
 - :func:`save_all` — every picture as a PNG (the CLI's ``gd-compare plot``).
@@ -61,6 +62,7 @@ __all__ = [
     "epoch_losses",
     "flat_history",
     "lr_sweep_figure",
+    "optimizers_figure",
     "param_names",
     "plot_differences",
     "plot_losses",
@@ -453,6 +455,41 @@ def batch_size_figure(
     right.set_xlabel("epoch")
     right.set_ylabel("train MSE (all records) after the epoch")
     right.set_title("Per epoch: more updates per epoch descend faster, but noisily")
+    return fig
+
+
+def optimizers_figure(runs: Mapping[str, Comparison], *, logy: bool = True) -> Figure:
+    """Several optimizers (or settings) on one problem. Left: each one's loss of every update,
+    NumPy (wide) and PyTorch (dashed) overlaid. Right: the largest |Δ| between the two
+    backends' parameters after each update, on a log axis (needs ``record=True``)."""
+    fig = Figure(figsize=(13.0, 4.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for i, (label, r) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
+        _overlay(left, _updates(len(r.numpy.losses)), r.numpy.losses, r.torch.losses, color,
+                 label)
+        gap = np.zeros(len(r.numpy.history[0]))
+        for a, b in zip(r.numpy.history, r.torch.history, strict=True):
+            gap = np.maximum(gap, np.abs(a - b).reshape(len(a), -1).max(axis=1))
+        right.plot(_updates(len(gap)), np.maximum(gap, ZERO_FLOOR), color=color, label=label,
+                   linewidth=1.0)
+    if logy:
+        left.set_yscale("log")
+    left.set_xlabel("update")
+    left.set_ylabel("loss of the update")
+    left.set_title("Loss per update: NumPy by hand and PyTorch overlaid")
+    handles, _ = left.get_legend_handles_labels()
+    left.legend(handles=[*handles, *_style_legend()], fontsize="small")
+    right.set_yscale("log")
+    right.axhline(float(np.finfo(np.float64).eps), color="grey", linestyle=":", linewidth=1.0,
+                  label="machine ε (float64)")
+    right.set_xlabel("update")
+    right.set_ylabel("max |Δ parameter|, NumPy vs PyTorch")
+    right.set_title("The two backends' parameters, update by update")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
     return fig
 
 

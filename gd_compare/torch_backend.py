@@ -544,3 +544,20 @@ def _train_network(
  backprop_training) = training_functions(
     Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
           network_course_loss), __name__)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K worker processes, torch.distributed (gloo), DistributedDataParallel: its own module.
+from .distributed import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

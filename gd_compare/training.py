@@ -231,6 +231,13 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w; in
         PyTorch ``backward()`` once per record adds into ``.grad``), kept as the readable
         reference; the default computes the same sums as matrix products.
+
+        ``optimizer``: ``"sgd"`` (the lesson's update), ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"adagrad"``, with ``optimizer_kwargs`` in torch's keywords (``lr`` is this ``lr``);
+        ``scheduler``: ``None``, ``"steplr"``, ``"exponentiallr"``, ``"cosineannealinglr"``,
+        ``"reducelronplateau"`` with ``scheduler_kwargs``, stepped once per epoch. NumPy runs
+        the hand-written :mod:`gd_compare.optim` / :mod:`gd_compare.lr_scheduler`, PyTorch
+        ``torch.optim`` (:mod:`gd_compare.options`). ``per_record`` keeps the lesson's SGD.
         """
         run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
@@ -345,6 +352,8 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         per epoch (the course's exercise); an int takes mini-batches of the shared
         :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
         ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+        ``optimizer``, ``optimizer_kwargs``, ``scheduler``, ``scheduler_kwargs``: as
+        :func:`iter_mse_training`.
         """
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,

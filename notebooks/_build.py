@@ -20,6 +20,9 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _nb06_optimizers import optimizers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -856,12 +859,17 @@ silently in a square layer — where only a check like this one catches it). Rel
     ]
 
 
+sys.path.insert(0, str(HERE))  # the notebooks' own modules, notebooks/_nbNN_<topic>.py
+from _nb08_data_parallel import data_parallel
+
 NOTEBOOKS = {
     "01_simple_step.ipynb": simple_step,
     "02_sigmoid_step.ipynb": sigmoid_step,
     "03_mse_training.ipynb": mse_training,
     "04_sgd_batching.ipynb": sgd_batching,
     "05_backprop.ipynb": backprop,
+    "06_optimizers.ipynb": optimizers,
+    "08_data_parallel.ipynb": data_parallel,
 }
 
 

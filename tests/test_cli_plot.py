@@ -13,7 +13,8 @@ pytestmark = pytest.mark.torch
 
 ALL_PNGS = {"simple_step.png", "sigmoid_step.png", "sigmoid_exercise.png", "mse_training.png",
             "sgd_batching.png", "mse_training_sse_vs_mse.png", "mse_training_lr_sweep.png",
-            "sgd_batching_batch_sizes.png", "backprop.png", "backprop_exercise.png"}
+            "sgd_batching_batch_sizes.png", "backprop.png", "backprop_exercise.png",
+            "data_parallel.png"}
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_plot_writes_every_png(tmp_path, short_runs, capsys):
     assert {p.name for p in out.iterdir()} == ALL_PNGS
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
     stdout = capsys.readouterr().out
-    assert "10 PNGs" in stdout and "all runs agree" in stdout
+    assert f"{len(ALL_PNGS)} PNGs" in stdout and "all runs agree" in stdout
 
 
 def test_plot_one_concept(tmp_path, capsys):

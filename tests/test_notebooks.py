@@ -42,9 +42,10 @@ def _text(nb: dict) -> str:
     return "\n".join(parts)
 
 
-def test_the_five_notebooks_in_teaching_order():
+def test_the_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
-                     "04_sgd_batching.ipynb", "05_backprop.ipynb"]
+                     "04_sgd_batching.ipynb", "05_backprop.ipynb", "06_optimizers.ipynb",
+                     "08_data_parallel.ipynb"]
 
 
 def _harness_text(nb: dict) -> str:
@@ -109,6 +110,17 @@ def test_backprop_notebook_shows_defaults_training_and_the_witness():
     assert re.search(r"w_ho: relative error \S+e-1\d, max \|g − g_fd\| \S+  ok", text)
 
 
+def test_optimizers_notebook_catches_the_zero_buffer_and_shows_every_optimizer():
+    nb = _load(NOTEBOOK_DIR / "06_optimizers.ipynb")
+    text = _text(nb)
+    assert "torch's SGD by hand: agrees at every step" in text
+    assert "zero-initialised buffer: the harness stops at step 1" in text
+    assert "first Adam step, change of each weight: [-0.01  0.01 -0.01]" in text
+    assert re.search(r"recursive vs closed form, lr 0.1, 100 epochs: [1-9]\d* epochs differ", text)
+    for label in ("SGD momentum 0.9", "Adam, lr 0.01", "AdamW", "RMSprop", "Adagrad"):
+        assert label in text
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_matches_the_generator(path):
     """Cells are written by notebooks/_build.py; a hand edit (or a stale build) shows here."""
@@ -140,6 +152,13 @@ def test_readme_lists_every_notebook():
     assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
 
 
+def _listed_modules() -> dict:
+    """Modules a listing may name besides the backends (notebook 08: ``dp.``, ``distributed.``)."""
+    from gd_compare import data_parallel, distributed
+
+    return {"dp": data_parallel, "distributed": distributed}
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_committed_code_listings_are_the_current_source(path):
@@ -154,7 +173,17 @@ def test_committed_code_listings_are_the_current_source(path):
             continue
         shown = ["".join(o["data"]["text/plain"]) for o in cell["outputs"]
                  if "text/plain" in o.get("data", {})]
-        now = repr(eval(source, {"side_by_side": side_by_side}))
+        now = repr(eval(source, {"side_by_side": side_by_side, **_listed_modules()}))
         assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
         listings += 1
     assert listings >= 1
+
+
+def test_data_parallel_notebook_shows_the_all_reduce_ddp_and_the_scaling_rule():
+    nb = _load(NOTEBOOK_DIR / "08_data_parallel.ipynb")
+    text = _text(nb)
+    assert "worker 0: records [7 5 6]" in text  # DistributedSampler's padding, written out
+    assert re.search(r"max \|difference\|      = \d\.\de-1[6-8]", text)  # Σ g_r / K = g_batch
+    assert re.search(r"max \|DDP − one process\| = \d\.\de-1[6-8]", text)
+    assert "K=1, lr=0.5: final train MSE 0.1980" in text
+    assert "K=4, lr=2: final train MSE 0.1980" in text  # lr × K with batch × K
