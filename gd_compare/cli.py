@@ -447,8 +447,8 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
     except DivergenceError as exc:
         return Outcome(name, "diverged", str(exc))
     except WorkerError as exc:  # a data-parallel worker raised, died or hung: its rank, one line
-        message = str(exc).splitlines()[0]
-        print(f"{PROG}: {name}: {message}", file=sys.stderr)
+        message = str(exc).splitlines()[0]  # "data_parallel: worker rank 1 raised ..."
+        print(f"{PROG}: {message}", file=sys.stderr)
         return Outcome(name, "error", message)
     except Exception as exc:  # a backend's math crashed: the run's failure, not a usage error
         if args.traceback:

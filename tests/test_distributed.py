@@ -223,7 +223,10 @@ def test_ranks_that_disagree_are_caught_at_that_update(small_run):
     _assert_gone(pids)
 
 
-def test_a_worker_that_raises_fails_the_cli_with_one_line_and_no_json(monkeypatch, tmp_path):
+def test_a_worker_that_raises_fails_the_cli_with_one_line_and_a_whole_json(monkeypatch,
+                                                                          tmp_path):
+    """A worker fault is the concept's error (exit 1, one line naming the rank, no traceback):
+    the table shows its ERROR row and the JSON is written whole, its entry saying why."""
     from gd_compare.cli import main
 
     original = distributed.run_steps
@@ -243,13 +246,18 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_no_json(monkeypatc
     with redirect_stdout(out), redirect_stderr(err):
         code = main(["--concept", "data_parallel", "--epochs", "2", "--json", str(path)])
     assert code == 1
-    assert out.getvalue() == ""
+    assert "data_parallel" in out.getvalue() and "ERROR" in out.getvalue()
     # (rank 0, whose all-reduce broke when rank 1 left, is named after the cause)
     assert err.getvalue().startswith("gd-compare: data_parallel: worker rank 1 raised "
                                      "RuntimeError: injected fault at update 5")
     assert err.getvalue().endswith(" (all 2 workers ended)\n")
     assert err.getvalue().count("\n") == 1  # one line, no traceback
-    assert not path.exists() and not list(tmp_path.iterdir())  # no partial JSON
+    doc = json.loads(path.read_text(encoding="utf-8"))  # whole, not partial
+    (entry,) = doc["concepts"]
+    assert entry["status"] == "error" and entry["passed"] is False
+    assert entry["message"].startswith("data_parallel: worker rank 1 raised RuntimeError: "
+                                      "injected fault")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no .partial left behind
     _assert_gone(pids)
 
 
