@@ -266,7 +266,8 @@ def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:
             index += 1
             per_worker = [_shard_gradient(dp, X[s], y[s], params) for s in shards]
             grads = [allreduce_mean([g[i] for g, _ in per_worker]) for i in range(len(params))]
-            loss = float(allreduce_mean([value for _, value in per_worker]))
+            # the shard losses reduced in the run's dtype, as the workers' tensors are
+            loss = float(allreduce_mean([X.dtype.type(value) for _, value in per_worker]))
             for p, g in zip(params, grads, strict=True):
                 p -= lr * g  # torch.optim.SGD: p ← p − lr·g
             raise_if_diverged("data_parallel", loss, lr, epoch=epoch, batch=b, index=index,
