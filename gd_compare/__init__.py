@@ -9,7 +9,15 @@ same names; ``import gd_compare`` does not import torch until the PyTorch backen
 """
 
 from .concepts import CONCEPTS, get_concept
-from .core import BatchOrder, DivergenceError, NeuronStep, SimpleStep, Step, Training
+from .core import (
+    BackpropStep,
+    BatchOrder,
+    DivergenceError,
+    NeuronStep,
+    SimpleStep,
+    Step,
+    Training,
+)
 from .data import (
     Admissions,
     initial_network_weights,
@@ -34,6 +42,7 @@ __all__ = [
     "CONCEPTS",
     "DEFAULT_TOLERANCE",
     "Admissions",
+    "BackpropStep",
     "BatchOrder",
     "Comparison",
     "DivergenceError",

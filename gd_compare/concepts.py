@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .core import as_float_array, check_binary, check_dataset, check_hidden, check_seed
+from .core import (
+    as_float_array,
+    check_binary,
+    check_dataset,
+    check_flag,
+    check_hidden,
+    check_seed,
+)
 from .data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -41,9 +48,9 @@ def check_dtype(dtype: str | np.dtype | type) -> np.dtype:
     return dt
 
 
-@lru_cache(maxsize=4)
-def _admissions(dtype_name: str) -> tuple[np.ndarray, ...]:
-    arrays = load_admissions().arrays(DTYPES[dtype_name])
+@lru_cache(maxsize=8)
+def _admissions(dtype_name: str, split_seed: int = LESSON_SEED) -> tuple[np.ndarray, ...]:
+    arrays = load_admissions(seed=split_seed).arrays(DTYPES[dtype_name])
     for a in arrays:
         a.flags.writeable = False  # shared by every comparison in the process
     return arrays
@@ -75,6 +82,11 @@ class Concept:
     #: split with; ``params`` is the weight vector, or the tuple of them when there are several
     loss_functions: tuple[str, str] = ("mse", "sse")
     accuracy_function: str = "accuracy"
+    #: training concepts: ŷ of every record, ``f(features, params)`` (which side of the
+    #: threshold a test row falls), and ∂E/∂params on a batch, ``f(features, targets, params,
+    #: loss=...)`` (the common-state check of a step)
+    forward_function: str = "forward"
+    gradient_function: str = "gradient"
     #: the backends' function (and ``iter_`` + it) when it is not called ``name``
     function: str = ""
 
@@ -91,7 +103,20 @@ class Concept:
             raise TypeError(
                 f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(self.defaults)}"
             )
+        if "split_seed" in overrides and (overrides.get("features") is not None
+                                          or overrides.get("targets") is not None):
+            raise ValueError("split_seed: chooses the 90/10 split of the bundled admissions data; "
+                             "it does not apply to features and targets you give")
         params = {**self.defaults, **overrides}
+        for flag in ("shuffle", "drop_last", "per_record"):
+            if flag in params:
+                params[flag] = check_flag(flag, params[flag])
+        if "split_seed" in params:
+            split = check_seed(params["split_seed"])
+            if split is None:
+                raise TypeError("split_seed: expected an int (the seed of the 90/10 split), got "
+                                "None")
+            params["split_seed"] = split
         dt = check_dtype(dtype)
         if "seed" in params:
             # one concrete seed for both backends: None would let each draw its own start/order
@@ -122,6 +147,11 @@ def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
 
 
+def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    names = ("x", "target", "weights_input_hidden", "weights_hidden_output")
+    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]})
+
+
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
     """Features and targets (the bundled admissions data unless given) and the test split,
     checked here — before any training — with errors that name the argument."""
@@ -129,7 +159,7 @@ def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any]
         if p["features_test"] is not None or p["targets_test"] is not None:
             raise ValueError("features_test and targets_test: give them with features and "
                              "targets (the bundled data brings its own test split)")
-        X, y, X_test, y_test = _admissions(dtype.name)
+        X, y, X_test, y_test = _admissions(dtype.name, p["split_seed"])
         return X, y, (X_test, y_test)
     if p["features"] is None or p["targets"] is None:
         raise ValueError("features and targets: give both, or neither for the bundled "
@@ -147,6 +177,9 @@ def _test_split(p: dict[str, Any], X: np.ndarray, dtype: np.dtype) -> tuple[Any,
                          "or neither")
     X_test = as_float_array("features_test", p["features_test"], ndim=2)
     y_test = as_float_array("targets_test", p["targets_test"], ndim=1)
+    if X_test.shape[0] == 0:
+        raise ValueError("features_test: expected at least one record for the test accuracy, "
+                         "got 0 rows")
     if X_test.shape[1] != X.shape[1]:
         raise ValueError(f"features_test: expected {X.shape[1]} columns like features, got "
                          f"shape {X_test.shape}")
@@ -209,9 +242,25 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
     "optimizer": "sgd", "optimizer_kwargs": None, "scheduler": None, "scheduler_kwargs": None,
 }
 
+
+def _build_data_parallel(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """A data-parallel run (plain SGD): the single neuron's start (``hidden=None``: the
+    lesson's draw with ``seed``) or a network's (``initial_network_weights`` with ``seed`` and
+    the sizes ``hidden``), the data, K ``workers`` and the per-worker batch size."""
+    if p["hidden"] is None:
+        weights = _training_data(p | OPTIMIZER_DEFAULTS, dtype)
+    else:
+        weights = _build_backprop(p | OPTIMIZER_DEFAULTS | {"per_record": False}, dtype)
+    kwargs = {k: weights.kwargs[k] for k in ("features", "targets", "weights")}
+    kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "workers", "hidden", "seed",
+                                 "shuffle", "drop_last", "loss", "timeout")}
+    return Inputs(kwargs, weights.test)
+
+
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
-    "weights": None, "seed": LESSON_SEED, "loss": "mse", **OPTIMIZER_DEFAULTS,
+    "weights": None, "seed": LESSON_SEED, "loss": "mse", "split_seed": LESSON_SEED,
+    **OPTIMIZER_DEFAULTS,
 }
 
 CONCEPTS: dict[str, Concept] = {
@@ -225,6 +274,12 @@ CONCEPTS: dict[str, Concept] = {
         Concept("sigmoid_exercise", "The exercise: x=[1, 2, 3, 4], change in weights", "step",
                 {"x": (1.0, 2.0, 3.0, 4.0), "y": 0.5, "weights": (0.5, -0.5, 0.3, 0.1),
                  "lr": 0.5}, "del_w", _build_neuron),
+        Concept("backprop_exercise", "The backprop exercise: one step of a 3-2-1 network",
+                "step",
+                {"x": (0.5, 0.1, -0.2), "target": 0.6,
+                 "weights_input_hidden": ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5}, "delta_w_h_o",
+                _build_backprop_exercise),
         Concept("mse_training", "Full-batch MSE training on the admissions data", "training",
                 _DATA_DEFAULTS | {"lr": 0.5, "epochs": 1000, "per_record": False},
                 "train MSE", _build_mse),
@@ -233,12 +288,26 @@ CONCEPTS: dict[str, Concept] = {
                                   "drop_last": False}, "train MSE", _build_sgd),
         Concept("backprop", "Backpropagation through hidden sigmoid layers (course: 2 units)",
                 "training",
-                _DATA_DEFAULTS | {"seed": BACKPROP_SEED, "lr": 0.005, "epochs": 900,
+                # the course's backprop quiz: its data_prep split with seed 21, and seed 21 again
+                # for the weights
+                _DATA_DEFAULTS | {"seed": BACKPROP_SEED, "split_seed": BACKPROP_SEED,
+                                  "lr": 0.005, "epochs": 900,
                                   "hidden": (2,), "batch_size": None, "shuffle": True,
                                   "drop_last": False, "per_record": False},
                 "train MSE", _build_backprop,
                 loss_functions=("network_mse", "network_sse"),
-                accuracy_function="network_accuracy", function="backprop_training"),
+                accuracy_function="network_accuracy", function="backprop_training",
+                forward_function="network_forward", gradient_function="network_gradient"),
+        Concept("data_parallel", "Data-parallel SGD: K workers, one all-reduce (torch.distributed)",
+                "training",
+                {k: v for k, v in _DATA_DEFAULTS.items() if k not in OPTIMIZER_DEFAULTS}
+                | {"lr": 0.5, "epochs": 20, "batch_size": 30, "workers": 2, "hidden": None,
+                   "shuffle": True, "drop_last": False, "timeout": 60.0},
+                "train MSE", _build_data_parallel,
+                loss_functions=("data_parallel_mse", "data_parallel_sse"),
+                accuracy_function="data_parallel_accuracy",
+                forward_function="data_parallel_forward",
+                gradient_function="data_parallel_gradient"),
     )
 }
 

@@ -2,8 +2,9 @@
 
 - input checks (``ValueError``/``TypeError`` naming the argument; inputs are copied, never mutated);
 - the batch order: one permutation per epoch from one seed, so both backends see the same rows;
-- the records a concept returns (:class:`SimpleStep`, :class:`NeuronStep`, :class:`Step`,
-  :class:`Training`) and the loop that turns a stream of steps into a :class:`Training`;
+- the records a concept returns (:class:`SimpleStep`, :class:`NeuronStep`,
+  :class:`BackpropStep`, :class:`Step`, :class:`Training`) and the loop that turns a stream
+  of steps into a :class:`Training`;
 - the lesson's log ("Train loss: ...", "WARNING - Loss Increasing").
 
 No derivative lives here and nothing imports torch: a learner reads the math in
@@ -87,6 +88,23 @@ def check_count(name: str, value: int, *, low: int = 1, high: int | None = None)
     return int(value)
 
 
+def check_flag(name: str, value: bool) -> bool:
+    """A yes/no option (``shuffle``, ``drop_last``, ``per_record``): ``True`` or ``False``, not
+    a value read by its truthiness (``"no"`` would mean yes)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def raise_if_input_overflows(concept: str, loss: float, **inputs: float) -> None:
+    """A loss that is not finite *before* any update: the inputs themselves overflow the dtype,
+    and no learning rate helps (not a divergence)."""
+    if not math.isfinite(loss):
+        given = ", ".join(f"{k}={v!r}" for k, v in inputs.items())
+        raise ValueError(f"{concept}: the loss is {loss} before the step — the inputs ({given}) "
+                         f"are too large for the float type, whatever the learning rate")
+
+
 def check_seed(seed: int | None) -> int | None:
     """A seed for NumPy's generators: ``None`` (fresh entropy) or an int in [0, 2**32)."""
     if seed is None:
@@ -102,6 +120,18 @@ def check_reduction(loss: str) -> Reduction:
     if loss not in REDUCTIONS:
         raise ValueError(f"loss: expected one of {REDUCTIONS}, got {loss!r}")
     return loss  # type: ignore[return-value]
+
+
+#: What a network's lesson log shows: the true train loss, or the course's own line.
+LOGS: tuple[str, ...] = ("train", "course")
+
+
+def check_log(log: str) -> str:
+    """``"train"`` (the train loss of the whole network on all records) or ``"course"`` (the
+    course's log line: the last training record's output against all targets)."""
+    if not isinstance(log, str) or log not in LOGS:
+        raise ValueError(f"log: expected one of {LOGS}, got {log!r}")
+    return log
 
 
 def check_threshold(threshold: float) -> float:
@@ -145,6 +175,28 @@ def check_neuron_inputs(
     return x_.astype(dtype, copy=False), y_.astype(dtype, copy=False), w_.astype(dtype, copy=False)
 
 
+def check_backprop_inputs(
+    x: ArrayLike, target: ArrayLike, weights_input_hidden: ArrayLike,
+    weights_hidden_output: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One record ``x`` (d,), a scalar ``target``, ``weights_input_hidden`` (d, h) and
+    ``weights_hidden_output`` (h,), as fresh arrays of one float dtype; errors name the argument
+    and the shape it expected."""
+    x_ = as_float_array("x", x, ndim=1)
+    t_ = as_float_array("target", target, ndim=0)
+    w_ih = as_float_array("weights_input_hidden", weights_input_hidden, ndim=2)
+    w_ho = as_float_array("weights_hidden_output", weights_hidden_output, ndim=1)
+    if w_ih.shape[0] != x_.shape[0]:
+        raise ValueError(f"weights_input_hidden: expected {x_.shape[0]} rows (one per input of "
+                         f"x {x_.shape}), got shape {w_ih.shape}")
+    if w_ho.shape[0] != w_ih.shape[1]:
+        raise ValueError(f"weights_hidden_output: expected {w_ih.shape[1]} weights (one per "
+                         f"hidden unit of weights_input_hidden {w_ih.shape}), got shape "
+                         f"{w_ho.shape}")
+    dtype = common_dtype(x_, t_, w_ih, w_ho)
+    return tuple(a.astype(dtype, copy=False) for a in (x_, t_, w_ih, w_ho))  # type: ignore
+
+
 def check_dataset(
     features: ArrayLike, targets: ArrayLike | None, weights: ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -156,6 +208,8 @@ def check_dataset(
     X = as_float_array("features", features, ndim=2)
     if X.shape[0] == 0:
         raise ValueError("features: expected at least one record, got 0 rows")
+    if X.shape[1] == 0:
+        raise ValueError(f"features: expected at least one feature column, got shape {X.shape}")
     arrays = {"features": X}
     if targets is not None:
         y = as_float_array("targets", targets, ndim=1)
@@ -363,6 +417,38 @@ class NeuronStep:
     error_term: float
     del_w: np.ndarray
     weights: np.ndarray
+    loss: float
+
+
+@dataclass(frozen=True)
+class BackpropStep:
+    """One backpropagation step of the course's exercise network (inputs → 2 hidden sigmoid
+    units → 1 sigmoid output, no biases), in the course's names. For x (d,), W_ih (d, h),
+    w_ho (h,):
+
+    hidden_input      = x @ weights_input_hidden                              (h,)
+    hidden_output     = sigmoid(hidden_input)                                 (h,)
+    output            = sigmoid(hidden_output @ weights_hidden_output)        scalar
+    error             = target − output
+    output_error_term = error·output·(1 − output)
+    hidden_error_term = output_error_term·w_ho·hidden_output·(1 − hidden_output)   (h,)
+    delta_w_h_o       = lr·output_error_term·hidden_output                    (h,)
+    delta_w_i_h       = lr·hidden_error_term·x[:, None]                       (d, h)
+
+    ``weights_input_hidden`` and ``weights_hidden_output`` are the weights *after* the step
+    (old + delta); ``loss`` = error² before the step.
+    """
+
+    hidden_input: np.ndarray
+    hidden_output: np.ndarray
+    output: float
+    error: float
+    output_error_term: float
+    hidden_error_term: np.ndarray
+    delta_w_h_o: np.ndarray
+    delta_w_i_h: np.ndarray
+    weights_input_hidden: np.ndarray
+    weights_hidden_output: np.ndarray
     loss: float
 
 

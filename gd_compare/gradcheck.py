@@ -99,6 +99,12 @@ class GradCheck:
     def passed(self) -> bool:
         return not self.failed
 
+    def __repr__(self) -> str:
+        """One readable line (no arrays): ``check_backends(...)`` prints a dict of these."""
+        verdict = "PASS" if self.passed else f"FAIL: {', '.join(self.failed)} wrong"
+        return (f"GradCheck({verdict}, max relative error {self.max_rel_error:.2e} over "
+                f"{', '.join(self.names)}; str() for the details)")
+
     def __str__(self) -> str:
         lines = [f"gradient check (central differences, eps={self.eps:g}, E={self.loss:.6g}): "
                  f"{'PASS' if self.passed else 'FAIL'}"]
@@ -283,6 +289,19 @@ def concept_problem(concept: str, **point: Any) -> Problem:
         return Problem(
             concept, lambda w: float((w * x - y) ** 2), np.float64(kw["w"]), ("w",),
             lambda mod, w: np.float64(mod.simple_step(x, y, float(w), 1.0).slope),
+        )
+    if concept == "backprop_exercise":
+        x, t = np.asarray(kw["x"], dtype=np.float64), float(kw["target"])
+        weights = tuple(np.asarray(kw[k], dtype=np.float64)
+                        for k in ("weights_input_hidden", "weights_hidden_output"))
+
+        def exercise_gradient(mod: ModuleType, ws: Any) -> tuple[np.ndarray, ...]:
+            step = mod.backprop_exercise(x, t, ws[0], ws[1], 1.0)
+            return (-np.asarray(step.delta_w_i_h), -np.asarray(step.delta_w_h_o))
+
+        return Problem(
+            concept, lambda ws: 0.5 * float((t - _network_output(x, ws)) ** 2), weights,
+            ("weights_input_hidden", "weights_hidden_output"), exercise_gradient,
         )
     if spec.kind == "step":
         x, y = np.asarray(kw["x"], dtype=np.float64), float(kw["y"])

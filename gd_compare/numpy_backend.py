@@ -24,11 +24,13 @@ from numpy.typing import ArrayLike
 
 from . import kernels, lr_scheduler, optim
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -39,12 +41,14 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
 
 __all__ = [
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -54,6 +58,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -135,7 +140,9 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     lr = check_lr(lr)
     prediction = w_ * x_
     error = prediction - y_
-    loss = error**2
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
+        loss = error**2
+    raise_if_input_overflows("simple_step", float(loss), x=float(x_), y=float(y_), w=float(w_))
     slope = 2 * error * x_
     new_w = w_ - lr * slope
     raise_if_diverged("simple_step", float(loss), lr, epoch=0, batch=0, index=1, params=[new_w])
@@ -413,7 +420,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, weights: Sequence[np.ndarray]
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w``; returns them and the batch's sum of squared errors. For one record x (d,):
 
@@ -429,7 +436,7 @@ def _backprop_per_record(
     ``weights_input_hidden`` lines (``del_w_input_hidden += hidden_error_term * x[:, None]``).
     """
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
-    sq_error = 0.0
+    sq_error = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         *hidden_outputs, output = _network_outputs(x, weights)
         error = target - output
@@ -443,7 +450,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         sq_error += error * error
-    return del_w, float(sq_error)
+    return del_w, sq_error
 
 
 def _backprop_step(
@@ -463,14 +470,31 @@ def _backprop_step(
         del_w, sq_error = _backprop_per_record(X, y, weights)
     else:
         del_w, error = _backprop(X, y, weights)
-        sq_error = float(error @ error)
+        sq_error = error @ error
     m = len(y) if reduction == "mse" else 1
     if optimizer is not None:
         optimizer.step([-d / m for d in del_w])
         return sq_error / m
     for W, d in zip(weights, del_w, strict=True):
         W += d * lr / m
-    return sq_error / m
+    return float(X.dtype.type(sq_error) / m)  # in the run's dtype, as the update
+
+
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
 
 
 def network_gradient(
@@ -487,6 +511,49 @@ def network_gradient(
     del_w, _ = _backprop(X, y, ws)
     m = len(y) if reduction == "mse" else 1
     return tuple(-d / m for d in del_w)
+
+
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise: one step of a 3-2-1 sigmoid network on one
+    record, every quantity in the course's names (see :class:`~gd_compare.core.BackpropStep`).
+
+    hidden_input      = x @ weights_input_hidden
+    hidden_output     = sigmoid(hidden_input)
+    output            = sigmoid(hidden_output @ weights_hidden_output)
+    error             = target − output
+    output_error_term = error·output·(1 − output)
+    hidden_error_term = output_error_term·weights_hidden_output·hidden_output·(1 − hidden_output)
+    delta_w_h_o       = lr·output_error_term·hidden_output
+    delta_w_i_h       = lr·hidden_error_term·x[:, None]
+
+    The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
+    [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
+    [−7.08022187e-05 2.04471402e-04]].
+    """
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    hidden_input = np.dot(x_, w_ih)
+    hidden_output = sigmoid(hidden_input)
+    output = sigmoid(np.dot(hidden_output, w_ho))
+    error = t_ - output
+    output_error_term = error * output * (1 - output)
+    hidden_error_term = output_error_term * w_ho * hidden_output * (1 - hidden_output)
+    delta_w_h_o = lr * output_error_term * hidden_output
+    delta_w_i_h = lr * hidden_error_term * x_[:, None]
+    new_w_ih, new_w_ho = w_ih + delta_w_i_h, w_ho + delta_w_h_o
+    loss = float(error**2)
+    raise_if_diverged("backprop_exercise", loss, lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input, hidden_output, float(output), float(error),
+                        float(output_error_term), hidden_error_term, delta_w_h_o, delta_w_i_h,
+                        new_w_ih, new_w_ho, loss)
 
 
 def _train_network(
@@ -525,4 +592,22 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K workers' shards, each shard's gradient by hand, the all-reduce written out: its own module.
+from .data_parallel import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

@@ -272,21 +272,25 @@ def repeat_step(
     dt = check_dtype(dtype)
     rtol, atol = DEFAULT_TOLERANCE[dt.name]
     kwargs = spec.inputs(dt, **params).kwargs
-    key = "w" if "w" in kwargs else "weights"
+    keys = [k for k in ("w", "weights", "weights_input_hidden", "weights_hidden_output")
+            if k in kwargs]
     if backends is None:
         from . import numpy_backend, torch_backend
 
         backends = (numpy_backend, torch_backend)
     runs = []
     for mod in backends:
-        state = kwargs[key]
+        state = {k: kwargs[k] for k in keys}
         losses, history, last = [], [], None
         for _ in range(steps):
-            last = getattr(mod, concept)(**{**kwargs, key: state})
-            state = np.asarray(getattr(last, key), dtype=dt)
-            state = dt.type(state) if state.ndim == 0 else state
+            last = getattr(mod, concept)(**{**kwargs, **state})
+            for k in keys:
+                value = np.asarray(getattr(last, k), dtype=dt)
+                state[k] = dt.type(value) if value.ndim == 0 else value
             losses.append(float(last.loss))
-            history.append(np.atleast_1d(np.array(state, dtype=dt)))
+            # every weight of the step, layer after layer, as one vector
+            history.append(np.concatenate([np.ravel(np.array(state[k], dtype=dt))
+                                           for k in keys]))
         runs.append(BackendRun(final_weights=(history[-1],), losses=np.asarray(losses),
                                history=(np.stack(history),), values=dict(vars(last))))
     max_abs: dict[str, float] = {}
@@ -533,13 +537,16 @@ def save_all(
     dpi: int = 100,
     progress: bool | Callable[..., Any] = False,
     echo: Callable[[str], Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> SavedPlots:
     """Run every concept (or ``concepts``) and write its pictures as PNGs into ``out_dir``
     (created if missing): ``<concept>.png`` for each (:func:`comparison_figure`; one-step concepts
     repeated :data:`REPEATED_STEPS` times), plus ``mse_training_sse_vs_mse.png``,
     ``mse_training_lr_sweep.png`` and ``sgd_batching_batch_sizes.png`` when those concepts are
     selected. ``progress`` is handed to :func:`~gd_compare.harness.compare`; ``echo(path)`` is
-    called after each file is written."""
+    called after each file is written. ``params`` (``lr``, ``epochs``, ``seed``, ...) go to every
+    run of a concept that takes them, except where a picture sets its own (the sweep's lr, the
+    batch sizes, the SSE run's loss)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(concepts or CONCEPTS))
@@ -555,15 +562,22 @@ def save_all(
         if echo is not None:
             echo(str(path))
 
-    def run(name: str, **params: Any) -> Comparison:
-        result = compare(name, dtype=dtype, progress=progress, **params)
+    given = dict(params or {})
+
+    def options(name: str, **fixed: Any) -> dict[str, Any]:
+        taken = CONCEPTS[name].defaults
+        return {k: v for k, v in given.items() if k in taken and k not in fixed} | fixed
+
+    def run(name: str, **fixed: Any) -> Comparison:
+        result = compare(name, dtype=dtype, progress=progress, **options(name, **fixed))
         results.append(result)
         return result
 
     for name in names:
         if CONCEPTS[name].kind == "step":
-            results.append(compare(name, dtype=dtype))  # the lesson's step, as the table shows
-            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype)
+            # the lesson's step, as the table shows
+            results.append(compare(name, dtype=dtype, **options(name)))
+            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype, **options(name))
             results.append(repeated)
             save(comparison_figure(repeated), f"{name}.png")
         else:
@@ -572,7 +586,7 @@ def save_all(
         from .data import load_admissions
 
         n = len(load_admissions().arrays()[1])
-        lr = CONCEPTS["mse_training"].defaults["lr"]
+        lr = given.get("lr", CONCEPTS["mse_training"].defaults["lr"])
         mse = results[[r.concept for r in results].index("mse_training")]
         sse: Comparison | BaseException
         try:

@@ -29,11 +29,13 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from .core import (
+    BackpropStep,
     BatchOrder,
     NeuronStep,
     Reduction,
     SimpleStep,
     Step,
+    check_backprop_inputs,
     check_binary,
     check_dataset,
     check_lr,
@@ -44,6 +46,7 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
@@ -52,6 +55,7 @@ __all__ = [
     "Network",
     "Neuron",
     "accuracy",
+    "backprop_exercise",
     "backprop_training",
     "forward",
     "gradient",
@@ -61,6 +65,7 @@ __all__ = [
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -181,6 +186,7 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     optimizer = torch.optim.SGD([w], lr=lr)
     prediction = w * x
     loss = nn.functional.mse_loss(prediction, y)
+    raise_if_input_overflows("simple_step", loss.item(), x=float(x_), y=float(y_), w=float(w_))
     loss.backward()
     slope = w.grad.item()
     optimizer.step()
@@ -409,6 +415,18 @@ def network_accuracy(
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line: :class:`Network`'s output for the *last* record of ``features``
+    (the ``x`` the course's loop leaves behind) against *all* targets, ``mean((out − y)²)``
+    (see ``numpy_backend.network_course_loss``)."""
+    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    with torch.no_grad():
+        out = Network(ws)(torch.from_numpy(X[-1]))
+        return torch.mean((out - torch.from_numpy(y)) ** 2).item()
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -423,6 +441,50 @@ def network_gradient(
     criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
     (0.5 * criterion(model(torch.from_numpy(X)), torch.from_numpy(y))).backward()
     return tuple(W.grad.numpy().copy() for W in model.layers)
+
+
+def backprop_exercise(
+    x: ArrayLike = (0.5, 0.1, -0.2),
+    target: ArrayLike = 0.6,
+    weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
+    weights_hidden_output: ArrayLike = (0.1, -0.3),
+    lr: float = 0.5,
+) -> BackpropStep:
+    """The course's backpropagation exercise through :class:`Network` (the same 3-2-1 net),
+    one ``(0.5 * loss).backward()`` and one ``optimizer.step()``; the course's quantities are
+    read off autograd, none derived by hand:
+
+    output_error_term = −∂E/∂(output's input)    (``retain_grad``)
+    hidden_error_term = −∂E/∂hidden_input
+    delta_w_h_o, delta_w_i_h = −lr·∂E/∂W = the change ``optimizer.step()`` makes
+    """
+    x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
+                                               weights_hidden_output)
+    lr = check_lr(lr)
+    model = Network((w_ih, w_ho))
+    W_ih, W_ho = model.layers
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    xt, yt = torch.from_numpy(x_), torch.from_numpy(t_)
+    hidden_input = xt @ W_ih
+    hidden_input.retain_grad()
+    hidden_output = torch.sigmoid(hidden_input)
+    output_input = hidden_output @ W_ho
+    output_input.retain_grad()
+    output = torch.sigmoid(output_input)
+    loss = nn.functional.mse_loss(output, yt)  # (target − output)², reported
+    (0.5 * loss).backward()  # E = ½(target − output)²
+    delta_w_i_h = -lr * W_ih.grad
+    delta_w_h_o = -lr * W_ho.grad
+    optimizer.step()
+    new_w_ih, new_w_ho = model.weights_view()
+    raise_if_diverged("backprop_exercise", loss.item(), lr, epoch=0, batch=0, index=1,
+                      params=[new_w_ih, new_w_ho])
+    return BackpropStep(hidden_input.detach().numpy(), hidden_output.detach().numpy(),
+                        output.item(), (yt - output).item(), -output_input.grad.item(),
+                        -hidden_input.grad.numpy(), delta_w_h_o.numpy(), delta_w_i_h.numpy(),
+                        new_w_ih.copy(), new_w_ho.copy(), loss.item())
+
+
 
 
 def _train_network(
@@ -480,4 +542,22 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss), __name__)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K worker processes, torch.distributed (gloo), DistributedDataParallel: its own module.
+from .distributed import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

@@ -24,6 +24,8 @@ from .core import (
     Training,
     check_count,
     check_dataset,
+    check_flag,
+    check_log,
     check_lr,
     check_network,
     check_reduction,
@@ -81,6 +83,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
@@ -168,10 +171,12 @@ class Loops:
     sse: Callable[..., float]
     network_mse: Callable[..., float]
     network_sse: Callable[..., float]
+    #: the course's log line (the last record's output against all targets), ``log="course"``
+    network_course_loss: Callable[..., float]
 
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-        if per_record:
+        if check_flag("per_record", per_record):
             if not run.optimizer.lesson or run.scheduler is not None:
                 raise ValueError("per_record: the lesson's record-by-record loop takes the "
                                  "lesson's plain SGD only (no optimizer options, no scheduler)")
@@ -354,7 +359,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        return loops.network_steps(run, bool(per_record))
+        return loops.network_steps(run, check_flag("per_record", per_record))
 
     def backprop_training(
         features: ArrayLike,
@@ -375,16 +380,22 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
         record: bool | int = True,
+        log: str = "train",
     ) -> Training:
         """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
         the loss of every update, the weights after every (``record``-th) update, and the lesson's
-        log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
+        log every epochs/10 epochs: ``log="train"`` the train MSE (SSE) of the whole network on
+        all of ``features``; ``log="course"`` the course's own line (``network_course_loss``: the
+        last record's output against all targets — what its quiz printed, 0.251357252426 first)."""
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        steps = loops.network_steps(run, bool(per_record))
-        evaluate = loops.network_sse if run.reduction == "sse" else loops.network_mse
+        steps = loops.network_steps(run, check_flag("per_record", per_record))
+        if check_log(log) == "course":
+            evaluate = loops.network_course_loss
+        else:
+            evaluate = loops.network_sse if run.reduction == "sse" else loops.network_mse
         return run.finish(steps, evaluate, record)
 
     functions = TrainingFunctions(iter_mse_training, mse_training, iter_sgd_batching,
