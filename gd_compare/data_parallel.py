@@ -248,11 +248,12 @@ def _shard_gradient(dp: DataParallelRun, X: np.ndarray, y: np.ndarray,
     nb = _by_hand()
     loss = dp.run.reduction
     if dp.network:
-        grads = nb.network_gradient(X, y, params, loss)
+        grads = tuple(nb.network_gradient(X, y, params, loss))
         value = (nb.network_sse if loss == "sse" else nb.network_mse)(X, y, params)
-        return tuple(grads), value
-    grad = nb.gradient(X, y, params[0], loss)
-    return (grad,), (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
+    else:
+        grads = (nb.gradient(X, y, params[0], loss),)
+        value = (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
+    return grads, X.dtype.type(value)  # the all-reduce of the loss stays in the run's dtype
 
 
 def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:
