@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .core import as_float_array, check_binary, check_dataset, check_hidden, check_seed
+from .core import (
+    as_float_array,
+    check_binary,
+    check_dataset,
+    check_flag,
+    check_hidden,
+    check_seed,
+)
 from .data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -101,6 +108,9 @@ class Concept:
             raise ValueError("split_seed: chooses the 90/10 split of the bundled admissions data; "
                              "it does not apply to features and targets you give")
         params = {**self.defaults, **overrides}
+        for flag in ("shuffle", "drop_last", "per_record"):
+            if flag in params:
+                params[flag] = check_flag(flag, params[flag])
         if "split_seed" in params:
             split = check_seed(params["split_seed"])
             if split is None:
@@ -167,6 +177,9 @@ def _test_split(p: dict[str, Any], X: np.ndarray, dtype: np.dtype) -> tuple[Any,
                          "or neither")
     X_test = as_float_array("features_test", p["features_test"], ndim=2)
     y_test = as_float_array("targets_test", p["targets_test"], ndim=1)
+    if X_test.shape[0] == 0:
+        raise ValueError("features_test: expected at least one record for the test accuracy, "
+                         "got 0 rows")
     if X_test.shape[1] != X.shape[1]:
         raise ValueError(f"features_test: expected {X.shape[1]} columns like features, got "
                          f"shape {X_test.shape}")

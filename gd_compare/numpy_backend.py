@@ -41,6 +41,7 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
@@ -139,7 +140,9 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     lr = check_lr(lr)
     prediction = w_ * x_
     error = prediction - y_
-    loss = error**2
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
+        loss = error**2
+    raise_if_input_overflows("simple_step", float(loss), x=float(x_), y=float(y_), w=float(w_))
     slope = 2 * error * x_
     new_w = w_ - lr * slope
     raise_if_diverged("simple_step", float(loss), lr, epoch=0, batch=0, index=1, params=[new_w])

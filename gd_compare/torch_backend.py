@@ -46,6 +46,7 @@ from .core import (
     check_threshold,
     hidden_of,
     raise_if_diverged,
+    raise_if_input_overflows,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
@@ -185,6 +186,7 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     optimizer = torch.optim.SGD([w], lr=lr)
     prediction = w * x
     loss = nn.functional.mse_loss(prediction, y)
+    raise_if_input_overflows("simple_step", loss.item(), x=float(x_), y=float(y_), w=float(w_))
     loss.backward()
     slope = w.grad.item()
     optimizer.step()

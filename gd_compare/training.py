@@ -24,6 +24,7 @@ from .core import (
     Training,
     check_count,
     check_dataset,
+    check_flag,
     check_log,
     check_lr,
     check_network,
@@ -82,6 +83,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
@@ -174,7 +176,7 @@ class Loops:
 
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-        if per_record:
+        if check_flag("per_record", per_record):
             if not run.optimizer.lesson or run.scheduler is not None:
                 raise ValueError("per_record: the lesson's record-by-record loop takes the "
                                  "lesson's plain SGD only (no optimizer options, no scheduler)")
@@ -229,6 +231,13 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w; in
         PyTorch ``backward()`` once per record adds into ``.grad``), kept as the readable
         reference; the default computes the same sums as matrix products.
+
+        ``optimizer``: ``"sgd"`` (the lesson's update), ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"adagrad"``, with ``optimizer_kwargs`` in torch's keywords (``lr`` is this ``lr``);
+        ``scheduler``: ``None``, ``"steplr"``, ``"exponentiallr"``, ``"cosineannealinglr"``,
+        ``"reducelronplateau"`` with ``scheduler_kwargs``, stepped once per epoch. NumPy runs
+        the hand-written :mod:`gd_compare.optim` / :mod:`gd_compare.lr_scheduler`, PyTorch
+        ``torch.optim`` (:mod:`gd_compare.options`). ``per_record`` keeps the lesson's SGD.
         """
         run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
@@ -343,12 +352,14 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         per epoch (the course's exercise); an int takes mini-batches of the shared
         :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
         ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+        ``optimizer``, ``optimizer_kwargs``, ``scheduler``, ``scheduler_kwargs``: as
+        :func:`iter_mse_training`.
         """
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        return loops.network_steps(run, bool(per_record))
+        return loops.network_steps(run, check_flag("per_record", per_record))
 
     def backprop_training(
         features: ArrayLike,
@@ -380,7 +391,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        steps = loops.network_steps(run, bool(per_record))
+        steps = loops.network_steps(run, check_flag("per_record", per_record))
         if check_log(log) == "course":
             evaluate = loops.network_course_loss
         else:
