@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -223,7 +224,7 @@ def test_ranks_that_disagree_are_caught_at_that_update(small_run):
     _assert_gone(pids)
 
 
-def test_a_worker_that_raises_fails_the_cli_with_one_line_and_no_json(monkeypatch, tmp_path):
+def test_a_worker_that_raises_is_the_runs_error_in_the_cli(monkeypatch, tmp_path):
     from gd_compare.cli import main
 
     original = distributed.run_steps
@@ -243,13 +244,16 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_no_json(monkeypatc
     with redirect_stdout(out), redirect_stderr(err):
         code = main(["--concept", "data_parallel", "--epochs", "2", "--json", str(path)])
     assert code == 1
-    assert out.getvalue() == ""
+    cause = "data_parallel: worker rank 1 raised RuntimeError: injected fault at update 5"
     # (rank 0, whose all-reduce broke when rank 1 left, is named after the cause)
-    assert err.getvalue().startswith("gd-compare: data_parallel: worker rank 1 raised "
-                                     "RuntimeError: injected fault at update 5")
+    assert err.getvalue().startswith(f"gd-compare: data_parallel: {cause}")
     assert err.getvalue().endswith(" (all 2 workers ended)\n")
-    assert err.getvalue().count("\n") == 1  # one line, no traceback
-    assert not path.exists() and not list(tmp_path.iterdir())  # no partial JSON
+    assert err.getvalue().count("\n") == 1 and "Traceback" not in out.getvalue()
+    assert re.search(r"data_parallel +train MSE +– +– +– +– +– +ERROR", out.getvalue())
+    # the JSON is whole (written once, at the end): the run's outcome is "error", the rank named
+    [record] = json.loads(path.read_text())["concepts"]
+    assert record["status"] == "error" and record["message"].startswith(cause)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no partial file left
     _assert_gone(pids)
 
 
