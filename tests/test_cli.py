@@ -192,7 +192,7 @@ def test_a_diverging_concept_gets_its_row_and_the_others_run(capsys):
     assert status == {"simple_step": "diverged", "sigmoid_step": "passed",
                       "sigmoid_exercise": "passed", "backprop_exercise": "passed",
                       "mse_training": "diverged", "sgd_batching": "passed",
-                      "backprop": "diverged"}
+                      "backprop": "diverged", "data_parallel": "passed"}
     diverged = next(c for c in doc["concepts"] if c["name"] == "mse_training")
     assert "smaller learning rate" in diverged["message"] and diverged["passed"] is False
     assert "mse_training diverged" in captured.err
