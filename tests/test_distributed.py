@@ -142,6 +142,14 @@ def test_drop_last_with_four_workers(pools, admissions):
     assert max(result.max_abs_diff.values()) <= 1e-12
 
 
+def test_the_harness_knows_how_many_updates_a_data_parallel_run_makes(pools):
+    calls: list[tuple[int, int]] = []
+    result = compare("data_parallel", workers=2, epochs=3, record=5,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert result.steps == 18 and calls[-1] == (18, 18)  # 180 records each, 6 updates of 30
+    assert result.torch.history_steps.tolist() == [5, 10, 15, 18]  # every 5th and the last
+
+
 def test_the_cli_runs_data_parallel(pools):
     from gd_compare.cli import main
 
