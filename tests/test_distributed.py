@@ -128,8 +128,9 @@ def test_network_sse_with_padding_ddp_equals_the_twin(pools, admissions):
     assert max(result.max_abs_diff.values()) <= 1e-12
 
 
-def test_float32_agrees_within_1e_5(pools):
-    result = compare("data_parallel", workers=2, dtype="float32", epochs=5)
+@pytest.mark.parametrize("k", [2, 4])
+def test_float32_agrees_within_1e_5(pools, k):
+    result = compare("data_parallel", workers=k, batch_size=60 // k, dtype="float32", epochs=5)
     assert result.passed and result.torch.final_weights[0].dtype == np.float32
     assert 0 < result.max_abs_diff["weights"] <= 1e-5
 
