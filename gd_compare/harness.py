@@ -602,6 +602,11 @@ def _total_steps(kwargs: dict[str, Any]) -> int:
     """How many updates a training run makes (for a progress bar's total)."""
     n = len(kwargs["targets"])
     size = kwargs.get("batch_size") or n  # backprop: None means full batch
+    if "workers" in kwargs:  # data_parallel: K shards of batch_size records per update
+        from .data_parallel import total_steps
+
+        return total_steps(n, kwargs["workers"], size, bool(kwargs.get("drop_last")),
+                           int(kwargs["epochs"]))
     return int(kwargs["epochs"]) * len(BatchOrder(n, size, drop_last=bool(kwargs.get("drop_last"))))
 
 
