@@ -74,6 +74,8 @@ class Concept:
     #: logs and reports the loss with (``loss="mse"``, ``loss="sse"``) and scores the test
     #: split with; ``params`` is the weight vector, or the tuple of them when there are several
     loss_functions: tuple[str, str] = ("mse", "sse")
+    #: ... and ``loss="bce"`` (binary cross-entropy)
+    bce_function: str = "bce"
     accuracy_function: str = "accuracy"
     #: the backends' function (and ``iter_`` + it) when it is not called ``name``
     function: str = ""
@@ -172,7 +174,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     else:
         weights = _cast(weights, dtype)
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
-              "epochs": p["epochs"], "loss": p["loss"]}
+              "epochs": p["epochs"], "loss": p["loss"], "bias": p["bias"]}
     return Inputs(kwargs, test)
 
 
@@ -204,13 +206,13 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         weights = tuple(_cast(w, dtype) for w in weights)
     kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
-                                 "per_record", "loss")}
+                                 "per_record", "loss", "bias")}
     return Inputs(kwargs, test)
 
 
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
-    "weights": None, "seed": LESSON_SEED, "loss": "mse",
+    "weights": None, "seed": LESSON_SEED, "loss": "mse", "bias": False,
 }
 
 CONCEPTS: dict[str, Concept] = {
@@ -242,7 +244,7 @@ CONCEPTS: dict[str, Concept] = {
                                   "hidden": (2,), "batch_size": None, "shuffle": True,
                                   "drop_last": False, "per_record": False},
                 "train MSE", _build_backprop,
-                loss_functions=("network_mse", "network_sse"),
+                loss_functions=("network_mse", "network_sse"), bce_function="network_bce",
                 accuracy_function="network_accuracy", function="backprop_training"),
     )
 }

@@ -584,7 +584,8 @@ def _take(steps: Iterator[Step], count: int) -> tuple[list[Step], BaseException 
 
 def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
     mse, sse = spec.loss_functions
-    return getattr(mod, sse if kwargs.get("loss") == "sse" else mse)
+    name = {"sse": sse, "bce": spec.bce_function}.get(kwargs.get("loss"), mse)
+    return getattr(mod, name)
 
 
 def _total_steps(kwargs: dict[str, Any]) -> int:

@@ -37,15 +37,16 @@ from .core import (
     Step,
     check_backprop_inputs,
     check_binary,
-    check_dataset,
+    check_loss_targets,
     check_lr,
-    check_network,
+    check_network_data,
+    check_neuron_data,
     check_neuron_inputs,
     check_reduction,
     check_simple_inputs,
     check_threshold,
-    hidden_of,
     raise_if_diverged,
+    split_network,
 )
 from .training import Loops, training_functions
 
@@ -55,14 +56,17 @@ __all__ = [
     "accuracy",
     "backprop_exercise",
     "backprop_training",
+    "bce",
     "forward",
     "gradient",
     "iter_backprop_training",
     "iter_mse_training",
     "iter_sgd_batching",
+    "log_sigmoid",
     "mse",
     "mse_training",
     "network_accuracy",
+    "network_bce",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -78,19 +82,33 @@ __all__ = [
 
 
 class Neuron(nn.Module):
-    """One sigmoid unit without bias: ŷ = sigmoid(X @ w), X (m, d) → ŷ (m,); x (d,) → ŷ scalar.
+    """One sigmoid unit: ŷ = sigmoid(X @ w), X (m, d) → ŷ (m,); x (d,) → ŷ scalar; with a bias
+    ŷ = sigmoid(X @ w + b).
 
-    ``nn.Linear(d, 1, bias=False)`` holds w as its ``weight`` of shape (1, d); it is created
-    uninitialised (``skip_init``, so the caller's global torch RNG is not consumed) and then set
-    to the given weights.
+    ``nn.Linear(d, 1, bias=False)`` (``bias=True`` when a bias (1,) is given) holds w as its
+    ``weight`` of shape (1, d) and b as its ``bias`` (1,); it is created uninitialised
+    (``skip_init``, so the caller's global torch RNG is not consumed) and then set to the given
+    values.
     """
 
-    def __init__(self, weights: np.ndarray) -> None:
+    def __init__(self, weights: np.ndarray, bias: np.ndarray | None = None) -> None:
         super().__init__()
         w = torch.from_numpy(np.ascontiguousarray(weights))
-        self.linear = nn.utils.skip_init(nn.Linear, w.shape[0], 1, bias=False, dtype=w.dtype)
+        self.linear = nn.utils.skip_init(nn.Linear, w.shape[0], 1, bias=bias is not None,
+                                         dtype=w.dtype)
         with torch.no_grad():
             self.linear.weight.copy_(w.unsqueeze(0))
+            if bias is not None:
+                self.linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(bias)))
+
+    @classmethod
+    def of(cls, params: tuple[np.ndarray, ...]) -> Neuron:
+        """The neuron of checked parameters ``(w,)`` or ``(w, b)``."""
+        return cls(params[0], params[1] if len(params) > 1 else None)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """h = X @ w (+ b), the output before the sigmoid: what ``nn.BCEWithLogitsLoss`` takes."""
+        return self.linear(X).squeeze(-1)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.linear(X)).squeeze(-1)
@@ -98,6 +116,12 @@ class Neuron(nn.Module):
     def weights_view(self) -> np.ndarray:
         """The live weights as a NumPy view of shape (d,) (no copy; it follows every update)."""
         return self.linear.weight.detach().numpy()[0]
+
+    def params_view(self) -> tuple[np.ndarray, ...]:
+        """The live parameters as NumPy views: (w (d,),) or (w (d,), b (1,))."""
+        if self.linear.bias is None:
+            return (self.weights_view(),)
+        return self.weights_view(), self.linear.bias.detach().numpy()
 
 
 # --------------------------------------------------------------------------- activation
@@ -121,53 +145,103 @@ def sigmoid_prime(h: ArrayLike) -> np.ndarray:
 
 
 def forward(features: ArrayLike, weights: ArrayLike) -> np.ndarray:
-    """ŷ = sigmoid(features @ weights) through :class:`Neuron`: (n, d) → (n,)."""
-    X, _, w = check_dataset(features, None, weights)
+    """ŷ = sigmoid(features @ weights) through :class:`Neuron`: (n, d) → (n,); ``weights`` may
+    be the pair (w, b) of a neuron with a bias."""
+    X, _, params = check_neuron_data(features, None, weights)
     with torch.no_grad():
-        return Neuron(w)(torch.from_numpy(X)).numpy()
+        return Neuron.of(params)(torch.from_numpy(X)).numpy()
+
+
+def _criterion(loss: str) -> nn.Module:
+    """The reported loss of a batch: ``nn.MSELoss()`` (MSE), ``nn.MSELoss(reduction="sum")``
+    (SSE), ``nn.BCEWithLogitsLoss()`` (mean BCE, from h).
+
+    Why ``BCEWithLogitsLoss`` on h and not ``nn.BCELoss`` on ŷ = sigmoid(h): BCELoss clamps each
+    log at −100, so a confident wrong answer (ŷ rounded to 0 or 1) costs 100 instead of |h|, and
+    its backward divides by ŷ(1 − ŷ) (clamped at 1e-12) and multiplies by sigmoid' = ŷ(1 − ŷ),
+    which is 0 there: the gradient vanishes exactly where BCE's should be ±1. BCEWithLogitsLoss
+    computes (1 − y)·h − log_sigmoid(h) and differentiates to sigmoid(h) − y directly: the
+    lesson's error_term = error, as the NumPy twin writes it, at every h.
+    """
+    if loss == "bce":
+        return nn.BCEWithLogitsLoss()
+    return nn.MSELoss(reduction="sum" if loss == "sse" else "mean")
+
+
+def _objective(
+    model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss: str, criterion: nn.Module,
+    scale: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reported, E) of a batch (or, with ``scale`` = m, one record's share of it): the loss
+    reported and the one differentiated — E = ½·reported for squared error (the lesson's ½·MSE,
+    see the module docstring), E = reported for BCE (no ½)."""
+    # BCE takes h (the logits), the squared error ŷ = sigmoid(h)
+    reported = criterion(model.logits(xb) if loss == "bce" else model(xb), yb)
+    if scale is not None:
+        reported = reported / scale
+    return reported, (reported if loss == "bce" else 0.5 * reported)
 
 
 def _loss(features: ArrayLike, targets: ArrayLike, weights: ArrayLike, reduction: str) -> float:
-    X, y, w = check_dataset(features, targets, weights)
+    X, y, params = check_neuron_data(features, targets, weights)
+    if reduction == "bce":
+        check_loss_targets("bce", y)
     with torch.no_grad():
-        output = Neuron(w)(torch.from_numpy(X))
-        return nn.MSELoss(reduction=reduction)(output, torch.from_numpy(y)).item()
+        reported, _ = _objective(Neuron.of(params), torch.from_numpy(X), torch.from_numpy(y),
+                                 reduction, _criterion(reduction))
+        return reported.item()
 
 
 def mse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
     """MSE = mean((ŷ − y)²): ``nn.MSELoss()``."""
-    return _loss(features, targets, weights, "mean")
+    return _loss(features, targets, weights, "mse")
 
 
 def sse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
     """SSE = Σ(ŷ − y)²: ``nn.MSELoss(reduction="sum")``."""
-    return _loss(features, targets, weights, "sum")
+    return _loss(features, targets, weights, "sse")
+
+
+def bce(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
+    """Mean binary cross-entropy: ``nn.BCEWithLogitsLoss()`` on h (see :func:`_criterion`)."""
+    return _loss(features, targets, weights, "bce")
+
+
+def log_sigmoid(h: ArrayLike) -> np.ndarray:
+    """``torch.nn.functional.logsigmoid``: log(sigmoid(h)), elementwise, stable."""
+    return nn.functional.logsigmoid(_float_tensor(h)).numpy()
 
 
 def accuracy(
     features: ArrayLike, targets: ArrayLike, weights: ArrayLike, threshold: float = 0.5
 ) -> float:
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
-    X, y, w = check_dataset(features, targets, weights)
+    X, y, params = check_neuron_data(features, targets, weights)
     check_binary("targets", y)
     threshold = check_threshold(threshold)
     with torch.no_grad():
-        predictions = Neuron(w)(torch.from_numpy(X)) > threshold
+        predictions = Neuron.of(params)(torch.from_numpy(X)) > threshold
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
 def gradient(
     features: ArrayLike, targets: ArrayLike, weights: ArrayLike, loss: Reduction = "mse"
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """∂E/∂w of one sigmoid neuron on a batch from autograd: ``weight.grad`` after
-    ``(0.5 * nn.MSELoss()(ŷ, y)).backward()``, the gradient the training loop's
-    ``optimizer.step()`` uses. Shape (d,)."""
-    X, y, w = check_dataset(features, targets, weights)
+    ``(0.5 * nn.MSELoss()(ŷ, y)).backward()`` (``loss="bce"``: ``nn.BCEWithLogitsLoss()(h,
+    y).backward()``), the gradient the training loop's ``optimizer.step()`` uses. Shape (d,);
+    ``weights`` = (w, b): the pair (∂E/∂w, ``bias.grad``)."""
+    X, y, params = check_neuron_data(features, targets, weights)
     reduction = check_reduction(loss)
-    model = Neuron(w)
-    criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    (0.5 * criterion(model(torch.from_numpy(X)), torch.from_numpy(y))).backward()
-    return model.linear.weight.grad.numpy()[0].copy()
+    check_loss_targets(reduction, y)
+    model = Neuron.of(params)
+    _, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
+                              _criterion(reduction))
+    objective.backward()
+    grad_w = model.linear.weight.grad.numpy()[0].copy()
+    if model.linear.bias is None:
+        return grad_w
+    return grad_w, model.linear.bias.grad.numpy().copy()
 
 
 # --------------------------------------------------------------------------- 1. one weight
@@ -262,7 +336,7 @@ def _batches(Xt: torch.Tensor, yt: torch.Tensor, order: BatchOrder):
 def _train(
     X: np.ndarray,
     y: np.ndarray,
-    w: np.ndarray,
+    params: tuple[np.ndarray, ...],
     lr: float,
     epochs: int,
     order: BatchOrder,
@@ -286,19 +360,19 @@ def _train(
     is read with ``.item()``: on the CPU a plain read, no device round trip, and cheaper than
     copying it into a preallocated tensor (0.2 µs vs 3 µs).
     """
-    model = Neuron(w)
-    criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
+    model = Neuron.of(params)
+    criterion = _criterion(reduction)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    params = (model.weights_view(),)
+    params = model.params_view()
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
             model.zero_grad(set_to_none=True)
-            loss = criterion(model(xb), yb)  # reported: MSE (or SSE)
-            (0.5 * loss).backward()  # E = ½·MSE: −lr·∂E/∂w is the lesson's step
+            loss, objective = _objective(model, xb, yb, reduction, criterion)  # MSE, E = ½·MSE
+            objective.backward()  # −lr·∂E/∂w is the lesson's step
             optimizer.step()
             value = loss.item()
             raise_if_diverged(concept, value, lr, epoch=epoch, batch=b, index=index,
@@ -307,23 +381,26 @@ def _train(
 
 
 def _train_per_record(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, lr: float, epochs: int, reduction: Reduction
+    X: np.ndarray, y: np.ndarray, params: tuple[np.ndarray, ...], lr: float, epochs: int,
+    reduction: Reduction,
 ) -> Iterator[Step]:
     """The lesson's per-record loop, the PyTorch way: ``backward()`` once per record *adds* that
     record's gradient into ``.grad`` (the lesson's ``del_w +=``), one ``optimizer.step()`` per
     epoch."""
-    model = Neuron(w)
-    criterion = nn.MSELoss(reduction="sum")
+    model = Neuron.of(params)
+    criterion = (nn.BCEWithLogitsLoss(reduction="sum") if reduction == "bce"
+                 else nn.MSELoss(reduction="sum"))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    m = len(y) if reduction == "mse" else 1
-    params = (model.weights_view(),)
+    m = 1 if reduction == "sse" else len(y)
+    params = model.params_view()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     for epoch in range(epochs):
         optimizer.zero_grad()
         total = torch.zeros((), dtype=Xt.dtype)
         for x, target in zip(Xt, yt, strict=True):
-            loss = criterion(model(x), target) / m  # this record's share of the MSE
-            (0.5 * loss).backward()  # accumulates into weight.grad
+            # this record's share of the MSE, and of E = ½·MSE (or of the mean BCE)
+            loss, objective = _objective(model, x, target, reduction, criterion, scale=m)
+            objective.backward()  # accumulates into weight.grad
             total += loss.detach()
         optimizer.step()
         value = total.item()
@@ -347,44 +424,64 @@ class Network(nn.Module):
 
     def __init__(self, weights: Sequence[np.ndarray]) -> None:
         super().__init__()
+        weights, biases = split_network(weights)  # with a bias: one per layer, after the weights
         self.layers = nn.ParameterList(
             nn.Parameter(torch.from_numpy(np.array(w, copy=True))) for w in weights
         )
+        #: b_1 (h_1,), ..., b_L (h_L,), b_out (1,) — one ``nn.Parameter`` per layer (or none)
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.from_numpy(np.array(b, copy=True))) for b in biases
+        )
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """The output's h (before its sigmoid): what ``nn.BCEWithLogitsLoss`` takes."""
+        *hidden, w_out = self.layers
+        biases = list(self.biases)
+        a = X
+        for k, W in enumerate(hidden):
+            # hidden_output_k = sigmoid(a @ W_k (+ b_k))
+            a = torch.sigmoid(a @ W + biases[k] if biases else a @ W)
+        return a @ w_out + biases[-1][0] if biases else a @ w_out
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        *hidden, w_out = self.layers
-        a = X
-        for W in hidden:
-            a = torch.sigmoid(a @ W)  # hidden_output_k = sigmoid(a @ W_k)
-        return torch.sigmoid(a @ w_out)  # output = sigmoid(hidden_output_L @ w_out)
+        return torch.sigmoid(self.logits(X))  # output = sigmoid(hidden_output_L @ w_out (+ b))
 
     def weights_view(self) -> tuple[np.ndarray, ...]:
-        """The live per-layer weights as NumPy views (no copy; they follow every update)."""
-        return tuple(W.detach().numpy() for W in self.layers)
+        """The live parameters as NumPy views (no copy; they follow every update): the
+        per-layer weights, then the biases if any."""
+        return tuple(W.detach().numpy() for W in (*self.layers, *self.biases))
 
 
 def _network_loss(features, targets, weights, reduction: str) -> float:
-    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    X, y, ws = check_network_data(features, targets, weights)
+    if reduction == "bce":
+        check_loss_targets("bce", y)
     with torch.no_grad():
-        output = Network(ws)(torch.from_numpy(X))
-        return nn.MSELoss(reduction=reduction)(output, torch.from_numpy(y)).item()
+        reported, _ = _objective(Network(ws), torch.from_numpy(X), torch.from_numpy(y),
+                                 reduction, _criterion(reduction))
+        return reported.item()
 
 
 def network_forward(features: ArrayLike, weights: Sequence[ArrayLike]) -> np.ndarray:
     """ŷ = output of :class:`Network` for every record: (n, d) → (n,)."""
-    X, _, ws, _ = check_network(features, None, weights, hidden_of(weights))
+    X, _, ws = check_network_data(features, None, weights)
     with torch.no_grad():
         return Network(ws)(torch.from_numpy(X)).numpy()
 
 
 def network_mse(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
     """MSE = mean((ŷ − y)²) of the network: ``nn.MSELoss()``."""
-    return _network_loss(features, targets, weights, "mean")
+    return _network_loss(features, targets, weights, "mse")
 
 
 def network_sse(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
     """SSE = Σ(ŷ − y)² of the network: ``nn.MSELoss(reduction="sum")``."""
-    return _network_loss(features, targets, weights, "sum")
+    return _network_loss(features, targets, weights, "sse")
+
+
+def network_bce(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
+    """Mean BCE of the network: ``nn.BCEWithLogitsLoss()`` on the output's h."""
+    return _network_loss(features, targets, weights, "bce")
 
 
 def network_accuracy(
@@ -394,7 +491,7 @@ def network_accuracy(
     threshold: float = 0.5,
 ) -> float:
     """Share of records with (ŷ > threshold) == y; targets must be 0 or 1."""
-    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    X, y, ws = check_network_data(features, targets, weights)
     check_binary("targets", y)
     threshold = check_threshold(threshold)
     with torch.no_grad():
@@ -409,13 +506,16 @@ def network_gradient(
     loss: Reduction = "mse",
 ) -> tuple[np.ndarray, ...]:
     """∂E/∂W of every layer from autograd: each parameter's ``.grad`` after
-    ``(0.5 * nn.MSELoss()(ŷ, y)).backward()`` (E = ½·MSE; ``loss="sse"``: ½·SSE)."""
-    X, y, ws, _ = check_network(features, targets, weights, hidden_of(weights))
+    ``(0.5 * nn.MSELoss()(ŷ, y)).backward()`` (E = ½·MSE; ``loss="sse"``: ½·SSE; ``loss="bce"``:
+    ``nn.BCEWithLogitsLoss()`` on the output's h), then the biases' if given."""
+    X, y, ws = check_network_data(features, targets, weights)
     reduction = check_reduction(loss)
+    check_loss_targets(reduction, y)
     model = Network(ws)
-    criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
-    (0.5 * criterion(model(torch.from_numpy(X)), torch.from_numpy(y))).backward()
-    return tuple(W.grad.numpy().copy() for W in model.layers)
+    _, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
+                              _criterion(reduction))
+    objective.backward()
+    return tuple(W.grad.numpy().copy() for W in (*model.layers, *model.biases))
 
 
 def backprop_exercise(
@@ -462,6 +562,18 @@ def backprop_exercise(
 
 
 
+def _record_objective(
+    model: Network, x: torch.Tensor, target: torch.Tensor, loss: str, m: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One record's share (1/m) of the batch's (reported, E): (ŷ − y)²/m and ½ of it, or its
+    BCE/m (``binary_cross_entropy_with_logits`` on the output's h) and the same."""
+    if loss == "bce":
+        share = nn.functional.binary_cross_entropy_with_logits(model.logits(x), target) / m
+        return share, share
+    share = (model(x) - target) ** 2 / m  # this record's share of the MSE
+    return share, 0.5 * share
+
+
 def _train_network(
     X: np.ndarray,
     y: np.ndarray,
@@ -477,7 +589,7 @@ def _train_network(
     ``.grad`` (the course's ``del_w +=``) and one ``optimizer.step()`` follows. Batches as in
     :func:`_train` (the shared :class:`BatchOrder`, taken by indexing)."""
     model = Network(weights)
-    criterion = nn.MSELoss(reduction="mean" if reduction == "mse" else "sum")
+    criterion = _criterion(reduction)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = model.weights_view()
@@ -488,15 +600,15 @@ def _train_network(
             index += 1
             optimizer.zero_grad()
             if per_record:
-                m = len(yb) if reduction == "mse" else 1
+                m = 1 if reduction == "sse" else len(yb)
                 total = torch.zeros((), dtype=xb.dtype)
                 for x, target in zip(xb, yb, strict=True):
-                    loss = (model(x) - target) ** 2 / m  # this record's share of the MSE
-                    (0.5 * loss).backward()  # accumulates into every layer's .grad
+                    loss, objective = _record_objective(model, x, target, reduction, m)
+                    objective.backward()  # accumulates into every layer's .grad
                     total += loss.detach()
             else:
-                total = criterion(model(xb), yb)  # reported: MSE (or SSE)
-                (0.5 * total).backward()  # E = ½·MSE: −lr·∂E/∂W is the course's step
+                total, objective = _objective(model, xb, yb, reduction, criterion)  # MSE, ½·MSE
+                objective.backward()  # −lr·∂E/∂W is the course's step
             optimizer.step()
             value = total.item()
             raise_if_diverged("backprop", value, lr, epoch=epoch, batch=b, index=index,
@@ -509,4 +621,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse, bce,
+          network_bce), __name__)
