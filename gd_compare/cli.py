@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from .concepts import CONCEPTS
-from .core import DivergenceError, format_log
+from .core import REDUCTIONS, DivergenceError, format_log
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
 
 PROG = "gd-compare"
@@ -79,6 +79,22 @@ def _dpi(text: str) -> int:
     return value
 
 
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """``--bias`` and ``--loss``: options of the training concepts (the main command and plot)."""
+    p.add_argument("--bias", action="store_true",
+                   help="give every unit of the training concepts a bias, starting at 0 (the "
+                   "lesson's neuron and network have none)")
+    p.add_argument("--loss", choices=list(REDUCTIONS),
+                   help="the loss the training concepts descend: mse (default: the lesson's "
+                   "½·MSE), sse (½·SSE) or bce (mean binary cross-entropy)")
+
+
+def _training_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The training concepts' ``bias``/``loss`` overrides the user asked for."""
+    wanted = {"bias": True if args.bias else None, "loss": args.loss}
+    return {k: v for k, v in wanted.items() if v is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -105,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed,
                    help="seed of the initial weights and the batch shuffle (default 42; "
                    "backprop 21, the course's)")
+    _add_training_options(p)
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
     return p
@@ -113,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
     wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "hidden": args.hidden}
+              "seed": args.seed, "hidden": args.hidden, **_training_options(args)}
     return {k: v for k, v in wanted.items() if v is not None and k in defaults}
 
 
@@ -126,7 +143,7 @@ def _fmt(value: Any) -> str:
 
 def _headline(result: Comparison) -> tuple[str, str, str]:
     name = result.headline
-    if name == "train MSE":
+    if name.startswith("train "):
         return name, _fmt(result.numpy.final_loss), _fmt(result.torch.final_loss)
     return name, _fmt(result.numpy.values[name]), _fmt(result.torch.values[name])
 
@@ -159,6 +176,9 @@ def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
             for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=True):
                 print(f"  {a:<62} | {b}", file=out)
+        if r.bias:
+            per_array = ", ".join(f"{k} {v:.2e}" for k, v in r.max_abs_diff.items())
+            print(f"\n  {r.concept} with a bias, max |Δ| per quantity: {per_array}", file=out)
         if r.numpy.test_accuracy is not None:
             print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "
                   f"Prediction accuracy: {r.torch.test_accuracy:.3f}", file=out)
@@ -184,6 +204,7 @@ def build_plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default) or float32")
     p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
+    _add_training_options(p)
     return p
 
 
@@ -203,7 +224,8 @@ def plot_main(argv: Sequence[str]) -> int:
 
     try:
         saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
-                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"))
+                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"),
+                               training=_training_options(args))
     except DivergenceError as exc:
         print(f"{PROG} plot: {exc}", file=sys.stderr)
         return 1

@@ -146,6 +146,19 @@ class _Tracker:
 _BLOCK_STEPS = 512
 
 
+def param_labels(n_params: int, bias: bool) -> list[tuple[str, tuple[int, ...]]]:
+    """How each parameter array is named in the verdict: ``("weights", ())`` for a single
+    weight vector, ``("weights", (k,))`` for layer k of a network; with ``bias`` the second half
+    of the arrays are the biases: ``("bias", ())`` for a neuron's, ``("bias", (k,))`` for layer
+    k's. Each name gets its own maxima (``max_abs_diff["bias"]``)."""
+    if not bias or n_params < 2:
+        return [("weights", (k,) if n_params > 1 else ()) for k in range(n_params)]
+    half = n_params // 2
+    index = (lambda k: ()) if half == 1 else (lambda k: (k,))
+    return ([("weights", index(k)) for k in range(half)]
+            + [("bias", index(k)) for k in range(n_params - half)])
+
+
 class _StepBuffer:
     """The last few steps' parameters and losses of both backends, checked a block at a time.
 
@@ -158,8 +171,10 @@ class _StepBuffer:
     at once: Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
     """
 
-    def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None) -> None:
-        self.tracker, self.eager = tracker, eager
+    def __init__(
+        self, tracker: _Tracker, eager: bool, rows: int | None = None, bias: bool = False
+    ) -> None:
+        self.tracker, self.eager, self.bias = tracker, eager, bias
         self.rows = rows or _BLOCK_STEPS
         self.quiet = (tracker.atol / 2) ** 2
         self.n_params = -1
@@ -203,20 +218,20 @@ class _StepBuffer:
         self.count = 0
         dt = tracker.dtype
         found = []
-        multi = len(self.params) > 1
+        labels = param_labels(len(self.params), self.bias)
         for k, (keep_a, keep_b) in enumerate(self.params):
-            prefix = (k,) if multi else ()
+            quantity, prefix = labels[k]
             shape = keep_a[0].shape
             if all(p.shape == shape for p in (*keep_a, *keep_b)):
-                m = tracker.check_rows("weights", first, np.asarray(np.stack(keep_a), dtype=dt),
+                m = tracker.check_rows(quantity, first, np.asarray(np.stack(keep_a), dtype=dt),
                                        np.asarray(np.stack(keep_b), dtype=dt), prefix)
             else:  # shapes change from step to step (or differ: check() raises) — row by row
                 rows = []
                 for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):
                     if pa.shape != pb.shape:
-                        tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
+                        tracker.check(quantity, first + r, pa, pb)  # raises: shapes differ
                     rows.append(tracker.check_rows(
-                        "weights", first + r, np.asarray(pa, dtype=dt)[np.newaxis],
+                        quantity, first + r, np.asarray(pa, dtype=dt)[np.newaxis],
                         np.asarray(pb, dtype=dt)[np.newaxis], prefix))
                 m = next((x for x in rows if x is not None), None)
             if m is not None:
@@ -270,6 +285,8 @@ class Comparison:
     numpy: BackendRun
     torch: BackendRun
     headline: str = ""
+    #: the runs' parameters end with one bias per layer (``bias=True``)
+    bias: bool = False
 
     @property
     def passed(self) -> bool:
@@ -280,11 +297,15 @@ class Comparison:
         ({weights, loss, ...}), numpy/torch {final_weights, losses[, test_accuracy]}, and more."""
 
         def run(r: BackendRun) -> dict[str, Any]:
-            weights = [w.tolist() for w in r.final_weights]
+            params = [w.tolist() for w in r.final_weights]
+            n_weights = len(params) - len(params) // 2 if self.bias else len(params)
+            weights, biases = params[:n_weights], params[n_weights:]
             out: dict[str, Any] = {
                 "final_weights": weights[0] if len(weights) == 1 else weights,
-                "losses": [] if r.losses is None else r.losses.tolist(),
             }
+            if self.bias:
+                out["final_bias"] = biases[0] if len(biases) == 1 else biases
+            out["losses"] = [] if r.losses is None else r.losses.tolist()
             if r.final_loss is not None:
                 out["final_loss"] = r.final_loss
             if r.test_accuracy is not None:
@@ -391,8 +412,12 @@ def compare(
         else:
             runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
                                             stop_on_failure, progress)
+    bias = bool(inputs.kwargs.get("bias", False))
+    headline = spec.headline
+    if spec.kind == "training" and inputs.kwargs.get("loss", "mse") != "mse":
+        headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
-                      tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline)
+                      tracker.max_ulps, tracker.first, runs[0], runs[1], headline, bias)
 
 
 #: The fields of a one-step record that hold the weights after the step, in layer order.
@@ -453,7 +478,7 @@ def _compare_training(
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
-    buffer = _StepBuffer(tracker, eager=stop_on_failure)
+    buffer = _StepBuffer(tracker, eager=stop_on_failure, bias=bool(kwargs.get("bias", False)))
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = "numpy" if a is None else "torch"

@@ -500,13 +500,16 @@ def save_all(
     dpi: int = 100,
     progress: bool | Callable[..., Any] = False,
     echo: Callable[[str], Any] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> SavedPlots:
     """Run every concept (or ``concepts``) and write its pictures as PNGs into ``out_dir``
     (created if missing): ``<concept>.png`` for each (:func:`comparison_figure`; one-step concepts
     repeated :data:`REPEATED_STEPS` times), plus ``mse_training_sse_vs_mse.png``,
     ``mse_training_lr_sweep.png`` and ``sgd_batching_batch_sizes.png`` when those concepts are
     selected. ``progress`` is handed to :func:`~gd_compare.harness.compare`; ``echo(path)`` is
-    called after each file is written."""
+    called after each file is written. ``training``: options of every training run, e.g.
+    ``{"bias": True, "loss": "bce"}`` (the SSE-vs-MSE picture keeps its two losses)."""
+    extra = dict(training or {})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(concepts or CONCEPTS))
@@ -534,25 +537,27 @@ def save_all(
             results.append(repeated)
             save(comparison_figure(repeated), f"{name}.png")
         else:
-            save(comparison_figure(run(name)), f"{name}.png")
+            save(comparison_figure(run(name, **extra)), f"{name}.png")
     if "mse_training" in names:
         from .data import load_admissions
 
         n = len(load_admissions().arrays()[1])
         lr = CONCEPTS["mse_training"].defaults["lr"]
-        mse = results[[r.concept for r in results].index("mse_training")]
+        same = {k: v for k, v in extra.items() if k != "loss"}
+        mse = (results[[r.concept for r in results].index("mse_training")]
+               if extra.get("loss", "mse") == "mse" else run("mse_training", **same))
         sse: Comparison | BaseException
         try:
-            sse = run("mse_training", loss="sse")
+            sse = run("mse_training", loss="sse", **same)
         except DivergenceError as exc:
             sse = exc
-        small = run("mse_training", loss="sse", lr=lr / n)
+        small = run("mse_training", loss="sse", lr=lr / n, **same)
         save(sse_vs_mse_figure(mse, sse, n_records=n, lr=lr, sse_small_lr=(lr / n, small)),
              "mse_training_sse_vs_mse.png")
         sweep: dict[float, Comparison | BaseException] = {}
         for value in SWEEP_LRS:
             try:
-                sweep[value] = run("mse_training", lr=value, epochs=SWEEP_EPOCHS)
+                sweep[value] = run("mse_training", lr=value, epochs=SWEEP_EPOCHS, **extra)
             except DivergenceError as exc:
                 sweep[value] = exc
         save(lr_sweep_figure(sweep), "mse_training_lr_sweep.png")
@@ -560,7 +565,7 @@ def save_all(
         from .data import load_admissions
 
         X, y, _, _ = load_admissions().arrays(check_dtype(dtype))
-        sizes = {size: run("sgd_batching", batch_size=size, epochs=BATCH_EPOCHS)
+        sizes = {size: run("sgd_batching", batch_size=size, epochs=BATCH_EPOCHS, **extra)
                  for size in _valid_sizes(BATCH_SIZES, len(y))}
         save(batch_size_figure(sizes, X, y), "sgd_batching_batch_sizes.png")
     return SavedPlots(paths, results)
