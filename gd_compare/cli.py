@@ -9,6 +9,7 @@ error (a bad option value), always with a one-line message and no traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import numpy as np
 from .concepts import CONCEPTS
 from .core import REDUCTIONS, DivergenceError, format_log
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
+from .options import OPTIMIZERS, SCHEDULERS, check_optimizer, check_scheduler
 
 PROG = "gd-compare"
 
@@ -95,6 +97,23 @@ def _training_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in wanted.items() if v is not None}
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``, the value a Python literal (``0.9``, ``True``, ``(0.9, 0.99)``) or a bare
+    word (``min``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        if not value.strip().isidentifier():
+            raise argparse.ArgumentTypeError(
+                f"{key.strip()}: expected a Python literal (e.g. 0.9, True, (0.9, 0.99)), "
+                f"got {value!r}") from None
+        parsed = value.strip()
+    return key.strip(), parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -124,14 +143,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(p)
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
+                   help=f"optimizer of the training concepts: {', '.join(OPTIMIZERS)} (default: "
+                   "sgd, the lesson's); NumPy by hand (gd_compare.optim) vs torch.optim")
+    p.add_argument("--optimizer-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the optimizer, torch's keyword (repeatable), e.g. "
+                   "momentum=0.9, nesterov=True, betas=(0.9,0.99)")
+    p.add_argument("--scheduler", choices=list(SCHEDULERS), metavar="NAME",
+                   help=f"learning-rate scheduler, stepped once per epoch: {', '.join(SCHEDULERS)}")
+    p.add_argument("--scheduler-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the scheduler (repeatable), e.g. step_size=100, gamma=0.5")
     return p
 
 
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
     wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "hidden": args.hidden, **_training_options(args)}
+              "seed": args.seed, "hidden": args.hidden, **_training_options(args),
+              **_optimizer_overrides(args)}
     return {k: v for k, v in wanted.items() if v is not None and k in defaults}
+
+
+def _optimizer_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"optimizer": args.optimizer,
+            "optimizer_kwargs": dict(args.optimizer_option) if args.optimizer_option else None,
+            "scheduler": args.scheduler,
+            "scheduler_kwargs": dict(args.scheduler_option) if args.scheduler_option else None}
+
+
+def _record(result: Comparison, args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON record of a comparison; a training concept's names its optimizer and
+    scheduler with their options."""
+    record = result.to_json()
+    if CONCEPTS[result.concept].kind == "training":
+        o = _optimizer_overrides(args)
+        record["optimizer"] = check_optimizer(o["optimizer"] or "sgd",
+                                              o["optimizer_kwargs"]).to_json()
+        scheduler = check_scheduler(o["scheduler"], o["scheduler_kwargs"])
+        record["scheduler"] = scheduler.to_json() if scheduler else None
+    return record
 
 
 def _fmt(value: Any) -> str:
@@ -275,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json != "-":
         _report(results, args.dtype, sys.stdout)
     if args.json:
-        payload = json.dumps({"concepts": [r.to_json() for r in results]}, indent=1)
+        payload = json.dumps({"concepts": [_record(r, args) for r in results]}, indent=1)
         if args.json == "-":
             sys.stdout.write(payload + "\n")
         else:

@@ -175,7 +175,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         weights = _cast(weights, dtype)
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
               "epochs": p["epochs"], "loss": p["loss"], "bias": p["bias"]}
-    return Inputs(kwargs, test)
+    return Inputs(kwargs | {k: p[k] for k in OPTIMIZER_DEFAULTS}, test)
 
 
 def _build_mse(p: dict[str, Any], dtype: np.dtype) -> Inputs:
@@ -206,13 +206,19 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         weights = tuple(_cast(w, dtype) for w in weights)
     kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
-                                 "per_record", "loss", "bias")}
+                                 "per_record", "loss", "bias", *OPTIMIZER_DEFAULTS)}
     return Inputs(kwargs, test)
 
 
+#: every training concept's optimizer and learning-rate scheduler (gd_compare.options); the
+#: default is the lesson's plain SGD, no scheduler
+OPTIMIZER_DEFAULTS: dict[str, Any] = {
+    "optimizer": "sgd", "optimizer_kwargs": None, "scheduler": None, "scheduler_kwargs": None,
+}
+
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
-    "weights": None, "seed": LESSON_SEED, "loss": "mse", "bias": False,
+    "weights": None, "seed": LESSON_SEED, "loss": "mse", "bias": False, **OPTIMIZER_DEFAULTS,
 }
 
 CONCEPTS: dict[str, Concept] = {

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import kernels
+from . import kernels, lr_scheduler, optim
 from .core import (
     BackpropStep,
     BatchOrder,
@@ -43,6 +43,7 @@ from .core import (
     raise_if_diverged,
     split_network,
 )
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
 
 __all__ = [
@@ -337,6 +338,19 @@ def _per_record_epoch(
     return float(total / m)
 
 
+def _optimizer_step(
+    X: np.ndarray, y: np.ndarray, params: tuple[np.ndarray, ...], reduction: Reduction,
+    optimizer: optim.Optimizer,
+) -> float:
+    """One update by a hand-written ``torch.optim`` twin (:mod:`gd_compare.optim`): it is given
+    ∂E/∂w = −del_w / m (and ∂E/∂b = −del_b / m), the gradient :func:`_gradient_step` steps
+    against. Returns the loss."""
+    deltas, total = _neuron_del_w(X, y, params, reduction)
+    m = 1 if reduction == "sse" else len(y)
+    optimizer.step([-d / m for d in deltas])
+    return float(total / m)
+
+
 def _train(
     X: np.ndarray,
     y: np.ndarray,
@@ -346,26 +360,38 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     last = len(order) - 1
     index = 0
+    # The lesson's plain SGD is _gradient_step's own update. Another optimizer (or a learning-
+    # rate schedule) is its hand-written torch.optim twin, fed the same gradient.
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, params, lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
     # The full batch (one slice of all rows) of the lesson's neuron (no bias, squared error)
     # takes the cache-blocked kernel (gd_compare.kernels: _gradient_step's arithmetic, arranged
     # for the cache) once n spans more than one block; mini-batches, small sets, a bias and
     # BCE take the plain form.
     blocked = (order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
                and len(params) == 1 and reduction != "bce")
-    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked else None
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked and by_hand is None else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            if buffers is not None:
+            if by_hand is not None:
+                loss = _optimizer_step(X[batch], y[batch], params, reduction, by_hand)
+            elif buffers is not None:
                 loss = kernels.blocked_full_batch_step(X, y, params[0], lr, reduction, buffers)
             else:
                 loss = _gradient_step(X[batch], y[batch], params, lr, reduction)
+            epoch_loss += loss
             raise_if_diverged(concept, loss, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -556,16 +582,21 @@ def _backprop_step(
     lr: float,
     reduction: Reduction,
     per_record: bool,
+    optimizer: optim.Optimizer | None = None,
 ) -> float:
     """One update of every layer on a batch; the parameters change in place:
     W_k += lr·del_w[k] / m, b_k += lr·del_b[k] / m  (m = 1 for SSE). Returns the batch loss
-    before the update."""
+    before the update. With a hand-written ``optimizer`` (:mod:`gd_compare.optim`) it is given
+    ∂E/∂W_k = −del_w[k]/m (and ∂E/∂b_k = −del_b[k]/m) instead."""
     if per_record:
         deltas, total = _backprop_per_record(X, y, params, reduction)
     else:
         deltas, total = _backprop(X, y, params, reduction)
         total = float(total)
     m = 1 if reduction == "sse" else len(y)
+    if optimizer is not None:
+        optimizer.step([-d / m for d in deltas])
+        return total / m
     for W, d in zip(params, deltas, strict=True):
         W += d * lr / m
     return total / m
@@ -640,16 +671,26 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     last = len(order) - 1
     index = 0
+    # the course's update, or a hand-written torch.optim twin (gd_compare.optim) and schedule
+    by_hand = None if optimizer.lesson and scheduler is None else optimizer.build(optim, weights,
+                                                                                  lr)
+    schedule = scheduler.build(lr_scheduler, by_hand) if scheduler else None
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record)
+            loss = _backprop_step(X[batch], y[batch], weights, lr, reduction, per_record, by_hand)
+            epoch_loss += loss
             raise_if_diverged("backprop", loss, lr, epoch=epoch, batch=b, index=index,
                               params=weights if b == last else ())
             yield Step(index, epoch, b == last, weights, loss)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 # --------------------------------------------------------------------------- the public wrappers

@@ -48,6 +48,7 @@ from .core import (
     raise_if_diverged,
     split_network,
 )
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
 from .training import Loops, training_functions
 
 __all__ = [
@@ -342,9 +343,13 @@ def _train(
     order: BatchOrder,
     reduction: Reduction,
     concept: str,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
     """The PyTorch training loop: for each batch, forward, ``(0.5 * loss).backward()``,
-    ``optimizer.step()``.
+    ``optimizer.step()``; ``scheduler.step()`` after each epoch. The optimizer is
+    ``torch.optim.<Class>(params, lr=lr, **options)`` (default ``torch.optim.SGD(lr=lr)``), the
+    scheduler ``torch.optim.lr_scheduler.<Class>(optimizer, **options)``, both unchanged.
 
     The batches come from the shared :class:`BatchOrder`. The loop is equivalent to the
     ``DataLoader`` form::
@@ -362,22 +367,27 @@ def _train(
     """
     model = Neuron.of(params)
     criterion = _criterion(reduction)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = model.params_view()
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
             model.zero_grad(set_to_none=True)
             loss, objective = _objective(model, xb, yb, reduction, criterion)  # MSE, E = ½·MSE
             objective.backward()  # −lr·∂E/∂w is the lesson's step
-            optimizer.step()
+            torch_optimizer.step()
             value = loss.item()
+            epoch_loss += value
             raise_if_diverged(concept, value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 def _train_per_record(
@@ -583,22 +593,27 @@ def _train_network(
     order: BatchOrder,
     reduction: Reduction,
     per_record: bool,
+    optimizer: OptimizerChoice = LESSON_SGD,
+    scheduler: SchedulerChoice | None = None,
 ) -> Iterator[Step]:
-    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()``. With
+    """For each batch: forward, ``(0.5 * loss).backward()``, ``optimizer.step()`` (the chosen
+    ``torch.optim`` class; ``scheduler.step()`` after each epoch). With
     ``per_record``, ``backward()`` once per record of the batch accumulates every layer's
     ``.grad`` (the course's ``del_w +=``) and one ``optimizer.step()`` follows. Batches as in
     :func:`_train` (the shared :class:`BatchOrder`, taken by indexing)."""
     model = Network(weights)
     criterion = _criterion(reduction)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    torch_optimizer = optimizer.build(torch.optim, model.parameters(), lr)
+    schedule = scheduler.build(torch.optim.lr_scheduler, torch_optimizer) if scheduler else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     params = model.weights_view()
     last = len(order) - 1
     index = 0
     for epoch in range(epochs):
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
-            optimizer.zero_grad()
+            torch_optimizer.zero_grad()
             if per_record:
                 m = 1 if reduction == "sse" else len(yb)
                 total = torch.zeros((), dtype=xb.dtype)
@@ -609,11 +624,14 @@ def _train_network(
             else:
                 total, objective = _objective(model, xb, yb, reduction, criterion)  # MSE, ½·MSE
                 objective.backward()  # −lr·∂E/∂W is the course's step
-            optimizer.step()
+            torch_optimizer.step()
             value = total.item()
+            epoch_loss += value
             raise_if_diverged("backprop", value, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, value)
+        if schedule is not None:
+            scheduler.step(schedule, epoch_loss / len(order))
 
 
 # --------------------------------------------------------------------------- the public wrappers

@@ -10,9 +10,9 @@ loops. No derivative lives here, and nothing imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,6 +38,7 @@ from .core import (
     split_network,
 )
 from .data import BACKPROP_SEED, LESSON_SEED, initial_network_weights, initial_weights
+from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice, check_optimizer, check_scheduler
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class TrainingRun:
     """Everything a training loop needs, checked: ``X`` (n, d), ``y`` (n,), the starting
     ``params`` (the weights — one array for a neuron, one per layer for a network — then the
     biases if ``bias``: one (1,) for a neuron, one per layer for a network; the loop's own
-    copies), ``lr``, ``epochs``, ``reduction`` ("mse", "sse" or "bce") and the batch ``order``."""
+    copies), ``lr``, ``epochs``, ``reduction`` ("mse", "sse" or "bce"), the batch ``order``, the
+    ``optimizer`` (default: the lesson's plain SGD) and the learning-rate ``scheduler`` (or
+    ``None``)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -54,6 +57,8 @@ class TrainingRun:
     epochs: int
     reduction: Reduction
     order: BatchOrder
+    optimizer: OptimizerChoice = LESSON_SGD
+    scheduler: SchedulerChoice | None = None
 
     @property
     def total_steps(self) -> int:
@@ -103,6 +108,10 @@ def neuron_run(
     seed: int | None = LESSON_SEED,
     shuffle: bool = True,
     drop_last: bool = False,
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
     bias: bool = False,
 ) -> TrainingRun:
     """One sigmoid neuron's run; ``weights=None`` is the lesson's Normal(0, 1/√d) draw, seed 42.
@@ -122,7 +131,9 @@ def neuron_run(
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
     return TrainingRun(X, y, params, check_lr(lr), check_count("epochs", epochs), reduction,
-                       _order(len(y), batch_size, check_seed(seed), shuffle, drop_last))
+                       _order(len(y), batch_size, check_seed(seed), shuffle, drop_last),
+                       check_optimizer(optimizer, optimizer_kwargs),
+                       check_scheduler(scheduler, scheduler_kwargs))
 
 
 def network_run(
@@ -138,6 +149,10 @@ def network_run(
     seed: int | None = BACKPROP_SEED,
     shuffle: bool = True,
     drop_last: bool = False,
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
     bias: bool = False,
 ) -> TrainingRun:
     """A network's run; ``weights=None`` draws the course's start with ``seed``
@@ -165,7 +180,9 @@ def network_run(
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
     return TrainingRun(X, y, params, check_lr(lr), check_count("epochs", epochs), reduction,
-                       _order(len(y), batch_size, seed, shuffle, drop_last))
+                       _order(len(y), batch_size, seed, shuffle, drop_last),
+                       check_optimizer(optimizer, optimizer_kwargs),
+                       check_scheduler(scheduler, scheduler_kwargs))
 
 
 # --------------------------------------------------------------------------- the public wrappers
@@ -176,10 +193,12 @@ class Loops:
     """What a backend supplies to :func:`training_functions`: its loops (each a stream of
     :class:`~gd_compare.core.Step` s over checked inputs) and its losses (for the lesson's log).
 
-    ``train(X, y, params, lr, epochs, order, reduction, concept)``: the neuron, batch by batch;
-    ``train_per_record(X, y, params, lr, epochs, reduction)``: the lesson's record-by-record
-    loop; ``train_network(X, y, params, lr, epochs, order, reduction, per_record)``:
-    backpropagation. ``params``: the weights, then the biases if any (:class:`TrainingRun`).
+    ``train(X, y, params, lr, epochs, order, reduction, concept, optimizer, scheduler)``: the
+    neuron, batch by batch; ``train_per_record(X, y, params, lr, epochs, reduction)``: the
+    lesson's record-by-record loop (plain SGD only); ``train_network(X, y, params, lr, epochs,
+    order, reduction, per_record, optimizer, scheduler)``: backpropagation. ``params``: the
+    weights, then the biases if any (:class:`TrainingRun`). ``optimizer`` and ``scheduler`` are
+    the checked choices (:mod:`gd_compare.options`).
     """
 
     train: Callable[..., Iterator[Step]]
@@ -202,15 +221,18 @@ class Loops:
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
         if per_record:
+            if not run.optimizer.lesson or run.scheduler is not None:
+                raise ValueError("per_record: the lesson's record-by-record loop takes the "
+                                 "lesson's plain SGD only (no optimizer options, no scheduler)")
             return self.train_per_record(run.X, run.y, run.params, run.lr, run.epochs,
                                          run.reduction)
         return self.train(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                          run.reduction, concept)
+                          run.reduction, concept, run.optimizer, run.scheduler)
 
     def network_steps(self, run: TrainingRun, per_record: bool) -> Iterator[Step]:
         """The network's stream of steps for a checked run (the course's loop if ``per_record``)."""
         return self.train_network(run.X, run.y, run.params, run.lr, run.epochs, run.order,
-                                  run.reduction, per_record)
+                                  run.reduction, per_record, run.optimizer, run.scheduler)
 
 
 class TrainingFunctions(NamedTuple):
@@ -241,6 +263,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         *,
         per_record: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
     ) -> Iterator[Step]:
         """Full-batch gradient descent, one :class:`Step` per epoch:
@@ -255,7 +281,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         binary cross-entropy; error_term = error, targets in [0, 1]). ``bias=True`` adds a bias
         b (1,), starting at 0: ``Step.params`` is then (w, b).
         """
-        run = neuron_run(features, targets, weights, lr, epochs, loss, bias=bias)
+        run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         return loops.neuron_steps(run, "mse_training", per_record)
 
     def mse_training(
@@ -267,12 +296,19 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         *,
         per_record: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
         record: bool | int = True,
     ) -> Training:
         """The lesson's training loop run to the end: final weights, the loss of every epoch, the
         weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
-        run = neuron_run(features, targets, weights, lr, epochs, loss, bias=bias)
+        run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         steps = loops.neuron_steps(run, "mse_training", per_record)
         return run.finish(steps, loops.loss_function(run, network=False), record)
 
@@ -288,6 +324,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         shuffle: bool = True,
         drop_last: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
     ) -> Iterator[Step]:
         """Mini-batch SGD as a stream of :class:`Step` s: each update uses one batch of a fresh
@@ -299,7 +339,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``batch_size == 1`` is per-example SGD.
         """
         run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                         seed=seed, shuffle=shuffle, drop_last=drop_last, bias=bias)
+                         seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         return loops.neuron_steps(run, "sgd_batching", False)
 
     def sgd_batching(
@@ -314,12 +357,19 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         shuffle: bool = True,
         drop_last: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
         record: bool | int = True,
     ) -> Training:
         """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
         run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
-                         seed=seed, shuffle=shuffle, drop_last=drop_last, bias=bias)
+                         seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
+                         optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         steps = loops.neuron_steps(run, "sgd_batching", False)
         return run.finish(steps, loops.loss_function(run, network=False), record)
 
@@ -337,6 +387,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         drop_last: bool = False,
         per_record: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
     ) -> Iterator[Step]:
         """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
@@ -353,6 +407,8 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         """
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                          optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
                           bias=bias)
         return loops.network_steps(run, bool(per_record))
 
@@ -370,6 +426,10 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         drop_last: bool = False,
         per_record: bool = False,
         loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
         record: bool | int = True,
     ) -> Training:
@@ -378,6 +438,8 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                          optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
                           bias=bias)
         steps = loops.network_steps(run, bool(per_record))
         return run.finish(steps, loops.loss_function(run, network=True), record)

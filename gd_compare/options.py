@@ -1,0 +1,162 @@
+"""The optimizer and learning-rate scheduler of a training run, checked once for both backends.
+
+A training function takes ``optimizer="sgd" | "adam" | "adamw" | "rmsprop" | "adagrad"`` with
+``optimizer_kwargs`` (torch's keyword names; ``lr`` stays the function's own ``lr``) and
+``scheduler=None | "steplr" | "exponentiallr" | "cosineannealinglr" | "reducelronplateau"``
+with ``scheduler_kwargs`` (names: torch's class names in lower case). :func:`check_optimizer`
+and :func:`check_scheduler` reject an unknown name or keyword (listing the valid ones) and any
+invalid value — with torch's own ``ValueError`` message, since they build the hand-written
+twin (:mod:`gd_compare.optim`, :mod:`gd_compare.lr_scheduler`) once — before any step.
+
+Each backend then builds its own from the same choice: ``choice.build(module, params, lr)``
+with ``gd_compare.optim`` (NumPy) or ``torch.optim`` (PyTorch). This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import lr_scheduler, optim
+
+__all__ = ["LESSON_SGD", "OPTIMIZERS", "SCHEDULERS", "OptimizerChoice", "SchedulerChoice",
+           "check_optimizer", "check_scheduler"]
+
+#: name → the class of that name in ``torch.optim`` and in :mod:`gd_compare.optim`
+OPTIMIZERS: dict[str, str] = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW",
+                              "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+#: name → the class in ``torch.optim.lr_scheduler`` and in :mod:`gd_compare.lr_scheduler`
+SCHEDULERS: dict[str, str] = {"steplr": "StepLR", "exponentiallr": "ExponentialLR",
+                              "cosineannealinglr": "CosineAnnealingLR",
+                              "reducelronplateau": "ReduceLROnPlateau"}
+
+
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """An optimizer by name and its options (torch's keywords, without ``lr``)."""
+
+    name: str = "sgd"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_name(self) -> str:
+        return OPTIMIZERS[self.name]
+
+    @property
+    def lesson(self) -> bool:
+        """The lesson's plain SGD (no option): the NumPy backend writes its update out."""
+        return self.name == "sgd" and not self.kwargs
+
+    def build(self, module: ModuleType, params: Any, lr: float) -> Any:
+        """``module.<Class>(params, lr=lr, **kwargs)``: ``torch.optim`` or
+        :mod:`gd_compare.optim`."""
+        return getattr(module, self.class_name)(params, lr=lr, **self.kwargs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "options": _jsonable(self.kwargs)}
+
+
+@dataclass(frozen=True)
+class SchedulerChoice:
+    """A learning-rate scheduler by name and its options; it steps once per epoch."""
+
+    name: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_name(self) -> str:
+        return SCHEDULERS[self.name]
+
+    def build(self, module: ModuleType, optimizer: Any) -> Any:
+        """``module.<Class>(optimizer, **kwargs)``: ``torch.optim.lr_scheduler`` or
+        :mod:`gd_compare.lr_scheduler`."""
+        return getattr(module, self.class_name)(optimizer, **self.kwargs)
+
+    def step(self, scheduler: Any, epoch_loss: float) -> None:
+        """The end of an epoch: ReduceLROnPlateau steps on the epoch's train loss (the mean of
+        its updates' losses), the others on the epoch count."""
+        if self.name == "reducelronplateau":
+            scheduler.step(epoch_loss)
+        else:
+            scheduler.step()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "options": _jsonable(self.kwargs)}
+
+
+LESSON_SGD = OptimizerChoice()
+
+
+def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def _name(kind: str, name: Any, known: Mapping[str, str]) -> str:
+    if not isinstance(name, str) or name.lower() not in known:
+        raise ValueError(f"{kind}: unknown {kind} {name!r}; valid: {', '.join(known)}")
+    return name.lower()
+
+
+def _keywords(kind: str, name: str, kwargs: Any, cls: type, taken: tuple[str, ...]) -> dict:
+    """``kwargs`` as a dict whose keys are keywords of ``cls`` (not ``taken`` ones)."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"{kind}_kwargs: expected a dict of {cls.__name__}'s keywords, got "
+                        f"{type(kwargs).__name__}")
+    valid = [k for k in inspect.signature(cls).parameters if k not in taken]
+    for key in kwargs:
+        if key == "lr" and "lr" in taken:
+            raise TypeError(f"{kind}_kwargs: 'lr' is the training function's own lr argument")
+        if key not in valid:
+            raise TypeError(f"{kind}_kwargs: unknown keyword {key!r} for {name} "
+                            f"({cls.__name__}); valid: {', '.join(valid)}")
+    return dict(kwargs)
+
+
+def _probe() -> optim.Optimizer:
+    return optim.SGD([np.zeros(1)], lr=0.1)
+
+
+def check_optimizer(name: Any = "sgd", kwargs: Any = None) -> OptimizerChoice:
+    """The checked choice; torch's ``ValueError`` for an invalid value (e.g. negative
+    momentum, nesterov with dampening, betas outside [0, 1), eps < 0)."""
+    name = _name("optimizer", name, OPTIMIZERS)
+    cls = getattr(optim, OPTIMIZERS[name])
+    options = _keywords("optimizer", name, kwargs, cls, ("params", "lr"))
+    try:
+        cls([np.zeros(1)], lr=0.1, **options)  # torch's checks, before any step
+    except TypeError as exc:
+        raise TypeError(f"optimizer_kwargs: {exc}") from None
+    return OptimizerChoice(name, options)
+
+
+def check_scheduler(name: Any = None, kwargs: Any = None) -> SchedulerChoice | None:
+    """``None`` (no scheduler; ``scheduler_kwargs`` must then be empty) or the checked
+    choice; a missing required keyword (StepLR's ``step_size``, CosineAnnealingLR's
+    ``T_max``, ExponentialLR's ``gamma``) is named."""
+    if name is None:
+        if kwargs:
+            raise ValueError("scheduler_kwargs: given without a scheduler")
+        return None
+    name = _name("scheduler", name, SCHEDULERS)
+    cls = getattr(lr_scheduler, SCHEDULERS[name])
+    options = _keywords("scheduler", name, kwargs, cls, ("optimizer", "last_epoch"))
+    missing = [k for k, p in inspect.signature(cls).parameters.items()
+               if p.default is inspect.Parameter.empty and k != "optimizer" and k not in options]
+    if missing:
+        raise TypeError(f"scheduler_kwargs: {name} needs {', '.join(missing)}")
+    for key in ("step_size", "T_max"):  # torch would divide by them at a later epoch
+        value = options.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"scheduler_kwargs: {key} must be a whole number >= 1, got {value!r}")
+    try:
+        cls(_probe(), **options)
+    except TypeError as exc:
+        raise TypeError(f"scheduler_kwargs: {exc}") from None
+    return SchedulerChoice(name, options)
