@@ -1,6 +1,8 @@
 """``gd-compare``: run every concept in both backends and print the side-by-side verdict.
 
 ``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see :mod:`gd_compare.plots`).
+``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
+(:mod:`gd_compare.cli_check`).
 
 Exit status: 0 when every concept agrees, 1 when any differs (or a run diverges), 2 for a usage
 error (a bad option value), always with a one-line message and no traceback.
@@ -304,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
+    if argv[:1] == ["check"]:
+        from .cli_check import check_main  # it imports this module
+
+        return check_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))

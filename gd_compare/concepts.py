@@ -41,9 +41,9 @@ def check_dtype(dtype: str | np.dtype | type) -> np.dtype:
     return dt
 
 
-@lru_cache(maxsize=4)
-def _admissions(dtype_name: str) -> tuple[np.ndarray, ...]:
-    arrays = load_admissions().arrays(DTYPES[dtype_name])
+@lru_cache(maxsize=8)
+def _admissions(dtype_name: str, split_seed: int = LESSON_SEED) -> tuple[np.ndarray, ...]:
+    arrays = load_admissions(seed=split_seed).arrays(DTYPES[dtype_name])
     for a in arrays:
         a.flags.writeable = False  # shared by every comparison in the process
     return arrays
@@ -77,6 +77,11 @@ class Concept:
     #: ... and ``loss="bce"`` (binary cross-entropy)
     bce_function: str = "bce"
     accuracy_function: str = "accuracy"
+    #: training concepts: ŷ of every record, ``f(features, params)`` (which side of the
+    #: threshold a test row falls), and ∂E/∂params on a batch, ``f(features, targets, params,
+    #: loss=...)`` (the common-state check of a step)
+    forward_function: str = "forward"
+    gradient_function: str = "gradient"
     #: the backends' function (and ``iter_`` + it) when it is not called ``name``
     function: str = ""
 
@@ -93,7 +98,17 @@ class Concept:
             raise TypeError(
                 f"{self.name}: unknown parameter(s) {unknown}; known: {sorted(self.defaults)}"
             )
+        if "split_seed" in overrides and (overrides.get("features") is not None
+                                          or overrides.get("targets") is not None):
+            raise ValueError("split_seed: chooses the 90/10 split of the bundled admissions data; "
+                             "it does not apply to features and targets you give")
         params = {**self.defaults, **overrides}
+        if "split_seed" in params:
+            split = check_seed(params["split_seed"])
+            if split is None:
+                raise TypeError("split_seed: expected an int (the seed of the 90/10 split), got "
+                                "None")
+            params["split_seed"] = split
         dt = check_dtype(dtype)
         if "seed" in params:
             # one concrete seed for both backends: None would let each draw its own start/order
@@ -136,7 +151,7 @@ def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any]
         if p["features_test"] is not None or p["targets_test"] is not None:
             raise ValueError("features_test and targets_test: give them with features and "
                              "targets (the bundled data brings its own test split)")
-        X, y, X_test, y_test = _admissions(dtype.name)
+        X, y, X_test, y_test = _admissions(dtype.name, p["split_seed"])
         return X, y, (X_test, y_test)
     if p["features"] is None or p["targets"] is None:
         raise ValueError("features and targets: give both, or neither for the bundled "
@@ -218,7 +233,8 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
 
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
-    "weights": None, "seed": LESSON_SEED, "loss": "mse", "bias": False, **OPTIMIZER_DEFAULTS,
+    "weights": None, "seed": LESSON_SEED, "loss": "mse", "split_seed": LESSON_SEED,
+    "bias": False, **OPTIMIZER_DEFAULTS,
 }
 
 CONCEPTS: dict[str, Concept] = {
@@ -246,12 +262,16 @@ CONCEPTS: dict[str, Concept] = {
                                   "drop_last": False}, "train MSE", _build_sgd),
         Concept("backprop", "Backpropagation through hidden sigmoid layers (course: 2 units)",
                 "training",
-                _DATA_DEFAULTS | {"seed": BACKPROP_SEED, "lr": 0.005, "epochs": 900,
+                # the course's backprop quiz: its data_prep split with seed 21, and seed 21 again
+                # for the weights
+                _DATA_DEFAULTS | {"seed": BACKPROP_SEED, "split_seed": BACKPROP_SEED,
+                                  "lr": 0.005, "epochs": 900,
                                   "hidden": (2,), "batch_size": None, "shuffle": True,
                                   "drop_last": False, "per_record": False},
                 "train MSE", _build_backprop,
                 loss_functions=("network_mse", "network_sse"), bce_function="network_bce",
-                accuracy_function="network_accuracy", function="backprop_training"),
+                accuracy_function="network_accuracy", function="backprop_training",
+                forward_function="network_forward", gradient_function="network_gradient"),
     )
 }
 

@@ -126,6 +126,18 @@ def check_loss_targets(loss: Reduction, targets: np.ndarray) -> None:
                          f"found {targets[i].item()!r} at index {i}")
 
 
+#: What a network's lesson log shows: the true train loss, or the course's own line.
+LOGS: tuple[str, ...] = ("train", "course")
+
+
+def check_log(log: str) -> str:
+    """``"train"`` (the train loss of the whole network on all records) or ``"course"`` (the
+    course's log line: the last training record's output against all targets)."""
+    if not isinstance(log, str) or log not in LOGS:
+        raise ValueError(f"log: expected one of {LOGS}, got {log!r}")
+    return log
+
+
 def check_threshold(threshold: float) -> float:
     """The decision threshold of an accuracy: a finite real number (0.5 in the lesson)."""
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):

@@ -11,6 +11,15 @@ from) did four things, reproduced here step by step:
 
 The global seed call is replaced by a private ``np.random.RandomState(seed)``: the same legacy
 Mersenne-Twister stream, so the same rows, without touching the caller's global random state.
+The course's backpropagation quiz shipped its own ``data_prep.py`` with ``np.random.seed(21)``
+before the split (:data:`BACKPROP_SEED`): ``load_admissions(seed=21)`` is that split.
+
+**pandas ≥ 3.** The course's ``data_prep.py`` no longer runs there: ``data.loc[:, field] =
+(data[field] - mean) / std`` raises a dtype ``TypeError`` (writing floats into the int column
+``gre`` in place), and ``pd.get_dummies`` returns bool columns, so ``features.values`` is an
+*object* array that NumPy's math rejects. :func:`prepare` does the same steps without both
+traps: ``data[field] = ...`` replaces the column (float), and the dummies are cast to float
+(``.astype(float)``) — the same numbers the course had under pandas 0.x.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ CSV_COLUMNS: tuple[str, ...] = ("admit", "gre", "gpa", "rank")
 FEATURE_COLUMNS: tuple[str, ...] = ("gre", "gpa", "rank_1", "rank_2", "rank_3", "rank_4")
 #: The lesson's seed, for the split and for the initial weights.
 LESSON_SEED = 42
-#: The seed the course's backpropagation exercise drew its network's weights with.
+#: The seed of the course's backpropagation quiz: for its 90/10 split (its own ``data_prep.py``)
+#: and again for its network's weights.
 BACKPROP_SEED = 21
 
 

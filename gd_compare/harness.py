@@ -15,6 +15,7 @@ float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
@@ -29,7 +30,24 @@ from typing import Any
 import numpy as np
 
 from .concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
-from .core import BatchOrder, DivergenceError, Step, log_epochs
+from .core import (
+    BatchOrder,
+    DivergenceError,
+    Step,
+    is_biased_pair,
+    log_epochs,
+    split_network,
+)
+from .verdict import (
+    MAX_TOLERANCE,
+    Rejudge,
+    RejudgeFigures,
+    Sensitivity,
+    backend_label,
+    dtype_problem,
+    record_dtype_problem,
+    update_rows,
+)
 
 #: (rtol, atol) per dtype; tests and the CLI may pass tighter ones, never looser ones by default.
 DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
@@ -59,7 +77,9 @@ def ulp_distance(a: Any, b: Any, dtype: np.dtype | str = "float64") -> np.ndarra
 
 @dataclass(frozen=True)
 class Mismatch:
-    """The first place the two backends disagree beyond the tolerance."""
+    """The first place the two backends disagree beyond the tolerance. ``labels`` name the two
+    backends (their modules); ``note`` says what re-judging the step found (see
+    :mod:`gd_compare.verdict`); a ``message`` replaces the numbers (a wrong dtype)."""
 
     concept: str
     step: int
@@ -71,21 +91,34 @@ class Mismatch:
     ulps: int
     rtol: float
     atol: float
+    labels: tuple[str, str] = ("numpy", "torch")
+    note: str = ""
+    message: str = ""
 
     def __str__(self) -> str:
+        if self.message:
+            return f"{self.concept}: step {self.step}: {self.message}"
         where = self.quantity + ("[" + ", ".join(map(str, self.index)) + "]" if self.index else "")
-        return (
-            f"{self.concept}: step {self.step}, {where}: numpy={self.numpy_value!r} "
-            f"torch={self.torch_value!r} |Δ|={self.abs_diff:.3g} ({self.ulps} ULPs) exceeds "
-            f"atol={self.atol:g} + rtol={self.rtol:g}·max(|numpy|, |torch|)"
+        a, b = self.labels
+        text = (
+            f"{self.concept}: step {self.step}, {where}: {a}={self.numpy_value!r} "
+            f"{b}={self.torch_value!r} |Δ|={self.abs_diff:.3g} ({self.ulps} ULPs) exceeds "
         )
+        if self.quantity == "update":
+            text += (f"rtol={self.rtol:g}·max|Δw| + 2 ULPs of w (the update w_after − w_before "
+                     f"of this step)")
+        else:
+            text += f"atol={self.atol:g} + rtol={self.rtol:g}·max(|{a}|, |{b}|)"
+        return text + (f"; {self.note}" if self.note else "")
 
 
 class _Tracker:
     """Running maxima of |Δ|, relative |Δ| and ULPs per quantity, and the first mismatch."""
 
-    def __init__(self, concept: str, dtype: np.dtype, rtol: float, atol: float) -> None:
+    def __init__(self, concept: str, dtype: np.dtype, rtol: float, atol: float,
+                 labels: tuple[str, str] = ("numpy", "torch")) -> None:
         self.concept, self.dtype, self.rtol, self.atol = concept, dtype, rtol, atol
+        self.labels = labels
         self.max_abs: dict[str, float] = {}
         self.max_rel: dict[str, float] = {}
         self.max_ulps: dict[str, int] = {}
@@ -96,8 +129,8 @@ class _Tracker:
         b = np.asarray(b, dtype=self.dtype)
         if a.shape != b.shape:
             raise AssertionError(
-                f"{self.concept}: step {step}, {quantity}: shapes differ, numpy {a.shape} vs "
-                f"torch {b.shape}"
+                f"{self.concept}: step {step}, {quantity}: shapes differ, {self.labels[0]} "
+                f"{a.shape} vs {self.labels[1]} {b.shape}"
             )
         found = self.check_rows(quantity, step, a[np.newaxis], b[np.newaxis], prefix)
         if found is not None and self.first is None:
@@ -111,6 +144,14 @@ class _Tracker:
         """Check consecutive steps at once: row r of ``a``/``b`` (already in ``self.dtype``) is
         step ``first_step + r``. Updates the maxima; returns (does not record) the first
         mismatch in step order, then index order — what checking row by row would find."""
+        found = self.mismatch_rows(quantity, first_step, a, b, prefix, every=False)
+        return found[0] if found else None
+
+    def mismatch_rows(
+        self, quantity: str, first_step: int, a: np.ndarray, b: np.ndarray,
+        prefix: tuple[int, ...] = (), *, every: bool = True,
+    ) -> list[Mismatch]:
+        """:meth:`check_rows`, but the first mismatch of *every* row that has one (``every``)."""
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         with np.errstate(invalid="ignore"):  # inf − inf is NaN: a mismatch unless a == b
             diff = np.abs(a64 - b64)
@@ -128,12 +169,18 @@ class _Tracker:
             self._bump(self.max_rel, quantity, float(np.max(rel)))
             self._bump(self.max_ulps, quantity, int(np.max(ulps)))
         if not bad.any():
-            return None
-        row, *i = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        at = (row, *i)
-        return Mismatch(self.concept, first_step + int(row), quantity,
-                        prefix + tuple(int(k) for k in i), float(a[at]), float(b[at]),
-                        float(diff[at]), int(ulps[at]), self.rtol, self.atol)
+            return []
+        flat = bad.reshape(len(bad), -1)
+        rows = np.flatnonzero(flat.any(axis=1)) if every else [int(np.argmax(flat.any(axis=1)))]
+        out = []
+        for row in rows:
+            i = np.unravel_index(int(np.argmax(flat[row])), bad.shape[1:])
+            at = (row, *i)
+            out.append(Mismatch(self.concept, first_step + int(row), quantity,
+                                prefix + tuple(int(k) for k in i), float(a[at]), float(b[at]),
+                                float(diff[at]), int(ulps[at]), self.rtol, self.atol,
+                                self.labels))
+        return out
 
     @staticmethod
     def _bump(store: dict, key: str, value: float) -> None:
@@ -144,6 +191,10 @@ class _Tracker:
 
 #: Steps the lockstep comparison gathers before checking them in one vectorised pass.
 _BLOCK_STEPS = 512
+
+
+#: ``judge(step, mismatches, weights_before, gap, loss_gap)``: the Mismatch that stands, or None
+Judge = Callable[[int, list[Mismatch], tuple[np.ndarray, ...], float, float], "Mismatch | None"]
 
 
 def param_labels(n_params: int, bias: bool) -> list[tuple[str, tuple[int, ...]]]:
@@ -165,16 +216,20 @@ class _StepBuffer:
     Checking a step costs a dozen small NumPy calls however small the parameters are. So
     :meth:`add` only keeps the step's arrays (the copies :func:`_lockstep` made), and
     :meth:`flush` (every :data:`_BLOCK_STEPS` steps, before any other check, and at the end)
-    runs the tracker's vectorised check over the block. The maxima and the first mismatch are
-    exactly those a step-by-step check finds; memory stays O(parameters). With ``eager`` (stop
-    at the first failure) each step also gets a cheap test that can only err towards flushing
-    at once: Σ(a − b)² ≤ (atol/2)² means no element can exceed the tolerance.
+    runs the tracker's vectorised check over the block: the weights, the loss and the update
+    Δw = w_after − w_before of every step (:func:`~gd_compare.verdict.update_rows`). The maxima
+    and the first mismatch are exactly those a step-by-step check finds; memory stays
+    O(parameters). A step that disagrees goes to ``judge`` (re-judged from a common state and
+    against the trajectory's sensitivity, :class:`~gd_compare.verdict.Rejudge`), which says
+    whether the mismatch stands. With ``eager`` (stop at the first failure) each step also gets a
+    cheap test that can only err towards flushing at once: Σ(a − b)² ≤ (atol/2)² means no
+    element can exceed the tolerance.
     """
 
-    def __init__(
-        self, tracker: _Tracker, eager: bool, rows: int | None = None, bias: bool = False
-    ) -> None:
-        self.tracker, self.eager, self.bias = tracker, eager, bias
+    def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None,
+                 start: tuple[np.ndarray, ...] = (), judge: Judge | None = None,
+                 bias: bool = False) -> None:
+        self.tracker, self.eager, self.judge, self.bias = tracker, eager, judge, bias
         self.rows = rows or _BLOCK_STEPS
         self.quiet = (tracker.atol / 2) ** 2
         self.n_params = -1
@@ -182,6 +237,9 @@ class _StepBuffer:
         self.losses: tuple[list[float], list[float]] = ([], [])
         self.first_step = 0
         self.count = 0
+        # both backends' parameters before the next step (the shared start, at first)
+        self.before: list[tuple[np.ndarray, np.ndarray]] | None = (
+            [(np.asarray(p), np.asarray(p)) for p in start] if start else None)
 
     def add(self, step: int, a: Step, b: Step) -> None:
         if self.n_params != len(a.params):
@@ -217,14 +275,31 @@ class _StepBuffer:
             return
         self.count = 0
         dt = tracker.dtype
-        found = []
+        found: dict[int, list[tuple[int, Mismatch]]] = {}
         labels = param_labels(len(self.params), self.bias)
+        before_a: list[np.ndarray | None] = []
+        gaps = np.zeros(n)
+        update_gaps = np.zeros(n)
         for k, (keep_a, keep_b) in enumerate(self.params):
             quantity, prefix = labels[k]
             shape = keep_a[0].shape
+            before = self.before[k] if self.before and len(self.before) > k else None
             if all(p.shape == shape for p in (*keep_a, *keep_b)):
-                m = tracker.check_rows(quantity, first, np.asarray(np.stack(keep_a), dtype=dt),
-                                       np.asarray(np.stack(keep_b), dtype=dt), prefix)
+                A = np.asarray(np.stack(keep_a), dtype=dt)
+                B = np.asarray(np.stack(keep_b), dtype=dt)
+                for m in tracker.mismatch_rows(quantity, first, A, B, prefix):
+                    found.setdefault(m.step, []).append((2 * k, m))
+                with np.errstate(invalid="ignore"):  # NaN propagates: it is never explained
+                    gaps = np.maximum(gaps, np.abs(A.astype(np.float64) - B.astype(np.float64))
+                                   .reshape(n, -1).max(axis=1))
+                if before is not None and before[0].shape == shape:
+                    A0 = np.concatenate([np.asarray(before[0], dtype=dt)[np.newaxis], A[:-1]])
+                    B0 = np.concatenate([np.asarray(before[1], dtype=dt)[np.newaxis], B[:-1]])
+                    self._updates(first, k, prefix, A0, A, B0, B, found, update_gaps)
+                    before_a.append(A0)
+                else:
+                    before_a.append(None)
+                self._set_before(k, A[-1], B[-1])
             else:  # shapes change from step to step (or differ: check() raises) — row by row
                 rows = []
                 for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):
@@ -233,19 +308,57 @@ class _StepBuffer:
                     rows.append(tracker.check_rows(
                         quantity, first + r, np.asarray(pa, dtype=dt)[np.newaxis],
                         np.asarray(pb, dtype=dt)[np.newaxis], prefix))
-                m = next((x for x in rows if x is not None), None)
-            if m is not None:
-                found.append((m.step, k, m))
+                for m in rows:
+                    if m is not None:
+                        found.setdefault(m.step, []).append((2 * k, m))
+                before_a.append(None)
+                self._set_before(k, keep_a[-1], keep_b[-1])
             keep_a.clear()
             keep_b.clear()
         la, lb = (np.asarray(v, dtype=dt) for v in self.losses)
-        m = tracker.check_rows("loss", first, la, lb)
-        if m is not None:
-            found.append((m.step, len(self.params), m))
+        for m in tracker.mismatch_rows("loss", first, la, lb):
+            found.setdefault(m.step, []).append((2 * len(self.params), m))
+        with np.errstate(invalid="ignore"):
+            loss_gaps = np.abs(la.astype(np.float64) - lb.astype(np.float64))
         self.losses[0].clear()
         self.losses[1].clear()
-        if found and tracker.first is None:
-            tracker.first = min(found, key=lambda t: t[:2])[2]
+        for step in sorted(found):
+            if tracker.first is not None:
+                break
+            candidates = [m for _, m in sorted(found[step], key=lambda t: t[0])]
+            r = step - first
+            if self.judge is None or any(b is None for b in before_a):
+                tracker.first = candidates[0]
+                break
+            weights_before = tuple(A0[r] for A0 in before_a if A0 is not None)
+            gap = max(float(gaps[r]), float(update_gaps[r]) / 2)
+            tracker.first = self.judge(step, candidates, weights_before, gap,
+                                       float(loss_gaps[r]))
+
+    def _updates(self, first: int, k: int, prefix: tuple[int, ...], A0: np.ndarray,
+                 A: np.ndarray, B0: np.ndarray, B: np.ndarray,
+                 found: dict[int, list[tuple[int, Mismatch]]], update_gaps: np.ndarray) -> None:
+        """The update check of one parameter array over the block (rows = steps)."""
+        tracker = self.tracker
+        bad, worst, where = update_rows(A0, A, B0, B, tracker.rtol, tracker.dtype)
+        np.maximum(update_gaps, worst, out=update_gaps)
+        if worst.size:
+            tracker._bump(tracker.max_abs, "update", float(np.max(worst)))
+        for r in np.flatnonzero(bad):
+            i = np.unravel_index(int(where[r]), A.shape[1:])
+            da = float(A[(r, *i)]) - float(A0[(r, *i)])
+            db = float(B[(r, *i)]) - float(B0[(r, *i)])
+            m = Mismatch(tracker.concept, first + int(r), "update",
+                         prefix + tuple(int(j) for j in i), da, db, float(worst[r]),
+                         0, tracker.rtol, tracker.atol, tracker.labels)
+            found.setdefault(m.step, []).append((2 * k + 1, m))
+
+    def _set_before(self, k: int, a: np.ndarray, b: np.ndarray) -> None:
+        if self.before is None:
+            self.before = []
+        while len(self.before) <= k:
+            self.before.append((a, b))
+        self.before[k] = (a, b)
 
 
 @dataclass
@@ -285,6 +398,14 @@ class Comparison:
     numpy: BackendRun
     torch: BackendRun
     headline: str = ""
+    #: the backends' names (their modules)
+    labels: tuple[str, str] = ("numpy", "torch")
+    #: training: steps judged from a common state, free-running gaps explained as amplified
+    #: rounding (see :mod:`gd_compare.verdict`)
+    rejudge: RejudgeFigures | None = None
+    #: test rows whose outputs agree within the tolerance but fall on opposite sides of the
+    #: threshold (a tie: not a mismatch, though the accuracies differ by these rows)
+    threshold_rows: tuple[int, ...] = ()
     #: the runs' parameters end with one bias per layer (``bias=True``)
     bias: bool = False
 
@@ -324,6 +445,9 @@ class Comparison:
             "max_ulps": self.max_ulps,
             "tolerance": {"rtol": self.rtol, "atol": self.atol},
             "first_failure": None if self.first_failure is None else str(self.first_failure),
+            "backends": list(self.labels),
+            **({} if self.rejudge is None else self.rejudge.to_json()),
+            "threshold_rows": list(self.threshold_rows),
             "numpy": run(self.numpy),
             "torch": run(self.torch),
         }
@@ -352,10 +476,13 @@ def _thread_policy() -> Iterator[None]:
 
 
 def _check_tolerance(name: str, value: float) -> float:
+    """A tolerance in [0, 1): with rtol >= 1 any two numbers of one sign would agree, and an
+    atol >= 1 hides every error in the lesson's weights (all below 10)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number >= 0, got {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    if not (math.isfinite(value) and 0 <= value < MAX_TOLERANCE):
+        raise ValueError(f"{name}: expected a number >= 0 and < {MAX_TOLERANCE:g} (a larger "
+                         f"tolerance lets any mismatch pass), got {value!r}")
     return float(value)
 
 
@@ -405,19 +532,23 @@ def compare(
     record = _check_record(record)
     inputs = spec.inputs(dt, **params)
     np_mod, torch_mod = backends or _backends()
-    tracker = _Tracker(spec.name, dt, rtol, atol)
+    labels = (backend_label(np_mod, "numpy"), backend_label(torch_mod, "torch"))
+    if labels[0] == labels[1]:
+        labels = (labels[0] + " (1st)", labels[1] + " (2nd)")
+    tracker = _Tracker(spec.name, dt, rtol, atol, labels)
+    extra: dict[str, Any] = {}
     with _thread_policy():
         if spec.kind == "step":
             runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
         else:
-            runs, steps = _compare_training(spec, inputs, np_mod, torch_mod, tracker, record,
-                                            stop_on_failure, progress)
-    bias = bool(inputs.kwargs.get("bias", False))
+            runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod, tracker,
+                                                   record, stop_on_failure, progress)
     headline = spec.headline
     if spec.kind == "training" and inputs.kwargs.get("loss", "mse") != "mse":
         headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
-                      tracker.max_ulps, tracker.first, runs[0], runs[1], headline, bias)
+                      tracker.max_ulps, tracker.first, runs[0], runs[1], headline, labels,
+                      **extra, bias=bool(inputs.kwargs.get("bias", False)))
 
 
 #: The fields of a one-step record that hold the weights after the step, in layer order.
@@ -427,14 +558,22 @@ _WEIGHT_FIELDS = ("w", "weights", "weights_input_hidden", "weights_hidden_output
 def _compare_step(
     spec: Concept, inputs: Inputs, np_mod: ModuleType, torch_mod: ModuleType, tracker: _Tracker
 ) -> tuple[tuple[BackendRun, BackendRun], int]:
-    """One update: compare the new weights, the loss and every intermediate quantity."""
+    """One update: compare the new weights, the loss, every intermediate quantity, and what the
+    step changed, Δw = w_after − w_before, relatively (at any scale)."""
     results = [getattr(m, spec.function_name)(**inputs.kwargs) for m in (np_mod, torch_mod)]
+    for label, r in zip(tracker.labels, results, strict=True):
+        problem = record_dtype_problem(label, r, tracker.dtype)
+        if problem and tracker.first is None:
+            tracker.first = Mismatch(spec.name, 1, "dtype", (), math.nan, math.nan, math.nan, 0,
+                                     tracker.rtol, tracker.atol, tracker.labels, message=problem)
     weight_fields = [f for f in _WEIGHT_FIELDS if hasattr(results[0], f)]
     fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")]
     multi = len(weight_fields) > 1
     for k, f in enumerate(weight_fields):
-        tracker.check("weights", 1, getattr(results[0], f), getattr(results[1], f),
-                      (k,) if multi else ())
+        prefix = (k,) if multi else ()
+        after_a, after_b = getattr(results[0], f), getattr(results[1], f)
+        tracker.check("weights", 1, after_a, after_b, prefix)
+        _check_update(tracker, inputs.kwargs[f], after_a, after_b, prefix)
     tracker.check("loss", 1, results[0].loss, results[1].loss)
     for f in fields:
         tracker.check(f, 1, getattr(results[0], f), getattr(results[1], f))
@@ -450,6 +589,23 @@ def _compare_step(
     return runs, 1  # type: ignore[return-value]
 
 
+def _check_update(tracker: _Tracker, before: Any, after_a: Any, after_b: Any,
+                  prefix: tuple[int, ...]) -> None:
+    """One step from a shared start: Δw of both backends agree relatively (plus 2 ULPs of w)."""
+    dt = tracker.dtype
+    start = np.asarray(before, dtype=dt)[np.newaxis]
+    a, b = (np.asarray(v, dtype=dt)[np.newaxis] for v in (after_a, after_b))
+    bad, worst, where = update_rows(start, a, start, b, tracker.rtol, dt)
+    tracker._bump(tracker.max_abs, "update", float(worst[0]))
+    if bad[0] and tracker.first is None:
+        i = np.unravel_index(int(where[0]), a.shape[1:])
+        da = float(a[(0, *i)]) - float(start[(0, *i)])
+        db = float(b[(0, *i)]) - float(start[(0, *i)])
+        tracker.first = Mismatch(tracker.concept, 1, "update", prefix + tuple(map(int, i)), da,
+                                 db, float(worst[0]), 0, tracker.rtol, tracker.atol,
+                                 tracker.labels)
+
+
 def _compare_training(
     spec: Concept,
     inputs: Inputs,
@@ -459,16 +615,19 @@ def _compare_training(
     record: bool | int,
     stop_on_failure: bool,
     progress: bool | Callable[[int, int], Any] = False,
-) -> tuple[tuple[BackendRun, BackendRun], int]:
-    """Advance both step streams together; compare parameters and loss at every update."""
+) -> tuple[tuple[BackendRun, BackendRun], int, dict[str, Any]]:
+    """Advance both step streams together; compare parameters, loss and update at every step,
+    re-judge the steps that disagree (:class:`~gd_compare.verdict.Rejudge`)."""
     kwargs = inputs.kwargs
+    mods = (np_mod, torch_mod)
     streams = []
-    for label, mod in (("numpy", np_mod), ("torch", torch_mod)):
+    for label, mod in zip(tracker.labels, mods, strict=True):
         streams.append(_labelled(label, getattr(mod, "iter_" + spec.function_name)(**kwargs)))
     if progress:
         streams[0] = _with_progress(streams[0], progress, _total_steps(kwargs), spec.name)
     X, y = kwargs["features"], kwargs["targets"]
     total = _loss_function(spec, np_mod, kwargs), _loss_function(spec, torch_mod, kwargs)
+    rejudge = _rejudge(spec, mods, tracker, kwargs)
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
@@ -478,19 +637,24 @@ def _compare_training(
     logs: tuple[list, list] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
-    buffer = _StepBuffer(tracker, eager=stop_on_failure, bias=bool(kwargs.get("bias", False)))
+    start = _start_params(kwargs)
+    buffer = _StepBuffer(tracker, eager=stop_on_failure, start=start,
+                         judge=_judge(rejudge) if rejudge is not None else None,
+                         bias=bool(kwargs.get("bias", False)))
     for a, b in _lockstep(*streams):
         if a is None or b is None:
-            short = "numpy" if a is None else "torch"
+            short = tracker.labels[0] if a is None else tracker.labels[1]
             raise AssertionError(f"{spec.name}: the {short} backend stopped after {steps} steps "
                                  "while the other went on")
         if (a.index, a.epoch, a.end_of_epoch) != (b.index, b.epoch, b.end_of_epoch):
+            la, lb = tracker.labels
             raise AssertionError(
-                f"{spec.name}: the backends disagree on where they are: numpy at update "
-                f"{a.index} (epoch {a.epoch}, end of epoch {a.end_of_epoch}), torch at update "
+                f"{spec.name}: the backends disagree on where they are: {la} at update "
+                f"{a.index} (epoch {a.epoch}, end of epoch {a.end_of_epoch}), {lb} at update "
                 f"{b.index} (epoch {b.epoch}, end of epoch {b.end_of_epoch})")
         steps = a.index
-        buffer.add(steps, a, b)  # parameters and loss, checked a block of steps at a time
+        _check_dtypes(tracker, steps, a, b)
+        buffer.add(steps, a, b)  # parameters, loss and update, checked a block at a time
         if record is not False:
             keep_params = every and (steps % every == 0 or steps == planned)
             if keep_params:
@@ -500,11 +664,11 @@ def _compare_training(
                 if keep_params:
                     hist.append(s.params)
         if a.end_of_epoch and a.epoch in logged:
-            values = [f(X, y, s.params[0] if len(s.params) == 1 else s.params)
-                      for f, s in zip(total, (a, b), strict=True)]
+            own = [f(X, y, _arg(s.params)) for f, s in zip(total, (a, b), strict=True)]
             buffer.flush()
-            tracker.check("log", steps, values[0], values[1])
-            for keep, v in zip(logs, values, strict=True):
+            checked = _evaluated_at(rejudge, own, lambda f, p=a.params: f(X, y, _arg(p)), total)
+            tracker.check("log", steps, checked[0], checked[1])
+            for keep, v in zip(logs, own, strict=True):
                 keep.append((a.epoch, v))
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
@@ -515,8 +679,7 @@ def _compare_training(
     # no final loss or accuracy is evaluated
     finished = not (stop_on_failure and tracker.first is not None)
     runs = []
-    for i, (mod, s) in enumerate(zip((np_mod, torch_mod), last, strict=True)):
-        params = s.params[0] if len(s.params) == 1 else s.params
+    for i, s in enumerate(last):
         run = BackendRun(
             final_weights=tuple(p.copy() for p in s.params),
             losses=None if record is False else np.asarray(losses[i]),
@@ -525,15 +688,158 @@ def _compare_training(
             log=logs[i],
         )
         if finished:
-            run.final_loss = total[i](X, y, params)
+            run.final_loss = total[i](X, y, _arg(s.params))
             if inputs.test is not None:
-                run.test_accuracy = getattr(mod, spec.accuracy_function)(*inputs.test, params)
+                run.test_accuracy = getattr(mods[i], spec.accuracy_function)(*inputs.test,
+                                                                            _arg(s.params))
         runs.append(run)
+    extra: dict[str, Any] = {"rejudge": None if rejudge is None else rejudge.figures}
     if finished:
-        tracker.check("final_loss", steps, runs[0].final_loss, runs[1].final_loss)
-    if runs[0].test_accuracy is not None:
-        tracker.check("test_accuracy", steps, runs[0].test_accuracy, runs[1].test_accuracy)
-    return (runs[0], runs[1]), steps
+        if rejudge is not None:  # the gradients at the start and at the end, below any atol
+            if start:
+                _common_state_check(tracker, rejudge, 1, start)
+            _common_state_check(tracker, rejudge, steps, last[0].params)
+        final = _evaluated_at(rejudge, [r.final_loss for r in runs],
+                              lambda f: f(X, y, _arg(last[0].params)), total)
+        tracker.check("final_loss", steps, final[0], final[1])
+        if inputs.test is not None:
+            extra["threshold_rows"] = _check_accuracy(spec, mods, tracker, steps, inputs.test,
+                                                      last, runs, rejudge)
+    return (runs[0], runs[1]), steps, extra
+
+
+def _arg(params: tuple[np.ndarray, ...]) -> Any:
+    """What the backends' functions take: one array for a neuron, the tuple for a network."""
+    return params[0] if len(params) == 1 else params
+
+
+def _start_params(kwargs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    w = kwargs.get("weights")
+    if w is None:
+        return ()
+    start = tuple(np.asarray(p) for p in w) if isinstance(w, (tuple, list)) else (np.asarray(w),)
+    if kwargs.get("bias") is True:  # the biases a run starts from when none are given: 0
+        weights, biases = split_network(start) if len(start) > 1 else (start, ())
+        if len(start) == 1:
+            return (*start, np.zeros(1, dtype=start[0].dtype))
+        if not biases and not is_biased_pair(w):
+            dtype = start[0].dtype
+            return (*weights, *(np.zeros(np.shape(W)[1], dtype=dtype) for W in weights[:-1]),
+                    np.zeros(1, dtype=dtype))
+    return start
+
+
+def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
+             kwargs: dict[str, Any]) -> Rejudge | None:
+    """The re-judge of this run's steps; ``None`` when the run's batches cannot be replayed."""
+    X, y = kwargs["features"], kwargs["targets"]
+    try:
+        order = BatchOrder(len(y), kwargs.get("batch_size") or len(y), seed=kwargs.get("seed"),
+                           shuffle=kwargs.get("shuffle", True), drop_last=kwargs.get("drop_last",
+                                                                                     False))
+    except (TypeError, ValueError):
+        return None  # the backends reject these arguments themselves, naming them
+    reduction = kwargs.get("loss", "mse")
+    grads = [getattr(m, spec.gradient_function, None) for m in mods]
+
+    def gradient(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> Any:
+        return getattr(mod, spec.gradient_function)(Xb, yb, params, loss=reduction)
+
+    def loss(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> float:
+        return _loss_function(spec, mod, kwargs)(Xb, yb, params)
+
+    fn = getattr(mods[0], "iter_" + spec.function_name)
+    witness = Sensitivity(lambda: fn(**kwargs))
+    return Rejudge(mods, tracker.labels, X, y, order,
+                   gradient if all(g is not None for g in grads) else None, loss, witness,
+                   tracker.rtol, tracker.atol)
+
+
+def _judge(rejudge: Rejudge) -> Judge:
+    def judge(step: int, candidates: list[Mismatch], before: tuple[np.ndarray, ...],
+              gap: float, loss_gap: float) -> Mismatch | None:
+        if not all(np.isfinite(p).all() for p in before):
+            return candidates[0]  # no common state to judge from
+        try:
+            problem = rejudge.common_state(step, before,
+                                           loss=any(m.quantity == "loss" for m in candidates))
+        except (ValueError, TypeError, IndexError) as exc:
+            return dataclasses.replace(candidates[0], note=f"could not re-judge the step: {exc}")
+        if problem is None and step == 1:
+            problem = "step 1 starts from the same weights: nothing was amplified"
+        if problem is None:
+            problem = rejudge.amplified(step, gap, loss_gap)
+            if problem is None:
+                return None  # rounding amplified by the trajectory: the same math
+        return dataclasses.replace(candidates[0], note=problem)
+
+    return judge
+
+
+def _common_state_check(tracker: _Tracker, rejudge: Rejudge, step: int,
+                        params: tuple[np.ndarray, ...]) -> None:
+    """The gradient and loss of both backends at the same weights (the start, the end); skipped
+    where a backend's functions do not take these parameters."""
+    try:
+        problem = rejudge.common_state(step, tuple(np.asarray(p) for p in params))
+    except (ValueError, TypeError, IndexError):
+        return
+    if problem and tracker.first is None:
+        tracker.first = Mismatch(tracker.concept, step, "gradient", (), math.nan, math.nan,
+                                 math.nan, 0, tracker.rtol, tracker.atol, tracker.labels,
+                                 message=problem)
+
+
+def _evaluated_at(rejudge: Rejudge | None, own: list[Any], common: Callable[[Any], Any],
+                  functions: tuple[Any, Any]) -> list[Any]:
+    """The values to compare: each backend's at its own weights, or — once free-running gaps
+    were explained as amplified rounding — both functions at the same (the first's) weights."""
+    if rejudge is None or not rejudge.figures.amplified_steps:
+        return own
+    return [common(f) for f in functions]
+
+
+def _check_dtypes(tracker: _Tracker, step: int, a: Step, b: Step) -> None:
+    if tracker.first is not None:
+        return
+    for label, s in zip(tracker.labels, (a, b), strict=True):
+        problem = dtype_problem(label, s, tracker.dtype)
+        if problem:
+            tracker.first = Mismatch(tracker.concept, step, "dtype", (), math.nan, math.nan,
+                                     math.nan, 0, tracker.rtol, tracker.atol, tracker.labels,
+                                     message=problem)
+            return
+
+
+def _check_accuracy(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
+                    step: int, test: tuple[Any, Any], last: tuple[Step, Step],
+                    runs: list[BackendRun], rejudge: Rejudge | None) -> tuple[int, ...]:
+    """The test accuracy: a prediction that flips counts only where the two outputs differ
+    beyond the tolerance. Rows whose outputs agree but fall on opposite sides of the threshold
+    are ties: returned (the accuracies may differ by exactly those rows)."""
+    X_test, y_test = test
+    forwards = [getattr(m, spec.forward_function, None) for m in mods]
+    if any(f is None for f in forwards):  # a backend without ŷ: compare the accuracies as such
+        tracker.check("test_accuracy", step, runs[0].test_accuracy, runs[1].test_accuracy)
+        return ()
+    common = rejudge is not None and rejudge.figures.amplified_steps > 0
+    params = [last[0].params, last[0].params if common else last[1].params]
+    out = [np.asarray(f(X_test, _arg(p)), dtype=np.float64)
+           for f, p in zip(forwards, params, strict=True)]
+    tracker.check("test_output", step, out[0], out[1])
+    flips = (out[0] > 0.5) != (out[1] > 0.5)
+    tie = flips & (np.abs(out[0] - out[1]) <= tracker.atol + tracker.rtol
+                   * np.maximum(np.abs(out[0]), np.abs(out[1])))
+    rows = tuple(int(i) for i in np.flatnonzero(tie))
+    accuracies = [runs[0].test_accuracy,
+                  getattr(mods[1], spec.accuracy_function)(X_test, y_test, _arg(params[1]))]
+    allowed = len(rows) / len(y_test)
+    diff = abs(accuracies[0] - accuracies[1])
+    if diff <= allowed + 1e-12:
+        tracker._bump(tracker.max_abs, "test_accuracy", 0.0 if rows else diff)
+    elif tracker.first is None:
+        tracker.check("test_accuracy", step, accuracies[0], accuracies[1])
+    return rows
 
 
 class _Trajectory:

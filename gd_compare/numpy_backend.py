@@ -61,6 +61,7 @@ __all__ = [
     "mse_training",
     "network_accuracy",
     "network_bce",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -532,7 +533,7 @@ def _backprop(
 
 def _backprop_per_record(
     X: np.ndarray, y: np.ndarray, params: Sequence[np.ndarray], reduction: Reduction = "mse"
-) -> tuple[list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], np.floating]:
     """The backward pass as the course's loop writes it, record by record, accumulating each
     layer's ``del_w`` (and ``del_b``); returns them and the batch's summed loss (Σ error², or
     Σ BCE). For one record x (d,):
@@ -553,7 +554,7 @@ def _backprop_per_record(
     weights, biases = _layers(params)
     del_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
     del_b = [np.zeros(b.shape, dtype=b.dtype) for b in biases]
-    total = 0.0
+    total = X.dtype.type(0)
     for x, target in zip(X, y, strict=True):
         hidden_outputs, h = _network_h(x, params)
         output = sigmoid(h)
@@ -572,7 +573,7 @@ def _backprop_per_record(
             if k:
                 hidden_error = np.dot(weights[k], hidden_error_term)
         total += _bce_terms(h, target) if reduction == "bce" else error * error
-    return del_w + del_b, float(total)
+    return del_w + del_b, total
 
 
 def _backprop_step(
@@ -592,14 +593,30 @@ def _backprop_step(
         deltas, total = _backprop_per_record(X, y, params, reduction)
     else:
         deltas, total = _backprop(X, y, params, reduction)
-        total = float(total)
     m = 1 if reduction == "sse" else len(y)
     if optimizer is not None:
         optimizer.step([-d / m for d in deltas])
         return total / m
     for W, d in zip(params, deltas, strict=True):
         W += d * lr / m
-    return total / m
+    return float(X.dtype.type(total) / m)  # in the run's dtype, as the update
+
+
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line, exactly as its loop computes it after an epoch::
+
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))   # x: the loop's last record
+        out = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        loss = np.mean((out - targets) ** 2)
+
+    ``x`` is left over from the training loop — the *last* record of ``features`` — so this is
+    one record's output held against *all* targets, not the train MSE (:func:`network_mse`).
+    """
+    X, y, ws = check_network_data(features, targets, weights)
+    out = _network_outputs(X[-1], ws)[-1]
+    return float(np.mean((out - y) ** 2))
 
 
 def network_gradient(
@@ -698,5 +715,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse, bce,
-          network_bce), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss, bce, network_bce), __name__)

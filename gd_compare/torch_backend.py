@@ -68,6 +68,7 @@ __all__ = [
     "mse_training",
     "network_accuracy",
     "network_bce",
+    "network_course_loss",
     "network_forward",
     "network_gradient",
     "network_mse",
@@ -509,6 +510,18 @@ def network_accuracy(
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
+def network_course_loss(
+    features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]
+) -> float:
+    """The course's log line: :class:`Network`'s output for the *last* record of ``features``
+    (the ``x`` the course's loop leaves behind) against *all* targets, ``mean((out − y)²)``
+    (see ``numpy_backend.network_course_loss``)."""
+    X, y, ws = check_network_data(features, targets, weights)
+    with torch.no_grad():
+        out = Network(ws)(torch.from_numpy(X[-1]))
+        return torch.mean((out - torch.from_numpy(y)) ** 2).item()
+
+
 def network_gradient(
     features: ArrayLike,
     targets: ArrayLike,
@@ -639,5 +652,5 @@ def _train_network(
 
 (iter_mse_training, mse_training, iter_sgd_batching, sgd_batching, iter_backprop_training,
  backprop_training) = training_functions(
-    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse, bce,
-          network_bce), __name__)
+    Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
+          network_course_loss, bce, network_bce), __name__)

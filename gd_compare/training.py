@@ -25,6 +25,7 @@ from .core import (
     check_bias,
     check_count,
     check_dataset,
+    check_log,
     check_loss_targets,
     check_lr,
     check_network,
@@ -208,6 +209,8 @@ class Loops:
     sse: Callable[..., float]
     network_mse: Callable[..., float]
     network_sse: Callable[..., float]
+    #: the course's log line (the last record's output against all targets), ``log="course"``
+    network_course_loss: Callable[..., float]
     bce: Callable[..., float]
     network_bce: Callable[..., float]
 
@@ -432,16 +435,21 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         scheduler_kwargs: Mapping[str, Any] | None = None,
         bias: bool = False,
         record: bool | int = True,
+        log: str = "train",
     ) -> Training:
         """:func:`iter_backprop_training` run to the end: ``params`` the final per-layer weights,
         the loss of every update, the weights after every (``record``-th) update, and the lesson's
-        log every epochs/10 epochs (the train MSE of the whole network on all of ``features``)."""
+        log every epochs/10 epochs: ``log="train"`` the train MSE (SSE) of the whole network on
+        all of ``features``; ``log="course"`` the course's own line (``network_course_loss``: the
+        last record's output against all targets — what its quiz printed, 0.251357252426 first)."""
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
                           bias=bias)
         steps = loops.network_steps(run, bool(per_record))
+        if check_log(log) == "course":
+            return run.finish(steps, loops.network_course_loss, record)
         return run.finish(steps, loops.loss_function(run, network=True), record)
 
     functions = TrainingFunctions(iter_mse_training, mse_training, iter_sgd_batching,

@@ -247,7 +247,7 @@ def test_backprop_default_is_equivalent(dtype):
 
     result = assert_equivalent("backprop", dtype=dtype, stop_on_failure=False)
     assert result.steps == 900
-    assert result.numpy.test_accuracy == result.torch.test_accuracy == 0.425
+    assert result.numpy.test_accuracy == result.torch.test_accuracy == 0.725  # the quiz's
     limit = 1e-15 if dtype == "float64" else 1e-6
     assert result.max_abs_diff["weights"] <= limit and result.max_abs_diff["loss"] <= limit
     assert [w.shape for w in result.torch.final_weights] == [(6, 2), (2,)]
@@ -272,6 +272,12 @@ def test_backprop_variants_are_equivalent(params, dtype):
     assert_equivalent("backprop", dtype=dtype, **params)
 
 
+#: train MSE and test accuracy after 30 epochs of each training concept's defaults (float64)
+FINAL_30 = {"mse_training": (0.23461408785230572, 0.575),
+            "sgd_batching": (0.19810808950381573, 0.725),
+            "backprop": (0.26799117210491286, 0.45)}
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_concept_still_passes_through_the_generalised_harness(dtype):
@@ -282,7 +288,10 @@ def test_every_concept_still_passes_through_the_generalised_harness(dtype):
         result = assert_equivalent(name, dtype=dtype, **params)
         if spec.kind == "training":
             assert result.numpy.test_accuracy == result.torch.test_accuracy
-            assert result.numpy.final_loss == pytest.approx(result.torch.final_loss, rel=1e-5)
+            assert result.numpy.test_accuracy == FINAL_30[name][1]
+            rel = 1e-15 if dtype == "float64" else 2e-7  # a few ULPs of the dtype
+            for final in (result.numpy.final_loss, result.torch.final_loss):
+                assert final == pytest.approx(FINAL_30[name][0], rel=rel)
 
 
 @pytest.mark.torch
@@ -319,7 +328,7 @@ def test_cli_backprop_table_and_json(tmp_path, capsys):
         w_ih, w_ho = record[side]["final_weights"]
         assert np.shape(w_ih) == (6, 2) and np.shape(w_ho) == (2,)
         assert len(record[side]["losses"]) == 90
-        assert 0 <= record[side]["test_accuracy"] <= 1
+        assert record[side]["test_accuracy"] == 0.45  # the quiz's split, 90 of its 900 epochs
     assert main(["--concept", "backprop", "--epochs", "9", "--batch-size", "40", "--hidden",
                  "3,2", "--dtype", "float32", "--json", "-"]) == 0
     record = json.loads(capsys.readouterr().out)["concepts"][0]
@@ -394,3 +403,74 @@ def test_a_broken_backward_is_caught_by_the_harness_and_the_witness(tmp_path, na
     checks = check_backends("backprop", (broken, tb), hidden=(3, 3))
     assert not checks[broken.__name__].passed
     assert checks["gd_compare.torch_backend"].passed
+
+
+# --------------------------------------------------------------------------- the course's quiz
+
+# The course's backpropagation quiz: its data_prep split with np.random.seed(21), weights drawn
+# after np.random.seed(21) again, 2 hidden units, 900 epochs, lr 0.005. It printed:
+COURSE_FIRST, COURSE_LAST, COURSE_ACCURACY = "0.251357252426", "0.240400679325", "0.725"
+
+
+def test_the_course_quiz_to_the_printed_digit():
+    from gd_compare import load_admissions
+
+    X, y, X_test, y_test = load_admissions(seed=BACKPROP_SEED).arrays()
+    run = nb.backprop_training(X, y, log="course", record=False)
+    printed = [f"{loss:.12g}" for _, loss in run.log]  # the course's print: 12 digits
+    assert printed[0] == COURSE_FIRST and printed[-1] == COURSE_LAST
+    assert len(printed) == 10
+    assert f"{nb.network_accuracy(X_test, y_test, run.params):.3f}" == COURSE_ACCURACY
+    # the course's own record-by-record loop prints the same first line (one epoch of it: the
+    # line is logged after epoch 0 either way; 900 epochs of it take ~10 s)
+    first = nb.backprop_training(X, y, epochs=1, per_record=True, log="course", record=False)
+    assert f"{first.log[0][1]:.12g}" == COURSE_FIRST
+    # the course's line is one record's output against all targets; the true train MSE differs
+    true = nb.backprop_training(X, y, record=False)
+    assert true.log[0][1] == pytest.approx(0.268560154404101, rel=1e-12)
+    assert true.log[-1][1] == pytest.approx(0.25441361543077645, rel=1e-12)
+
+
+def test_the_course_log_line_is_the_last_record_against_all_targets():
+    from gd_compare.data import load_admissions
+
+    X, y, _, _ = load_admissions(seed=BACKPROP_SEED).arrays()
+    ws = initial_network_weights(6, (2,), seed=BACKPROP_SEED)
+    out = nb.network_forward(X[-1:], ws)[0]
+    assert nb.network_course_loss(X, y, ws) == np.mean((out - y) ** 2)
+    with pytest.raises(ValueError, match=r"log: expected one of \('train', 'course'\)"):
+        nb.backprop_training(X, y, epochs=1, log="mse")
+
+
+def test_the_backprop_concept_is_the_quiz():
+    spec = CONCEPTS["backprop"]
+    assert spec.defaults["split_seed"] == 21 and spec.defaults["seed"] == 21
+    assert CONCEPTS["mse_training"].defaults["split_seed"] == 42
+    from gd_compare.data import load_admissions
+
+    X, *_ = load_admissions(seed=21).arrays()
+    np.testing.assert_array_equal(spec.inputs().kwargs["features"], X)
+    other = CONCEPTS["mse_training"].inputs(split_seed=21).kwargs["features"]
+    np.testing.assert_array_equal(other, X)
+    with pytest.raises(ValueError, match="split_seed: chooses the 90/10 split"):
+        spec.inputs(split_seed=3, features=X, targets=np.zeros(len(X)))
+    with pytest.raises(ValueError, match="seed: expected an int between 0 and 2\\*\\*32"):
+        spec.inputs(split_seed=-1)
+
+
+@pytest.mark.torch
+def test_the_course_quiz_in_both_backends_and_the_cli(capsys):
+    from gd_compare import compare, load_admissions
+    from gd_compare import torch_backend as tb
+    from gd_compare.cli import main
+
+    X, y, X_test, y_test = load_admissions(seed=BACKPROP_SEED).arrays()
+    run = tb.backprop_training(X, y, log="course", record=False)
+    assert [f"{v:.12g}" for _, v in run.log][::9] == [COURSE_FIRST, COURSE_LAST]
+    first = tb.backprop_training(X, y, epochs=1, per_record=True, log="course", record=False)
+    assert f"{first.log[0][1]:.12g}" == COURSE_FIRST
+    assert f"{tb.network_accuracy(X_test, y_test, run.params):.3f}" == COURSE_ACCURACY
+    result = compare("backprop", record=False)
+    assert result.passed and result.numpy.test_accuracy == result.torch.test_accuracy == 0.725
+    assert main(["--concept", "backprop"]) == 0
+    assert "Prediction accuracy: 0.725 | Prediction accuracy: 0.725" in capsys.readouterr().out

@@ -1,0 +1,282 @@
+"""What makes a verdict trustworthy at its edges: no false PASS, no false FAIL.
+
+The harness compares the two backends' free-running trajectories step by step (``harness``).
+Three things a fixed tolerance on those trajectories cannot judge live here:
+
+- **What a step changes.** Far below ``atol`` any error hides in the weights. The update
+  Δw = w_after − w_before of every step must agree *relatively* (normwise per parameter array):
+  ``|Δa − Δb| ≤ rtol·max(|Δa|, |Δb|) + gap_before + 2 ULPs of w`` (:func:`update_rows`) — from a
+  common start (step 1, one-step concepts) that is |Δa − Δb| ≤ rtol·|Δ| + 2 ULPs, whatever the
+  scale; later the gap the previous step left may carry over, no more.
+- **Different math vs amplified rounding.** On an unstable trajectory (lr = 100, Adam near
+  convergence) rounding differences of a few ULPs grow exponentially, and so do NumPy's own
+  against itself. Where a free-running mismatch appears, :class:`Rejudge` judges that step again:
+  from a *common state* (both backends' gradient and loss at the same weights, on the same batch:
+  different math fails here, at any step, for any optimizer) and against the trajectory's own
+  *sensitivity* (:class:`Sensitivity`: NumPy against itself, nudged by one ULP after every step,
+  like rounding does). A gap within :data:`AMPLIFICATION` times that witness is rounding
+  amplified by the trajectory; beyond it, the mismatch stands. A wrong update still fails at its
+  first step, where the witness has moved by one ULP.
+- **Which dtype really ran** (:func:`dtype_problem`): every parameter a step yields has the run's
+  dtype, and in a float32 run every reported loss is a float32 number (float64 arithmetic
+  rounded into float32 weights would otherwise pass).
+
+Measured (``compare("mse_training", lr=100, epochs=3000)``, float64): the free-running gap grows
+from 1.1e-15 to O(1) by step 200; the per-step-nudged witness grows alike, the gap stays within
+12x of the witness's running maximum (the nudge only once at the start, the issue's first idea,
+lags by up to 2000x: a single nudge can lie in a stable direction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .core import BatchOrder, DivergenceError, Step
+
+#: A free-running gap up to this many times the sensitivity witness's gap is amplified rounding.
+AMPLIFICATION = 100.0
+#: rtol and atol must be below this: with rtol >= 1 any two numbers of one sign "agree".
+MAX_TOLERANCE = 1.0
+
+
+def backend_label(mod: Any, default: str) -> str:
+    """The name a backend goes by in messages: its module's name without ``_backend``
+    (``default`` for an object without a name, e.g. a ``SimpleNamespace``)."""
+    name = getattr(mod, "__name__", None)
+    if not isinstance(name, str) or not name:
+        return default
+    name = name.rsplit(".", 1)[-1]
+    return name.removesuffix("_backend") or name
+
+
+# --------------------------------------------------------------------------- the update Δw
+
+
+def update_rows(
+    before_a: np.ndarray, after_a: np.ndarray, before_b: np.ndarray, after_b: np.ndarray,
+    rtol: float, dtype: np.dtype,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row r is one step of one parameter array (rows × elements, flattened). Returns per row:
+    whether the updates disagree, the largest |Δa − Δb|, and the element where it is."""
+    a0, a1, b0, b1 = (np.asarray(v, dtype=np.float64).reshape(len(v), -1)
+                      for v in (before_a, after_a, before_b, after_b))
+    da, db = a1 - a0, b1 - b0  # exact: float32 values subtract exactly in float64
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(da - db)
+    scale = np.maximum(np.abs(da).max(axis=1), np.abs(db).max(axis=1))
+    carried = np.abs(a0 - b0).max(axis=1)  # the gap the previous step left
+    magnitude = np.maximum(np.abs(a1).max(axis=1), np.abs(a0).max(axis=1))
+    ulp = np.spacing(magnitude.astype(dtype)).astype(np.float64)
+    worst = diff.max(axis=1)
+    with np.errstate(invalid="ignore"):
+        bad = ~(worst <= rtol * scale + carried + 2 * ulp)
+    return bad, worst, diff.argmax(axis=1)
+
+
+# --------------------------------------------------------------------------- dtype witness
+
+
+def dtype_problem(label: str, step: Step, dtype: np.dtype) -> str | None:
+    """Why ``step`` (of backend ``label``) was not computed in ``dtype``, or ``None``."""
+    for k, p in enumerate(step.params):
+        got = getattr(p, "dtype", None)
+        if got != dtype:
+            return (f"the {label} backend yields parameter {k} as {got} in a {dtype} run: the "
+                    f"dtype asked for is not the dtype used")
+    if dtype == np.float32 and np.isfinite(step.loss) and float(np.float32(step.loss)) != step.loss:
+        return (f"the {label} backend reports a loss of {step.loss!r}, which is not a float32 "
+                f"number: its arithmetic is not float32")
+    return None
+
+
+def record_dtype_problem(label: str, record: Any, dtype: np.dtype) -> str | None:
+    """:func:`dtype_problem` for a one-step record (``SimpleStep``, ``NeuronStep``, ...)."""
+    for name, value in vars(record).items():
+        if isinstance(value, np.ndarray) and value.dtype != dtype:
+            return (f"the {label} backend returns {name} as {value.dtype} in a {dtype} run: "
+                    f"the dtype asked for is not the dtype used")
+        if (dtype == np.float32 and isinstance(value, float) and math.isfinite(value)
+                and float(np.float32(value)) != value):
+            return (f"the {label} backend returns {name} = {value!r}, which is not a float32 "
+                    f"number: its arithmetic is not float32")
+    return None
+
+
+# --------------------------------------------------------------------------- the witness
+
+
+class Sensitivity:
+    """NumPy against itself: one clean run and one whose parameters are nudged by one ULP (a
+    seeded random sign per element) after every step, the way rounding perturbs a trajectory.
+    Started lazily, at the first step a mismatch asks about; advanced only as far as asked."""
+
+    def __init__(self, start: Any) -> None:
+        self._start = start  # () -> a fresh step stream of the reference backend
+        self._streams: tuple[Iterator[Step], Iterator[Step]] | None = None
+        self._rng = np.random.default_rng(0)
+        self.step = 0
+        self.max_gap = 0.0
+        self.max_loss_gap = 0.0
+        self.diverged = False
+
+    def gaps(self, step: int) -> tuple[float, float]:
+        """The running maxima of the weights gap and the loss gap through ``step``."""
+        if self._streams is None:
+            self._streams = (self._start(), self._start())
+        clean, nudged = self._streams
+        try:
+            while self.step < step and not self.diverged:
+                a, b = next(clean), next(nudged)
+                for p in b.params:  # live views: the nudge changes the run from here on
+                    signs = self._rng.choice((-np.inf, np.inf), size=np.shape(p))
+                    np.nextafter(p, signs.astype(p.dtype), out=p)
+                gap = max(float(np.max(np.abs(np.asarray(p, dtype=np.float64)
+                                              - np.asarray(q, dtype=np.float64))))
+                          for p, q in zip(a.params, b.params, strict=True))
+                self.max_gap = max(self.max_gap, gap)
+                self.max_loss_gap = max(self.max_loss_gap, abs(a.loss - b.loss))
+                self.step = a.index
+        except (StopIteration, DivergenceError):
+            self.diverged = True  # as sensitive as can be
+        if self.diverged:
+            return math.inf, math.inf
+        return self.max_gap, self.max_loss_gap
+
+
+# --------------------------------------------------------------------------- re-judging a step
+
+
+def _ratio(gap: float, witness: float) -> float:
+    if gap == 0:
+        return 0.0
+    return gap / witness if witness > 0 else math.inf
+
+
+@dataclass
+class RejudgeFigures:
+    """What re-judging found: the steps judged from a common state and the largest normwise
+    relative gradient difference there; the free-running mismatches explained as amplified
+    rounding, and the largest ratio of free-running gap to the witness's gap."""
+
+    common_state_steps: int = 0
+    common_state_max_rel: float = 0.0
+    amplified_steps: int = 0
+    max_gap: float = 0.0
+    witness_gap: float = 0.0
+    max_ratio: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"common_state": {"steps": self.common_state_steps,
+                                 "max_rel_gradient_diff": self.common_state_max_rel},
+                "sensitivity": {"amplified_steps": self.amplified_steps,
+                                "max_free_running_gap": self.max_gap,
+                                "witness_gap": self.witness_gap,
+                                "max_ratio": self.max_ratio,
+                                "allowed_ratio": AMPLIFICATION}}
+
+
+class Rejudge:
+    """Judges a training step again where the free-running trajectories disagree.
+
+    ``gradient(mod, X, y, params)`` is the concept's gradient function of a backend, or ``None``;
+    ``loss(mod, X, y, params)`` its loss; ``batches`` yields each update's rows in order.
+    """
+
+    def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
+                 X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
+                 witness: Sensitivity, rtol: float, atol: float) -> None:
+        self.mods, self.labels = mods, labels
+        self.X, self.y, self.order = X, y, order
+        self.gradient, self.loss, self.witness = gradient, loss, witness
+        self.rtol, self.atol = rtol, atol
+        self.figures = RejudgeFigures()
+        self._batches = self._all_batches()
+        self._batch_step = 0
+        self._batch: Any = slice(None)
+
+    def _all_batches(self) -> Iterator[Any]:
+        while True:
+            yield from self.order
+
+    def batch(self, step: int) -> Any:
+        """The rows of update ``step`` (1-based), from a replay of the shared batch order."""
+        while self._batch_step < step:
+            self._batch = next(self._batches)
+            self._batch_step += 1
+        return self._batch
+
+    def common_state(self, step: int, params: tuple[np.ndarray, ...],
+                     loss: bool = True) -> str | None:
+        """Both backends' gradient (and ``loss``) at the same ``params`` (the reference
+        backend's weights before ``step``) on the step's batch; a message when they disagree."""
+        rows = self.batch(step)
+        X, y = self.X[rows], self.y[rows]
+        arg = params[0] if len(params) == 1 else params
+        self.figures.common_state_steps += 1
+        if self.gradient is not None:
+            ga, gb = (self.gradient(m, X, y, arg) for m in self.mods)
+            ga, gb = (tuple(g) if isinstance(g, tuple) else (g,) for g in (ga, gb))
+            noise: tuple[Any, ...] | None = None
+            for k, (a, b) in enumerate(zip(ga, gb, strict=True)):
+                a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
+                scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b),
+                                                                              initial=0)))
+                diff = float(np.max(np.abs(a - b), initial=0))
+                rel = diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+                self.figures.common_state_max_rel = max(self.figures.common_state_max_rel, rel)
+                if diff <= self.rtol * scale:
+                    continue
+                if noise is None:  # the rounding noise of the sums: the rows in reverse order
+                    noise = self._noise_references(X, y, arg)
+                noise_k = max(float(np.max(np.abs(a - np.asarray(ref[k], dtype=np.float64)),
+                                           initial=0)) for ref in noise)
+                if not diff <= self.rtol * scale + 4 * noise_k:
+                    return (f"from the same weights and batch, the gradients differ: parameter "
+                            f"{k}, max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
+                            f"{self.rtol:g}; rounding noise of the sum {noise_k:.3g}) — "
+                            f"different math")
+        if not loss:
+            return None
+        la, lb = (self.loss(m, X, y, arg) for m in self.mods)
+        if not abs(la - lb) <= self.atol + self.rtol * max(abs(la), abs(lb)):
+            return (f"from the same weights and batch, the losses differ: "
+                    f"{self.labels[0]}={la!r} {self.labels[1]}={lb!r} — different math")
+        return None
+
+    def _noise_references(self, X: np.ndarray, y: np.ndarray, arg: Any) -> list[tuple[Any, ...]]:
+        """The reference backend's gradient summed in another order (the rows reversed) and,
+        below float64, in float64: how far each is from the run's own gradient is the rounding
+        noise of its sums. (A sum that nearly cancels — a bias's Σ error_term — can come out the
+        same in both orders; its distance to the float64 sum still shows the rounding.)"""
+        refs = []
+        r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
+        refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        if X.dtype != np.float64:
+            wide = (tuple(np.asarray(p, dtype=np.float64) for p in arg)
+                    if isinstance(arg, tuple) else np.asarray(arg, dtype=np.float64))
+            r = self.gradient(self.mods[0], X.astype(np.float64), y.astype(np.float64), wide)
+            refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        return refs
+
+    def amplified(self, step: int, gap: float, loss_gap: float) -> str | None:
+        """``None`` when a free-running gap (weights, loss) is within :data:`AMPLIFICATION`
+        times the witness's own drift through ``step``; otherwise why not."""
+        witness_gap, witness_loss = self.witness.gaps(step)
+        ratio = max(_ratio(gap, witness_gap), _ratio(loss_gap, witness_loss))
+        if not ratio <= AMPLIFICATION:
+            return (f"the free-running gap {gap:.3g} (loss {loss_gap:.3g}) is {ratio:.3g}x what "
+                    f"{self.labels[0]} drifts against itself nudged by 1 ULP per step "
+                    f"({witness_gap:.3g}; allowed {AMPLIFICATION:g}x): not rounding")
+        f = self.figures
+        f.amplified_steps += 1
+        if ratio >= f.max_ratio:
+            f.max_ratio = ratio
+        if gap >= f.max_gap:
+            f.max_gap, f.witness_gap = gap, witness_gap
+        return None

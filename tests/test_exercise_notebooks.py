@@ -1,0 +1,115 @@
+"""notebooks/exercises/: the lesson's exercises with their TODO cells blank and a check(...) cell
+after each. Executed once with the reference solution filled in (it passes) and once with every
+catalogue mistake of the concept filled in (each diagnosed as itself); and "Spot the bug"."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gd_compare import solutions
+from gd_compare.mistakes import for_concept
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "notebooks" / "exercises"
+SOLUTION = {"sigmoid_exercise": solutions.sigmoid_step, "mse_training": solutions.mse_training,
+            "backprop": solutions.backprop, "backprop_exercise": solutions.backprop_exercise}
+EXERCISE_NOTEBOOKS = ["01_sigmoid_exercise.ipynb", "02_mse_training.ipynb", "03_backprop.ipynb",
+                      "04_backprop_exercise.ipynb"]
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("_nb_exercises",
+                                                  ROOT / "notebooks" / "_nb_exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _committed(name: str) -> dict:
+    return json.loads((FOLDER / name).read_text(encoding="utf-8"))
+
+
+def _filled(impl, function: str) -> str:
+    """The learner's TODO cell with ``impl``'s code in it, under the notebook's name."""
+    src = inspect.getsource(impl)
+    if inspect.isclass(impl):
+        return f"{src}\n\n{function} = {impl.__name__}()\n"
+    return re.sub(rf"^def {impl.__name__}\(", f"def {function}(", src, count=1)
+
+
+def test_every_exercise_is_committed_as_the_generator_writes_it():
+    builder = _builder()
+    assert sorted(p.name for p in FOLDER.glob("*.ipynb")) == sorted(builder.EXERCISES)
+    for name in builder.EXERCISES:
+        built = builder.build(name)
+        nb = _committed(name)
+        assert [c.source for c in built.cells] == ["".join(c["source"]) for c in nb["cells"]]
+        assert (FOLDER / name).stat().st_size < 1_000_000
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(c["execution_count"] is not None for c in code), "run _nb_exercises.py"
+        assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+
+
+@pytest.mark.parametrize("name", EXERCISE_NOTEBOOKS)
+def test_todo_cells_are_blank_and_followed_by_a_check(name):
+    cells = _committed(name)["cells"]
+    todos = [i for i, c in enumerate(cells) if "todo" in c["metadata"].get("tags", [])]
+    assert len(todos) == 1
+    todo = cells[todos[0]]
+    source = "".join(todo["source"])
+    assert source.count("# TODO") >= 3 and "= None" in source
+    # no solution in the notebook: no error term, no sigmoid' formula written out
+    assert "(1 - output)" not in source and "learnrate *" not in source
+    assert "x[:, None]" not in source
+    after = cells[todos[0] + 1]
+    assert "check" in after["metadata"]["tags"] and "check(" in "".join(after["source"])
+    ex = todo["metadata"]["exercise"]
+    assert f'check({ex["function"]}, "{ex["concept"]}")' in "".join(after["source"])
+    # executed blank, the check says what is missing, in one line, never a traceback
+    text = "".join("".join(o.get("text", "")) for o in after["outputs"])
+    assert text.count("\n") == 1 and "step 1" in text and "Traceback" not in text
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the_bug_runs():
+    import nbformat
+
+    builder = _builder()
+    cells, expected = [], []
+    for name in EXERCISE_NOTEBOOKS:
+        nb = builder.build(name)
+        k = next(i for i, c in enumerate(nb.cells) if "todo" in c.metadata.get("tags", []))
+        ex = nb.cells[k].metadata["exercise"]
+        check_source = nb.cells[k + 1].source
+        cells += [c for c in nb.cells[:k] if c.cell_type == "code"]
+        variants = [(SOLUTION[ex["concept"]], None)]
+        variants += [(m.implementation, m) for m in for_concept(ex["concept"])]
+        for impl, mistake in variants:
+            cells.append(nbformat.v4.new_code_cell(_filled(impl, ex["function"])))
+            cells.append(nbformat.v4.new_code_cell(check_source))
+            expected.append((len(cells) - 1, mistake))
+    spot = builder.build("spot_the_bug.ipynb")
+    first_spot = len(cells)
+    cells += [c for c in spot.cells if c.cell_type == "code"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = dict(builder.KERNELSPEC)
+    builder.execute(nb, timeout=300)
+    for index, mistake in expected:
+        out = "".join(o.get("text", "") for o in nb.cells[index].outputs)
+        if mistake is None:
+            assert " agrees with PyTorch autograd at all " in out, out
+        else:
+            assert f"step {mistake.caught_at}" in out and "diagnosis: " in out, out
+            assert mistake.title in out.split("diagnosis: ")[1], out
+    spot_outputs = [o for c in nb.cells[first_spot:] for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in spot_outputs)
+    table = "".join(o["data"].get("text/markdown", "") for o in spot_outputs if "data" in o)
+    assert "| `mse_training` | del_w not reset each epoch | step 2 (epoch 1) |" in table

@@ -1,0 +1,284 @@
+"""gd_compare.verdict: no false PASS below atol, no false FAIL from amplified rounding, ties at
+the threshold, and the dtype asked for is the dtype used (issue 8, part B)."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from gd_compare import compare, load_admissions
+from gd_compare import numpy_backend as nb
+from gd_compare.verdict import (
+    AMPLIFICATION,
+    Sensitivity,
+    backend_label,
+    dtype_problem,
+    update_rows,
+)
+
+# --------------------------------------------------------------------------- no torch
+
+
+@pytest.mark.parametrize("name, value", [("rtol", 1e300), ("rtol", 1.0), ("atol", 1.0),
+                                         ("atol", 5.0)])
+def test_tolerances_that_let_any_mismatch_pass_are_refused(name, value):
+    with pytest.raises(ValueError, match=rf"{name}: expected a number >= 0 and < 1"):
+        compare("simple_step", **{name: value})
+
+
+def test_update_rows_are_relative_whatever_the_scale():
+    start = np.array([[1.0, 2.0]])
+    a = start + np.array([[2e-14, 0.0]])
+    b = start + np.array([[1e-14, 0.0]])  # half the update: far below any atol
+    bad, worst, where = update_rows(start, a, start, b, 1e-12, np.dtype(np.float64))
+    assert bad.tolist() == [True] and where.tolist() == [0]
+    assert worst[0] == pytest.approx(1e-14, rel=1e-2)
+    # one ULP of w apart is rounding, not a different update
+    c = start + np.array([[2e-14, 0.0]])
+    c[0, 0] = np.nextafter(a[0, 0], 2.0)
+    assert update_rows(start, a, start, c, 1e-12, np.dtype(np.float64))[0].tolist() == [False]
+
+
+def test_backend_labels_are_module_names():
+    assert backend_label(nb, "x") == "numpy"
+    assert backend_label(types.ModuleType("mine"), "numpy") == "mine"
+    assert backend_label(types.SimpleNamespace(), "numpy") == "numpy"
+
+
+def test_dtype_problem_names_the_backend():
+    from gd_compare.core import Step
+
+    w32 = np.zeros(2, dtype=np.float32)
+    ok = Step(1, 0, True, (w32,), float(np.float32(0.1)))
+    assert dtype_problem("numpy", ok, np.dtype(np.float32)) is None
+    wide = Step(1, 0, True, (w32.astype(np.float64),), 0.5)
+    assert "numpy backend yields parameter 0 as float64 in a float32 run" in dtype_problem(
+        "numpy", wide, np.dtype(np.float32))
+    f64_loss = Step(1, 0, True, (w32,), 0.1)
+    assert "mine backend reports a loss of 0.1, which is not a float32 number" in dtype_problem(
+        "mine", f64_loss, np.dtype(np.float32))
+
+
+def test_the_witness_drifts_by_a_ulp_a_step_and_is_lazy():
+    X, y, _, _ = load_admissions().arrays()
+    started = []
+
+    def start():
+        started.append(1)
+        return nb.iter_mse_training(X, y, epochs=50)
+
+    witness = Sensitivity(start)
+    assert not started  # nothing runs until a mismatch asks
+    gap, loss_gap = witness.gaps(1)
+    assert len(started) == 2 and witness.step == 1
+    assert 0 < gap <= 2 * np.spacing(1.0) and loss_gap == 0.0  # the loss of step 1: same start
+    assert witness.gaps(10)[0] < 1e-14  # lr 0.5 is stable: the nudges do not grow
+    assert witness.step == 10
+
+
+# --------------------------------------------------------------------------- with torch
+
+torch_only = pytest.mark.torch
+
+
+def _scaled(name: str, factor: float) -> types.ModuleType:
+    """The NumPy backend with ``name``'s learning rate scaled by ``factor`` (a wrong update)."""
+    mod = types.ModuleType("scaled")
+    for attr in nb.__all__:
+        setattr(mod, attr, getattr(nb, attr))
+    real = getattr(nb, name)
+
+    def wrong(*args, lr, **kwargs):
+        return real(*args, lr=lr * factor, **kwargs)
+
+    setattr(mod, name, wrong)
+    return mod
+
+
+@torch_only
+def test_a_halved_update_below_atol_fails():
+    from gd_compare import torch_backend as tb
+
+    halved = _scaled("simple_step", 0.5)
+    result = compare("simple_step", x=1e-12, y=1, w=1, backends=(halved, tb))
+    assert not result.passed
+    first = result.first_failure
+    assert (first.step, first.quantity) == (1, "update")
+    assert "scaled=" in str(first) and "torch=" in str(first)
+    assert first.numpy_value == pytest.approx(first.torch_value / 2, rel=1e-2)
+    assert compare("simple_step", x=1e-12, y=1, w=1).passed  # the right update passes
+
+
+@torch_only
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_wrong_training_update_below_atol_fails_at_step_one(dtype):
+    from gd_compare import torch_backend as tb
+
+    halved = _scaled("iter_mse_training", 0.5)
+    result = compare("mse_training", lr=1e-13 if dtype == "float64" else 1e-4, epochs=3,
+                     dtype=dtype, backends=(halved, tb))
+    assert not result.passed
+    assert result.first_failure.step == 1
+    assert result.first_failure.quantity in ("update", "weights")
+    assert "nothing was amplified" in str(result.first_failure)
+
+
+@torch_only
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_chaotic_rounding_amplification_is_not_a_failure(dtype):
+    result = compare("mse_training", lr=100, epochs=3000 if dtype == "float64" else 300,
+                     dtype=dtype, record=False)
+    assert result.passed, str(result.first_failure)
+    figures = result.rejudge
+    # the free-running trajectories part (O(1) apart), exactly as NumPy's own does when nudged
+    assert result.max_abs_diff["weights"] > 0.1
+    assert figures.amplified_steps > 100
+    assert 1 < figures.max_ratio <= AMPLIFICATION
+    # from a common state, every re-judged step's gradient agrees to rounding
+    assert figures.common_state_steps >= figures.amplified_steps
+    bound = 1e-13 if dtype == "float64" else 1e-5
+    assert figures.common_state_max_rel < bound
+    record = result.to_json()
+    assert record["sensitivity"]["amplified_steps"] == figures.amplified_steps
+    assert record["common_state"]["max_rel_gradient_diff"] == figures.common_state_max_rel
+
+
+@torch_only
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_wrong_update_on_the_chaotic_trajectory_fails_at_its_first_step(dtype):
+    from gd_compare import torch_backend as tb
+
+    wrong = _scaled("iter_mse_training", 1 + 1e-4)
+    result = compare("mse_training", lr=100, epochs=50, dtype=dtype, backends=(wrong, tb))
+    assert not result.passed
+    assert result.first_failure.step == 1
+
+
+@torch_only
+def test_a_late_wrong_update_on_a_chaotic_run_is_not_excused_as_rounding():
+    """The first backend's loop is right for 39 steps, then every update is 1e-4 off: on a
+    trajectory already ~1e-10 apart, the gap jumps far beyond NumPy's own sensitivity."""
+    from gd_compare import torch_backend as tb
+
+    mod = types.ModuleType("late_bug")
+    for attr in nb.__all__:
+        setattr(mod, attr, getattr(nb, attr))
+
+    def iter_mse_training(*args, **kwargs):
+        for s in nb.iter_mse_training(*args, **kwargs):
+            if s.index >= 40:
+                s.params[0][0] += 1e-6 * kwargs["lr"]
+            yield s
+
+    mod.iter_mse_training = iter_mse_training
+    result = compare("mse_training", lr=100, epochs=80, backends=(mod, tb))
+    assert not result.passed
+    assert result.first_failure.step == 40
+    assert "not rounding" in str(result.first_failure)
+    assert compare("mse_training", lr=100, epochs=80).passed
+
+
+@torch_only
+def test_a_threshold_tie_is_not_a_mismatch_and_is_named():
+    X, y, _, _ = load_admissions().arrays()
+    row = [[0.25144292270661756, -0.4782025054358262, -1.305698089467988, -1.6223536009652768,
+            0.09437630777127687, 0.48422618578258925]]
+    result = compare("mse_training", features=X, targets=y, features_test=row,
+                     targets_test=[1.0])
+    assert result.passed, str(result.first_failure)
+    assert result.max_abs_diff["weights"] <= 2.3e-16
+    # the outputs agree to 1 ULP, on opposite sides of 0.5
+    assert {result.numpy.test_accuracy, result.torch.test_accuracy} == {0.0, 1.0}
+    assert result.threshold_rows == (0,)
+    assert result.max_abs_diff["test_accuracy"] == 0.0
+    assert result.max_abs_diff["test_output"] <= 1.2e-16
+    assert result.to_json()["threshold_rows"] == [0]
+
+
+@torch_only
+def test_a_real_prediction_flip_still_fails():
+    from gd_compare import torch_backend as tb
+
+    mod = types.ModuleType("flipped")
+    for attr in nb.__all__:
+        setattr(mod, attr, getattr(nb, attr))
+    mod.accuracy = lambda X, y, w, threshold=0.5: 1.0 - nb.accuracy(X, y, w, threshold)
+    result = compare("mse_training", epochs=5, backends=(mod, tb))
+    assert not result.passed and result.first_failure.quantity == "test_accuracy"
+
+
+@torch_only
+def test_a_float32_run_in_float64_arithmetic_fails():
+    from gd_compare import torch_backend as tb
+
+    wide = types.ModuleType("wide")
+    for attr in nb.__all__:
+        setattr(wide, attr, getattr(nb, attr))
+
+    def iter_mse_training(features, targets, weights, **kwargs):
+        w32 = np.array(weights)  # float32 weights, float64 arithmetic for every batch
+        for s in nb.iter_mse_training(np.asarray(features, np.float64),
+                                      np.asarray(targets, np.float64),
+                                      np.asarray(weights, np.float64), **kwargs):
+            w32[...] = s.params[0]
+            yield s._replace(params=(w32,))
+
+    wide.iter_mse_training = iter_mse_training
+    result = compare("mse_training", epochs=5, dtype="float32", backends=(wide, tb))
+    assert not result.passed
+    assert result.first_failure.quantity == "dtype" and result.first_failure.step == 1
+    assert "the wide backend reports a loss" in str(result.first_failure)
+    assert "not float32" in str(result.first_failure)
+
+
+@torch_only
+def test_a_torch_model_in_double_fails_in_a_float32_run():
+    import torch
+
+    from gd_compare import torch_backend as tb
+
+    double = types.ModuleType("double")
+    for attr in tb.__all__:
+        setattr(double, attr, getattr(tb, attr))
+
+    def iter_mse_training(features, targets, weights, lr=0.5, epochs=1000, **kwargs):
+        model = tb.Neuron(np.asarray(weights, np.float64)).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        Xt = torch.from_numpy(np.asarray(features, np.float64))
+        yt = torch.from_numpy(np.asarray(targets, np.float64))
+        for epoch in range(epochs):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(Xt), yt)
+            (0.5 * loss).backward()
+            optimizer.step()
+            yield tb.Step(epoch + 1, epoch, True, (model.weights_view(),), loss.item())
+
+    double.iter_mse_training = iter_mse_training
+    result = compare("mse_training", epochs=5, dtype="float32", backends=(nb, double))
+    assert not result.passed
+    assert "the double backend yields parameter 0 as float64 in a float32 run" in str(
+        result.first_failure)
+
+
+@torch_only
+@pytest.mark.parametrize("concept", ["sigmoid_step", "backprop_exercise"])
+def test_one_step_records_in_the_wrong_dtype_fail(concept):
+    import dataclasses
+
+    from gd_compare import torch_backend as tb
+
+    wide = types.ModuleType("wide")
+    real = getattr(nb, concept)
+
+    def widened(*args, **kwargs):
+        record = real(*args, **kwargs)
+        return dataclasses.replace(record, **{
+            k: v.astype(np.float64) for k, v in vars(record).items() if isinstance(v, np.ndarray)})
+
+    setattr(wide, concept, widened)
+    result = compare(concept, dtype="float32", backends=(wide, tb))
+    assert not result.passed and result.first_failure.quantity == "dtype"
+    assert "the wide backend returns" in str(result.first_failure)
+    assert compare(concept, dtype="float32").passed
