@@ -131,12 +131,19 @@ def _cast(value: Any, dtype: np.dtype) -> Any:
     return arr.astype(dtype, copy=False) if arr.ndim else dtype.type(arr)
 
 
+def _bias(p: dict[str, Any]) -> dict[str, Any]:
+    """``{"bias": ...}`` unless it is the lesson's ``False``: a backend (or a learner's function)
+    written without the option still runs the lesson's concepts."""
+    return {} if p.get("bias") is False else {"bias": p["bias"]}
+
+
 def _build_simple(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "w")} | {"lr": p["lr"]})
 
 
 def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]}
+                  | _bias(p))
 
 
 def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
@@ -189,7 +196,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     else:
         weights = _cast(weights, dtype)
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
-              "epochs": p["epochs"], "loss": p["loss"], "bias": p["bias"]}
+              "epochs": p["epochs"], "loss": p["loss"], **_bias(p)}
     return Inputs(kwargs | {k: p[k] for k in OPTIMIZER_DEFAULTS}, test)
 
 
@@ -221,7 +228,8 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
         weights = tuple(_cast(w, dtype) for w in weights)
     kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
-                                 "per_record", "loss", "bias", *OPTIMIZER_DEFAULTS)}
+                                 "per_record", "loss", *OPTIMIZER_DEFAULTS)}
+    kwargs |= _bias(p)
     return Inputs(kwargs, test)
 
 
@@ -243,11 +251,11 @@ CONCEPTS: dict[str, Concept] = {
         Concept("simple_step", "One weight, linear model, MSE (slope −24 → w 2.24)", "step",
                 {"x": 3.0, "y": 10.0, "w": 2.0, "lr": 0.01}, "w", _build_simple),
         Concept("sigmoid_step", "One sigmoid neuron, one step (x=[0.1, 0.3])", "step",
-                {"x": (0.1, 0.3), "y": 0.2, "weights": (-0.8, 0.5), "lr": 0.5}, "weights",
-                _build_neuron),
+                {"x": (0.1, 0.3), "y": 0.2, "weights": (-0.8, 0.5), "lr": 0.5, "bias": False},
+                "weights", _build_neuron),
         Concept("sigmoid_exercise", "The exercise: x=[1, 2, 3, 4], change in weights", "step",
                 {"x": (1.0, 2.0, 3.0, 4.0), "y": 0.5, "weights": (0.5, -0.5, 0.3, 0.1),
-                 "lr": 0.5}, "del_w", _build_neuron),
+                 "lr": 0.5, "bias": False}, "del_w", _build_neuron),
         Concept("backprop_exercise", "The backprop exercise: one step of a 3-2-1 network",
                 "step",
                 {"x": (0.5, 0.1, -0.2), "target": 0.6,

@@ -490,6 +490,8 @@ class NeuronStep:
 
     h = x·w, output = sigmoid(h), error = y − output, error_term = error·sigmoid'(h),
     del_w = lr·error_term·x, weights = w + del_w; loss = (y − output)² before the step.
+    With a bias b (``bias=True``, starting at 0): h = x·w + b, del_b = lr·error_term,
+    bias = b + del_b.
     """
 
     h: float
@@ -499,6 +501,9 @@ class NeuronStep:
     del_w: np.ndarray
     weights: np.ndarray
     loss: float
+    #: with ``bias=True``: the bias after the step (1,) and its change del_b = lr·error_term
+    bias: np.ndarray | None = None
+    del_b: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -567,7 +567,9 @@ def _compare_step(
             tracker.first = Mismatch(spec.name, 1, "dtype", (), math.nan, math.nan, math.nan, 0,
                                      tracker.rtol, tracker.atol, tracker.labels, message=problem)
     weight_fields = [f for f in _WEIGHT_FIELDS if hasattr(results[0], f)]
-    fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")]
+    # fields a record leaves None (a NeuronStep's bias and del_b without a bias) are not compared
+    fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")
+              and not (getattr(results[0], f) is None and getattr(results[1], f) is None)]
     multi = len(weight_fields) > 1
     for k, f in enumerate(weight_fields):
         prefix = (k,) if multi else ()

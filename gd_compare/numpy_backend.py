@@ -31,6 +31,7 @@ from .core import (
     SimpleStep,
     Step,
     check_backprop_inputs,
+    check_bias,
     check_binary,
     check_loss_targets,
     check_lr,
@@ -165,6 +166,8 @@ def sigmoid_step(
     y: ArrayLike = 0.2,
     weights: ArrayLike = (-0.8, 0.5),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> NeuronStep:
     """One gradient-descent step of one sigmoid neuron, in the lesson's names.
 
@@ -176,10 +179,15 @@ def sigmoid_step(
     weights    ← weights + del_w
 
     The step is gradient descent on E = ½(y − ŷ)²: −∂E/∂w = error_term·x.
+    ``bias=True``: h = x·w + b with b starting at 0; del_b = lr·error_term (−∂E/∂b = error_term:
+    the bias is a weight on an input that is always 1).
     """
     x_, y_, w_ = check_neuron_inputs(x, y, weights)
     lr = check_lr(lr)
+    b = np.zeros(1, dtype=w_.dtype) if check_bias(bias) else None
     h = np.dot(x_, w_)
+    if b is not None:
+        h = h + b[0]
     output = sigmoid(h)
     error = y_ - output
     # sigmoid'(h) = output·(1 − output): reuse the output instead of calling sigmoid_prime(h)
@@ -188,8 +196,12 @@ def sigmoid_step(
     new_weights = w_ + del_w
     loss = float(error**2)
     raise_if_diverged("sigmoid_step", loss, lr, epoch=0, batch=0, index=1, params=[new_weights])
+    if b is None:
+        return NeuronStep(float(h), float(output), float(error), float(error_term), del_w,
+                          new_weights, loss)
+    del_b = lr * error_term * np.ones(1, dtype=b.dtype)
     return NeuronStep(float(h), float(output), float(error), float(error_term), del_w,
-                      new_weights, loss)
+                      new_weights, loss, b + del_b, del_b)
 
 
 def sigmoid_exercise(
@@ -197,12 +209,14 @@ def sigmoid_exercise(
     y: ArrayLike = 0.5,
     weights: ArrayLike = (0.5, -0.5, 0.3, 0.1),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> NeuronStep:
     """The lesson's exercise: :func:`sigmoid_step` on x=[1, 2, 3, 4], y=0.5,
     w=[0.5, −0.5, 0.3, 0.1], lr=0.5. It prints output 0.6899744811276125,
     error −0.18997448112761249 and change in weights
     [−0.02031869, −0.04063738, −0.06095608, −0.08127477]."""
-    return sigmoid_step(x, y, weights, lr)
+    return sigmoid_step(x, y, weights, lr, bias=bias)
 
 
 # --------------------------------------------------------------------------- 4./5. training

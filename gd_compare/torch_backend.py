@@ -36,6 +36,7 @@ from .core import (
     SimpleStep,
     Step,
     check_backprop_inputs,
+    check_bias,
     check_binary,
     check_loss_targets,
     check_lr,
@@ -275,18 +276,23 @@ def sigmoid_step(
     y: ArrayLike = 0.2,
     weights: ArrayLike = (-0.8, 0.5),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> NeuronStep:
     """One step of one sigmoid neuron on E = ½(y − ŷ)², the lesson's quantities read off autograd:
 
     error_term = −∂E/∂h   (``h.grad``, kept with ``retain_grad``)
     del_w      = −lr·∂E/∂w = the change ``optimizer.step()`` makes
+    ``bias=True``: h = x @ w + b, b a tensor starting at 0 that ``optimizer.step()`` also
+    updates (del_b = −lr·``b.grad``).
     """
     x_, y_, w_ = check_neuron_inputs(x, y, weights)
     lr = check_lr(lr)
     x, y = torch.from_numpy(x_), torch.from_numpy(y_)
     w = torch.from_numpy(w_).requires_grad_()
-    optimizer = torch.optim.SGD([w], lr=lr)
-    h = x @ w
+    b = torch.zeros(1, dtype=w.dtype, requires_grad=True) if check_bias(bias) else None
+    optimizer = torch.optim.SGD([w] if b is None else [w, b], lr=lr)
+    h = x @ w if b is None else x @ w + b[0]
     h.retain_grad()
     output = torch.sigmoid(h)
     loss = nn.functional.mse_loss(output, y)  # (y − ŷ)², reported
@@ -297,8 +303,12 @@ def sigmoid_step(
     new_weights = w.detach().numpy()
     raise_if_diverged("sigmoid_step", loss.item(), lr, epoch=0, batch=0, index=1,
                       params=[new_weights])
+    if b is None:
+        return NeuronStep(h.item(), output.item(), (y - output).item(), error_term.item(),
+                          del_w.numpy(), new_weights, loss.item())
+    del_b = -lr * b.grad
     return NeuronStep(h.item(), output.item(), (y - output).item(), error_term.item(),
-                      del_w.numpy(), new_weights, loss.item())
+                      del_w.numpy(), new_weights, loss.item(), b.detach().numpy(), del_b.numpy())
 
 
 def sigmoid_exercise(
@@ -306,10 +316,12 @@ def sigmoid_exercise(
     y: ArrayLike = 0.5,
     weights: ArrayLike = (0.5, -0.5, 0.3, 0.1),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> NeuronStep:
     """The lesson's exercise: :func:`sigmoid_step` on x=[1, 2, 3, 4], y=0.5,
     w=[0.5, −0.5, 0.3, 0.1], lr=0.5."""
-    return sigmoid_step(x, y, weights, lr)
+    return sigmoid_step(x, y, weights, lr, bias=bias)
 
 
 # --------------------------------------------------------------------------- 4./5. training

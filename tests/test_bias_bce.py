@@ -79,6 +79,22 @@ def test_agreement_over_shapes_and_values(n, d, scale, soft, bias, loss, batch, 
     assert max(finite) <= 1e-13 * scale_of * max(1.0, scale)
 
 
+@pytest.mark.parametrize("concept", ["sigmoid_step", "sigmoid_exercise"])
+def test_one_step_with_a_bias(concept):
+    """The bias is a weight on an input of 1: del_b = lr·error_term, from b = 0."""
+    for dtype in ("float64", "float32"):
+        result = compare(concept, bias=True, dtype=dtype)
+        assert result.passed and "bias" in result.max_abs_diff and "del_b" in result.max_abs_diff
+        values = result.numpy.values
+        assert values["del_b"][0] == pytest.approx(0.5 * values["error_term"], rel=1e-6)
+        assert values["bias"][0] == values["del_b"][0]
+    plain, biased = nb.sigmoid_exercise(), nb.sigmoid_exercise(bias=True)
+    assert np.array_equal(plain.del_w, biased.del_w) and plain.bias is None
+    np.testing.assert_allclose(biased.del_b, [-0.02031869], rtol=1e-6)  # = del_w[0], x[0] = 1
+    with pytest.raises(TypeError, match="bias: expected True or False"):
+        tb.sigmoid_step(bias=None)
+
+
 def test_saturated_outputs_the_loss_and_its_gradient():
     """ŷ rounds to 1 for a negative record: MSE's step vanishes, BCE's is error·x — and the
     losses agree to the last bits in both backends."""
