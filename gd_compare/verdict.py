@@ -250,17 +250,22 @@ class Rejudge:
         return None
 
     def _noise_references(self, X: np.ndarray, y: np.ndarray, arg: Any) -> list[tuple[Any, ...]]:
-        """The reference backend's gradient summed in another order (the rows reversed) and,
-        below float64, in float64: how far each is from the run's own gradient is the rounding
-        noise of its sums. (A sum that nearly cancels — a bias's Σ error_term — can come out the
-        same in both orders; its distance to the float64 sum still shows the rounding.)"""
+        """The reference backend's gradient summed in another order (the rows reversed) and in a
+        wider float (float64 for float32; the platform's long double, where it is wider, for
+        float64): how far each is from the run's own gradient is the rounding noise of its sums.
+        (A sum that nearly cancels — near the optimum, or a bias's Σ error_term — can come out
+        the same in both orders; its distance to the wider sum still shows the rounding.)"""
         refs = []
         r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
         refs.append(tuple(r) if isinstance(r, tuple) else (r,))
-        if X.dtype != np.float64:
-            wide = (tuple(np.asarray(p, dtype=np.float64) for p in arg)
-                    if isinstance(arg, tuple) else np.asarray(arg, dtype=np.float64))
-            r = self.gradient(self.mods[0], X.astype(np.float64), y.astype(np.float64), wide)
+        wide = np.dtype(np.float64) if X.dtype != np.float64 else np.dtype(np.longdouble)
+        if np.finfo(wide).eps < np.finfo(X.dtype).eps:
+            cast = (tuple(np.asarray(p, dtype=wide) for p in arg) if isinstance(arg, tuple)
+                    else np.asarray(arg, dtype=wide))
+            try:
+                r = self.gradient(self.mods[0], X.astype(wide), y.astype(wide), cast)
+            except (TypeError, ValueError):  # a backend that takes float32/float64 only
+                return refs
             refs.append(tuple(r) if isinstance(r, tuple) else (r,))
         return refs
 

@@ -13,6 +13,7 @@ seed 42 (the backprop exercise's seed 21) inside ``gd_compare``; figures are PNG
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -256,7 +257,7 @@ Left: one update by hand, the lesson's loop as matrix products (`del_w = error_t
 Σ error_term·x), then the loop over epochs. Right: the PyTorch loop — forward, `backward()`,
 `optimizer.step()`; not one derivative.
 """),
-        code('side_by_side(["_gradient_step", "_train"], "_train")'),
+        code('side_by_side(["_neuron_del_w", "_gradient_step", "_train"], "_train")'),
         md("""
 The lesson's own loop goes record by record: `del_w += error_term * x` for each record, one
 update per epoch. It is kept as `per_record=True`; PyTorch does the same by calling
@@ -752,12 +753,21 @@ silently in a square layer — where only a check like this one catches it). Rel
     ]
 
 
+def _cells(module: str):
+    """The cell builder ``cells`` of a notebook module ``notebooks/<module>.py``."""
+    spec = importlib.util.spec_from_file_location(module, HERE / f"{module}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.cells
+
+
 NOTEBOOKS = {
     "01_simple_step.ipynb": simple_step,
     "02_sigmoid_step.ipynb": sigmoid_step,
     "03_mse_training.ipynb": mse_training,
     "04_sgd_batching.ipynb": sgd_batching,
     "05_backprop.ipynb": backprop,
+    "07_bias_and_cross_entropy.ipynb": _cells("_nb07_bias_bce"),
 }
 
 
