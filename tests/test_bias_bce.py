@@ -200,3 +200,14 @@ def test_cli_plot_bias_and_bce(tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "backprop.png").stat().st_size > 1000
     assert "1/1 runs pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_bias_and_bce_with_every_optimizer(optimizer):
+    """The hand-written torch.optim twins step the biases too (generic parameter tuples)."""
+    for concept, extra in (("mse_training", {"epochs": 100}), ("sgd_batching", {"epochs": 3}),
+                           ("backprop", {"epochs": 50, "hidden": (3,)})):
+        result = compare(concept, optimizer=optimizer, lr=0.01, bias=True, loss="bce",
+                         record=False, **extra)
+        assert result.passed, str(result.first_failure)
+        assert result.max_abs_diff["bias"] <= 1e-13
