@@ -148,7 +148,7 @@ def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
 
 def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     names = ("x", "target", "weights_input_hidden", "weights_hidden_output")
-    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]} | _bias(p))
 
 
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
@@ -260,8 +260,8 @@ CONCEPTS: dict[str, Concept] = {
                 "step",
                 {"x": (0.5, 0.1, -0.2), "target": 0.6,
                  "weights_input_hidden": ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
-                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5}, "delta_w_h_o",
-                _build_backprop_exercise),
+                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5, "bias": False},
+                "delta_w_h_o", _build_backprop_exercise),
         Concept("mse_training", "Full-batch MSE training on the admissions data", "training",
                 _DATA_DEFAULTS | {"lr": 0.5, "epochs": 1000, "per_record": False},
                 "train MSE", _build_mse),

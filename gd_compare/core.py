@@ -536,6 +536,13 @@ class BackpropStep:
     weights_input_hidden: np.ndarray
     weights_hidden_output: np.ndarray
     loss: float
+    #: with ``bias=True`` (biases starting at 0; hidden_input and the output's input add them):
+    #: delta_b_h = lr·hidden_error_term (h,), delta_b_o = lr·output_error_term (1,), and the
+    #: biases after the step
+    delta_b_h: np.ndarray | None = None
+    delta_b_o: np.ndarray | None = None
+    bias_hidden: np.ndarray | None = None
+    bias_output: np.ndarray | None = None
 
 
 class Step(NamedTuple):

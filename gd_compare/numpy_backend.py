@@ -656,6 +656,8 @@ def backprop_exercise(
     weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
     weights_hidden_output: ArrayLike = (0.1, -0.3),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> BackpropStep:
     """The course's backpropagation exercise: one step of a 3-2-1 sigmoid network on one
     record, every quantity in the course's names (see :class:`~gd_compare.core.BackpropStep`).
@@ -672,13 +674,20 @@ def backprop_exercise(
     The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
     [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
     [−7.08022187e-05 2.04471402e-04]].
+
+    ``bias=True``: biases b_h (h,) and b_o (1,) from 0 join hidden_input and the output's
+    input; delta_b_h = lr·hidden_error_term, delta_b_o = lr·output_error_term (del_w without
+    the input: a bias is a weight on an input of 1).
     """
     x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
                                                weights_hidden_output)
     lr = check_lr(lr)
-    hidden_input = np.dot(x_, w_ih)
+    with_bias = check_bias(bias)
+    b_h, b_o = np.zeros(w_ho.shape, dtype=w_ho.dtype), np.zeros(1, dtype=w_ho.dtype)
+    hidden_input = np.dot(x_, w_ih) + b_h if with_bias else np.dot(x_, w_ih)
     hidden_output = sigmoid(hidden_input)
-    output = sigmoid(np.dot(hidden_output, w_ho))
+    output_input = np.dot(hidden_output, w_ho)
+    output = sigmoid(output_input + b_o[0] if with_bias else output_input)
     error = t_ - output
     output_error_term = error * output * (1 - output)
     hidden_error_term = output_error_term * w_ho * hidden_output * (1 - hidden_output)
@@ -688,9 +697,14 @@ def backprop_exercise(
     loss = float(error**2)
     raise_if_diverged("backprop_exercise", loss, lr, epoch=0, batch=0, index=1,
                       params=[new_w_ih, new_w_ho])
+    extra = []
+    if with_bias:
+        delta_b_h = lr * hidden_error_term
+        delta_b_o = lr * output_error_term * np.ones(1, dtype=b_o.dtype)
+        extra = [delta_b_h, delta_b_o, b_h + delta_b_h, b_o + delta_b_o]
     return BackpropStep(hidden_input, hidden_output, float(output), float(error),
                         float(output_error_term), hidden_error_term, delta_w_h_o, delta_w_i_h,
-                        new_w_ih, new_w_ho, loss)
+                        new_w_ih, new_w_ho, loss, *extra)
 
 
 def _train_network(

@@ -559,6 +559,8 @@ def backprop_exercise(
     weights_input_hidden: ArrayLike = ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
     weights_hidden_output: ArrayLike = (0.1, -0.3),
     lr: float = 0.5,
+    *,
+    bias: bool = False,
 ) -> BackpropStep:
     """The course's backpropagation exercise through :class:`Network` (the same 3-2-1 net),
     one ``(0.5 * loss).backward()`` and one ``optimizer.step()``; the course's quantities are
@@ -567,32 +569,37 @@ def backprop_exercise(
     output_error_term = −∂E/∂(output's input)    (``retain_grad``)
     hidden_error_term = −∂E/∂hidden_input
     delta_w_h_o, delta_w_i_h = −lr·∂E/∂W = the change ``optimizer.step()`` makes
+    ``bias=True``: :class:`Network`'s bias parameters (from 0), delta_b = −lr·``.grad``.
     """
     x_, t_, w_ih, w_ho = check_backprop_inputs(x, target, weights_input_hidden,
                                                weights_hidden_output)
     lr = check_lr(lr)
-    model = Network((w_ih, w_ho))
+    biases = ((np.zeros(w_ho.shape, dtype=w_ho.dtype), np.zeros(1, dtype=w_ho.dtype))
+              if check_bias(bias) else ())
+    model = Network((w_ih, w_ho, *biases))
     W_ih, W_ho = model.layers
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x_), torch.from_numpy(t_)
-    hidden_input = xt @ W_ih
+    hidden_input = xt @ W_ih + model.biases[0] if biases else xt @ W_ih
     hidden_input.retain_grad()
     hidden_output = torch.sigmoid(hidden_input)
-    output_input = hidden_output @ W_ho
+    output_input = hidden_output @ W_ho + model.biases[1][0] if biases else hidden_output @ W_ho
     output_input.retain_grad()
     output = torch.sigmoid(output_input)
     loss = nn.functional.mse_loss(output, yt)  # (target − output)², reported
     (0.5 * loss).backward()  # E = ½(target − output)²
     delta_w_i_h = -lr * W_ih.grad
     delta_w_h_o = -lr * W_ho.grad
+    delta_b = [-lr * b.grad for b in model.biases]
     optimizer.step()
-    new_w_ih, new_w_ho = model.weights_view()
+    new_w_ih, new_w_ho, *new_b = model.weights_view()
     raise_if_diverged("backprop_exercise", loss.item(), lr, epoch=0, batch=0, index=1,
                       params=[new_w_ih, new_w_ho])
+    extra = ([d.numpy() for d in delta_b] + [b.copy() for b in new_b]) if biases else []
     return BackpropStep(hidden_input.detach().numpy(), hidden_output.detach().numpy(),
                         output.item(), (yt - output).item(), -output_input.grad.item(),
                         -hidden_input.grad.numpy(), delta_w_h_o.numpy(), delta_w_i_h.numpy(),
-                        new_w_ih.copy(), new_w_ho.copy(), loss.item())
+                        new_w_ih.copy(), new_w_ho.copy(), loss.item(), *extra)
 
 
 

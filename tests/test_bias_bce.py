@@ -95,6 +95,21 @@ def test_one_step_with_a_bias(concept):
         tb.sigmoid_step(bias=None)
 
 
+def test_backprop_exercise_with_biases():
+    """The course's 3-2-1 step with a bias per layer: delta_b = del_w without the input."""
+    for dtype in ("float64", "float32"):
+        result = compare("backprop_exercise", bias=True, dtype=dtype)
+        assert result.passed
+        assert {"delta_b_h", "delta_b_o", "bias_hidden", "bias_output"} <= set(
+            result.max_abs_diff)
+    step = nb.backprop_exercise(bias=True)
+    np.testing.assert_allclose(step.delta_b_h, 0.5 * step.hidden_error_term, rtol=1e-15)
+    np.testing.assert_allclose(step.delta_b_o, [0.5 * step.output_error_term], rtol=1e-15)
+    # the course's numbers do not move: its weights' deltas are the same with b = 0
+    np.testing.assert_allclose(step.delta_w_h_o, [0.00804047, 0.00555918], rtol=1e-6)
+    assert nb.backprop_exercise().delta_b_h is None
+
+
 def test_saturated_outputs_the_loss_and_its_gradient():
     """ŷ rounds to 1 for a negative record: MSE's step vanishes, BCE's is error·x — and the
     losses agree to the last bits in both backends."""
