@@ -244,8 +244,8 @@ def _same(ctx: _Ctx, a, b) -> bool:
     (qa, la), (qb, lb) = a, b
     if not _agree(qa, qb, ctx.rtol, ctx.atol):
         return False
-    if la is None or lb is None:
-        return (la is None and lb is None) or la is None
+    if la is None or lb is None:  # a loss the learner did not report is not compared
+        return la is None
     return not _bad(np.asarray(la), np.asarray(lb), ctx.rtol, ctx.atol).any()
 
 
@@ -349,10 +349,9 @@ def _first_record(ctx: _Ctx, where: Where, state: State) -> int | None:
     """The first row r of the step's batch such that the step on rows[:r+1] alone is wrong."""
     if not ctx.ex.by_record or ctx.run.epoch_form:
         return None
-    X, _ = ctx.ex.rows(ctx.run, where)
+    Xr, yr = ctx.ex.rows(ctx.run, where)
     rows = np.arange(len(ctx.run.y))[where.rows] if where.rows is not None else None
-    for r in range(1, min(len(X), _MAX_RECORDS) + 1):
-        Xr, yr = ctx.ex.rows(ctx.run, where)
+    for r in range(1, min(len(Xr), _MAX_RECORDS) + 1):
         try:
             got = _learner_step(ctx, ctx.fn, ctx.run, where, state, {}, rows=r)
         except _Failed:

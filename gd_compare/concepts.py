@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .core import as_float_array, check_binary, check_dataset, check_hidden, check_seed
+from .core import (
+    as_float_array,
+    check_binary,
+    check_dataset,
+    check_flag,
+    check_hidden,
+    check_seed,
+)
 from .data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -103,6 +110,9 @@ class Concept:
             raise ValueError("split_seed: chooses the 90/10 split of the bundled admissions data; "
                              "it does not apply to features and targets you give")
         params = {**self.defaults, **overrides}
+        for flag in ("shuffle", "drop_last", "per_record"):
+            if flag in params:
+                params[flag] = check_flag(flag, params[flag])
         if "split_seed" in params:
             split = check_seed(params["split_seed"])
             if split is None:
@@ -176,6 +186,9 @@ def _test_split(p: dict[str, Any], X: np.ndarray, dtype: np.dtype) -> tuple[Any,
                          "or neither")
     X_test = as_float_array("features_test", p["features_test"], ndim=2)
     y_test = as_float_array("targets_test", p["targets_test"], ndim=1)
+    if X_test.shape[0] == 0:
+        raise ValueError("features_test: expected at least one record for the test accuracy, "
+                         "got 0 rows")
     if X_test.shape[1] != X.shape[1]:
         raise ValueError(f"features_test: expected {X.shape[1]} columns like features, got "
                          f"shape {X_test.shape}")
@@ -239,6 +252,21 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
     "optimizer": "sgd", "optimizer_kwargs": None, "scheduler": None, "scheduler_kwargs": None,
 }
 
+
+def _build_data_parallel(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """A data-parallel run (plain SGD): the single neuron's start (``hidden=None``: the
+    lesson's draw with ``seed``) or a network's (``initial_network_weights`` with ``seed`` and
+    the sizes ``hidden``), the data, K ``workers`` and the per-worker batch size."""
+    if p["hidden"] is None:
+        weights = _training_data(p | OPTIMIZER_DEFAULTS, dtype)
+    else:
+        weights = _build_backprop(p | OPTIMIZER_DEFAULTS | {"per_record": False}, dtype)
+    kwargs = {k: weights.kwargs[k] for k in ("features", "targets", "weights")}
+    kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "workers", "hidden", "seed",
+                                 "shuffle", "drop_last", "loss", "timeout")}
+    return Inputs(kwargs, weights.test)
+
+
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
     "weights": None, "seed": LESSON_SEED, "loss": "mse", "split_seed": LESSON_SEED,
@@ -280,6 +308,16 @@ CONCEPTS: dict[str, Concept] = {
                 loss_functions=("network_mse", "network_sse"), bce_function="network_bce",
                 accuracy_function="network_accuracy", function="backprop_training",
                 forward_function="network_forward", gradient_function="network_gradient"),
+        Concept("data_parallel", "Data-parallel SGD: K workers, one all-reduce (torch.distributed)",
+                "training",
+                {k: v for k, v in _DATA_DEFAULTS.items() if k not in OPTIMIZER_DEFAULTS}
+                | {"lr": 0.5, "epochs": 20, "batch_size": 30, "workers": 2, "hidden": None,
+                   "shuffle": True, "drop_last": False, "timeout": 60.0},
+                "train MSE", _build_data_parallel,
+                loss_functions=("data_parallel_mse", "data_parallel_sse"),
+                accuracy_function="data_parallel_accuracy",
+                forward_function="data_parallel_forward",
+                gradient_function="data_parallel_gradient"),
     )
 }
 

@@ -90,6 +90,23 @@ def check_count(name: str, value: int, *, low: int = 1, high: int | None = None)
     return int(value)
 
 
+def check_flag(name: str, value: bool) -> bool:
+    """A yes/no option (``shuffle``, ``drop_last``, ``per_record``): ``True`` or ``False``, not
+    a value read by its truthiness (``"no"`` would mean yes)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def raise_if_input_overflows(concept: str, loss: float, **inputs: float) -> None:
+    """A loss that is not finite *before* any update: the inputs themselves overflow the dtype,
+    and no learning rate helps (not a divergence)."""
+    if not math.isfinite(loss):
+        given = ", ".join(f"{k}={v!r}" for k, v in inputs.items())
+        raise ValueError(f"{concept}: the loss is {loss} before the step — the inputs ({given}) "
+                         f"are too large for the float type, whatever the learning rate")
+
+
 def check_seed(seed: int | None) -> int | None:
     """A seed for NumPy's generators: ``None`` (fresh entropy) or an int in [0, 2**32)."""
     if seed is None:
@@ -212,6 +229,8 @@ def check_dataset(
     X = as_float_array("features", features, ndim=2)
     if X.shape[0] == 0:
         raise ValueError("features: expected at least one record, got 0 rows")
+    if X.shape[1] == 0:
+        raise ValueError(f"features: expected at least one feature column, got shape {X.shape}")
     arrays = {"features": X}
     if targets is not None:
         y = as_float_array("targets", targets, ndim=1)

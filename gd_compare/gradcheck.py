@@ -99,6 +99,12 @@ class GradCheck:
     def passed(self) -> bool:
         return not self.failed
 
+    def __repr__(self) -> str:
+        """One readable line (no arrays): ``check_backends(...)`` prints a dict of these."""
+        verdict = "PASS" if self.passed else f"FAIL: {', '.join(self.failed)} wrong"
+        return (f"GradCheck({verdict}, max relative error {self.max_rel_error:.2e} over "
+                f"{', '.join(self.names)}; str() for the details)")
+
     def __str__(self) -> str:
         lines = [f"gradient check (central differences, eps={self.eps:g}, E={self.loss:.6g}): "
                  f"{'PASS' if self.passed else 'FAIL'}"]

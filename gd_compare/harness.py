@@ -10,7 +10,11 @@ misses), and :class:`_StepBuffer` checks the pairs a block at a time in one vect
 The maxima and the first mismatch are exactly those a step-by-step check finds (tested).
 
 Two values a, b agree when ``|a − b| ≤ atol + rtol·max(|a|, |b|)``. Defaults: 1e-12/1e-12 in
-float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32.
+float64 (measured agreement is ~1e-16, a few ULPs), 1e-5/1e-5 in float32. Besides the weights and
+the loss, every step's update Δw is compared relatively; a step that disagrees is judged again
+from a common state and against the trajectory's own sensitivity, ties at the accuracy's
+threshold are named rather than failed, and every step's dtype is checked
+(:mod:`gd_compare.verdict`).
 """
 
 from __future__ import annotations
@@ -754,7 +758,7 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
     witness = Sensitivity(lambda: fn(**kwargs))
     return Rejudge(mods, tracker.labels, X, y, order,
                    gradient if all(g is not None for g in grads) else None, loss, witness,
-                   tracker.rtol, tracker.atol)
+                   tracker.rtol, tracker.atol, float(kwargs.get("lr") or 0.0))
 
 
 def _judge(rejudge: Rejudge) -> Judge:

@@ -42,6 +42,7 @@ from .core import (
     check_simple_inputs,
     check_threshold,
     raise_if_diverged,
+    raise_if_input_overflows,
     split_network,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
@@ -151,7 +152,9 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     lr = check_lr(lr)
     prediction = w_ * x_
     error = prediction - y_
-    loss = error**2
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
+        loss = error**2
+    raise_if_input_overflows("simple_step", float(loss), x=float(x_), y=float(y_), w=float(w_))
     slope = 2 * error * x_
     new_w = w_ - lr * slope
     raise_if_diverged("simple_step", float(loss), lr, epoch=0, batch=0, index=1, params=[new_w])
@@ -745,3 +748,20 @@ def _train_network(
  backprop_training) = training_functions(
     Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
           network_course_loss, bce, network_bce), __name__)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K workers' shards, each shard's gradient by hand, the all-reduce written out: its own module.
+from .data_parallel import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

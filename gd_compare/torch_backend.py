@@ -47,6 +47,7 @@ from .core import (
     check_simple_inputs,
     check_threshold,
     raise_if_diverged,
+    raise_if_input_overflows,
     split_network,
 )
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice
@@ -260,6 +261,7 @@ def simple_step(x: float = 3.0, y: float = 10.0, w: float = 2.0, lr: float = 0.0
     optimizer = torch.optim.SGD([w], lr=lr)
     prediction = w * x
     loss = nn.functional.mse_loss(prediction, y)
+    raise_if_input_overflows("simple_step", loss.item(), x=float(x_), y=float(y_), w=float(w_))
     loss.backward()
     slope = w.grad.item()
     optimizer.step()
@@ -673,3 +675,20 @@ def _train_network(
  backprop_training) = training_functions(
     Loops(_train, _train_per_record, _train_network, mse, sse, network_mse, network_sse,
           network_course_loss, bce, network_bce), __name__)
+
+
+# --------------------------------------------------------------------------- 7. data-parallel SGD
+# K worker processes, torch.distributed (gloo), DistributedDataParallel: its own module.
+from .distributed import (  # noqa: E402
+    data_parallel,
+    data_parallel_accuracy,
+    data_parallel_forward,
+    data_parallel_gradient,
+    data_parallel_mse,
+    data_parallel_sse,
+    iter_data_parallel,
+)
+
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
+            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
+            "iter_data_parallel"]

@@ -25,6 +25,7 @@ from .core import (
     check_bias,
     check_count,
     check_dataset,
+    check_flag,
     check_log,
     check_loss_targets,
     check_lr,
@@ -92,6 +93,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
@@ -223,7 +225,7 @@ class Loops:
 
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-        if per_record:
+        if check_flag("per_record", per_record):
             if not run.optimizer.lesson or run.scheduler is not None:
                 raise ValueError("per_record: the lesson's record-by-record loop takes the "
                                  "lesson's plain SGD only (no optimizer options, no scheduler)")
@@ -283,6 +285,13 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``loss``: "mse" (the lesson's: step on ½·MSE, report MSE), "sse" (½·SSE) or "bce" (mean
         binary cross-entropy; error_term = error, targets in [0, 1]). ``bias=True`` adds a bias
         b (1,), starting at 0: ``Step.params`` is then (w, b).
+
+        ``optimizer``: ``"sgd"`` (the lesson's update), ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"adagrad"``, with ``optimizer_kwargs`` in torch's keywords (``lr`` is this ``lr``);
+        ``scheduler``: ``None``, ``"steplr"``, ``"exponentiallr"``, ``"cosineannealinglr"``,
+        ``"reducelronplateau"`` with ``scheduler_kwargs``, stepped once per epoch. NumPy runs
+        the hand-written :mod:`gd_compare.optim` / :mod:`gd_compare.lr_scheduler`, PyTorch
+        ``torch.optim`` (:mod:`gd_compare.options`). ``per_record`` keeps the lesson's SGD.
         """
         run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
@@ -407,13 +416,15 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
         ``loss`` as in :func:`iter_mse_training`; ``bias=True`` adds one bias per unit of every
         layer, starting at 0, after the weights in ``Step.params``: (..., b_1, ..., b_out).
+        ``optimizer``, ``optimizer_kwargs``, ``scheduler``, ``scheduler_kwargs``: as
+        :func:`iter_mse_training`.
         """
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
                           bias=bias)
-        return loops.network_steps(run, bool(per_record))
+        return loops.network_steps(run, check_flag("per_record", per_record))
 
     def backprop_training(
         features: ArrayLike,
@@ -447,7 +458,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
                           scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
                           bias=bias)
-        steps = loops.network_steps(run, bool(per_record))
+        steps = loops.network_steps(run, check_flag("per_record", per_record))
         if check_log(log) == "course":
             return run.finish(steps, loops.network_course_loss, record)
         return run.finish(steps, loops.loss_function(run, network=True), record)
