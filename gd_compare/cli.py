@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
-        "autograd + torch.optim.SGD from the same start, and show that every step agrees.",
+        "autograd + torch.optim from the same start, and show that every step agrees.",
         epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
         f"difference and the weights of every concept (see {PROG} plot --help).",
     )
@@ -332,9 +332,11 @@ def _saturation(r: Comparison) -> str | None:
             f"learning rate is far too large for this model")
 
 
-def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO) -> None:
+def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO,
+            optimizer: str = "sgd") -> None:
     rtol, atol = DEFAULT_TOLERANCE[dtype]
-    print(f"gd_compare: NumPy by hand vs PyTorch autograd + torch.optim.SGD ({dtype}, "
+    print(f"gd_compare: NumPy by hand vs PyTorch autograd + torch.optim.{OPTIMIZERS[optimizer]} "
+          f"({dtype}, "
           f"pass when |Δ| <= {atol:g} + {rtol:g}·|value| at every step)\n", file=out)
     print(format_table(results), file=out)
     done = [r for r in results if isinstance(r, Comparison)]
@@ -476,7 +478,17 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``gd-compare [plot|check] ...``; a reader that closes the pipe early (``| head``) ends the
+    run quietly, as other command-line tools do, instead of with a traceback."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # stdout is gone: point it at devnull so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
     if argv[:1] == ["check"]:
@@ -502,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(r, Outcome) and r.status == "diverged":
             print(f"{PROG}: {r.message}", file=sys.stderr)
     if args.json != "-":
-        _report(results, args.dtype, sys.stdout)
+        _report(results, args.dtype, sys.stdout, args.optimizer or "sgd")
     if args.json:
         payload = json.dumps({"concepts": [_record(r, args) for r in results]}, indent=1)
         if args.json == "-":

@@ -229,3 +229,21 @@ def test_split_seed_chooses_the_split(capsys):
                      "--json", "-"]) == 0
     record = json.loads(capsys.readouterr().out)["concepts"][0]
     assert record["numpy"]["test_accuracy"] == 0.65  # the seed-42 split gives 0.575
+
+
+def test_the_header_names_the_optimizer_that_ran(capsys):
+    assert cli.main(["--concept", "mse_training", "--epochs", "20", "--lr", "0.01",
+                     "--optimizer", "adam"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "torch.optim.Adam (float64" in first and "SGD" not in first
+
+
+def test_a_closed_pipe_ends_the_run_quietly():
+    """``gd-compare | head`` : the reader is gone before the table is written — exit 1, and no
+    traceback on stderr (the interpreter's final flush must not fail either)."""
+    proc = subprocess.Popen([sys.executable, "-m", "gd_compare", "--concept", "simple_step"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the run has printed anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
