@@ -231,12 +231,12 @@ def bench_sizes(sizes: list[int], batches: list[int | None], repeats: int, k_min
                     ww = w.copy()
                     t = time.perf_counter()
                     for _ in range(k):
-                        by_hand._gradient_step(X, y, ww, 1e-9, "mse")
+                        by_hand._gradient_step(X, y, (ww,), 1e-9, "mse")
                     return (time.perf_counter() - t) / k
 
                 def per_record(X=X, y=y, w=w, m=m_rec):
                     t = time.perf_counter()
-                    by_hand._per_record_epoch(X[:m], y[:m], w.copy(), LR, "mse")
+                    by_hand._per_record_epoch(X[:m], y[:m], (w.copy(),), LR, "mse")
                     return (time.perf_counter() - t) * (len(y) / m)
 
                 cands |= {"read": read, "plain": plain, "per_record": per_record}

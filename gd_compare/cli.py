@@ -27,7 +27,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 
 from .concepts import CONCEPTS, get_concept
-from .core import DivergenceError, format_log
+from .core import REDUCTIONS, DivergenceError, format_log
 from .data_parallel import WorkerError
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
 from .options import OPTIMIZERS, SCHEDULERS, check_optimizer, check_scheduler
@@ -106,6 +106,16 @@ def _option(text: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """``--bias`` and ``--loss`` (the main command and ``plot``)."""
+    p.add_argument("--bias", action="store_true", default=None,
+                   help="give every unit a bias, starting at 0 (the lesson's neuron and network "
+                   "have none): the neuron and network concepts")
+    p.add_argument("--loss", choices=list(REDUCTIONS),
+                   help="the loss the training concepts descend: mse (default: the lesson's "
+                   "½·MSE), sse (½·SSE) or bce (mean binary cross-entropy)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -138,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-seed", type=_seed, metavar="SEED",
                    help="seed of the 90/10 train/test split of the admissions data, for the "
                    "training concepts (default 42; backprop 21, as the course's quiz)")
+    _add_training_options(p)
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
@@ -158,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: run options and the concept parameter each sets
 RUN_OPTIONS: dict[str, str] = {"lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size",
                                "seed": "--seed", "hidden": "--hidden",
-                               "split_seed": "--split-seed", "workers": "--workers"}
+                               "split_seed": "--split-seed", "workers": "--workers",
+                               "bias": "--bias", "loss": "--loss"}
 
 
 def _wanted(args: argparse.Namespace) -> dict[str, Any]:
@@ -249,7 +261,7 @@ def _fmt(value: Any) -> str:
 
 def _headline(result: Comparison) -> tuple[str, str, str]:
     name = result.headline
-    if name == "train MSE":
+    if name.startswith("train "):
         return name, _fmt(result.numpy.final_loss), _fmt(result.torch.final_loss)
     return name, _fmt(result.numpy.values[name]), _fmt(result.torch.values[name])
 
@@ -331,6 +343,9 @@ def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO) -> Non
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
             for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=True):
                 print(f"  {a:<62} | {b}", file=out)
+        if r.bias:
+            per_array = ", ".join(f"{k} {v:.2e}" for k, v in r.max_abs_diff.items())
+            print(f"\n  {r.concept} with a bias, max |Δ| per quantity: {per_array}", file=out)
         if r.numpy.test_accuracy is not None:
             print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "
                   f"Prediction accuracy: {r.torch.test_accuracy:.3f}", file=out)
@@ -365,6 +380,7 @@ def build_plot_parser() -> argparse.ArgumentParser:
                    help="float64 (default) or float32")
     p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
     _run_options(p)
+    _add_training_options(p)
     return p
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "keep_workers",
     "shard_batches",
     "shard_indices",
+    "total_steps",
 ]
 
 #: Seconds a data-parallel run may go without any worker making progress before it is ended.
@@ -141,12 +142,12 @@ class DataParallelRun:
 
     @property
     def steps_per_epoch(self) -> int:
-        b = self.batch_size
-        return self.per_worker // b if self.drop_last else -(-self.per_worker // b)
+        return total_steps(len(self.run.y), self.workers, self.batch_size, self.drop_last, 1)
 
     @property
     def total_steps(self) -> int:
-        return self.run.epochs * self.steps_per_epoch
+        return total_steps(len(self.run.y), self.workers, self.batch_size, self.drop_last,
+                           self.run.epochs)
 
     def finish(self, steps: Iterator[Step], loss_function: Callable[..., float],
                record: bool | int) -> Training:
@@ -173,6 +174,14 @@ class DataParallelRun:
         j·K·B … (j+1)·K·B − 1 of the padded order (what one process with batch K·B sees)."""
         for steps in self.epochs():
             yield [np.concatenate(shards) for shards in steps]
+
+
+def total_steps(n: int, workers: int, batch_size: int, drop_last: bool, epochs: int) -> int:
+    """Updates of a run over n records: per epoch, ceil (or floor, ``drop_last``) of the
+    per-worker records (ceil or floor of n / K) over the per-worker batch size."""
+    per_worker = n // workers if drop_last else -(-n // workers)
+    steps = per_worker // batch_size if drop_last else -(-per_worker // batch_size)
+    return epochs * steps
 
 
 def _check_workers(workers: int, n: int) -> int:
@@ -248,11 +257,12 @@ def _shard_gradient(dp: DataParallelRun, X: np.ndarray, y: np.ndarray,
     nb = _by_hand()
     loss = dp.run.reduction
     if dp.network:
-        grads = nb.network_gradient(X, y, params, loss)
+        grads = tuple(nb.network_gradient(X, y, params, loss))
         value = (nb.network_sse if loss == "sse" else nb.network_mse)(X, y, params)
-        return tuple(grads), value
-    grad = nb.gradient(X, y, params[0], loss)
-    return (grad,), (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
+    else:
+        grads = (nb.gradient(X, y, params[0], loss),)
+        value = (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
+    return grads, X.dtype.type(value)  # the all-reduce of the loss stays in the run's dtype
 
 
 def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:

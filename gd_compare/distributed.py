@@ -405,8 +405,12 @@ class WorkerPool:
         for r, p in enumerate(self.processes):
             if r in errors:
                 _, _, step, text, tb, in_collective = errors[r]
-                line = f"rank {r} raised {text} at update {step}"
-                (consequences if in_collective else causes).append((r, step, line, tb))
+                if in_collective:  # its collective broke: the other rank's fault, not its own
+                    short = text if len(text) <= 60 else text[:60] + "…"
+                    line = f"rank {r} failed in a collective at update {step} ({short})"
+                    consequences.append((r, step, line, tb))
+                else:
+                    causes.append((r, step, f"rank {r} raised {text} at update {step}", tb))
             elif p.exitcode not in (None, 0, -signal.SIGKILL) or (
                     p.exitcode == -signal.SIGKILL and r not in self._killed):
                 code = p.exitcode

@@ -34,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from .concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
-from .core import BatchOrder, DivergenceError, Step, log_epochs
+from .core import (
+    BatchOrder,
+    DivergenceError,
+    Step,
+    is_biased_pair,
+    log_epochs,
+    split_network,
+)
 from .tracking import Judge, Mismatch, _StepBuffer, _Tracker, ulp_distance
 from .verdict import (
     MAX_TOLERANCE,
@@ -105,6 +112,8 @@ class Comparison:
     #: test rows whose outputs agree within the tolerance but fall on opposite sides of the
     #: threshold (a tie: not a mismatch, though the accuracies differ by these rows)
     threshold_rows: tuple[int, ...] = ()
+    #: the runs' parameters end with one bias per layer (``bias=True``)
+    bias: bool = False
 
     @property
     def passed(self) -> bool:
@@ -115,11 +124,15 @@ class Comparison:
         ({weights, loss, ...}), numpy/torch {final_weights, losses[, test_accuracy]}, and more."""
 
         def run(r: BackendRun) -> dict[str, Any]:
-            weights = [w.tolist() for w in r.final_weights]
+            params = [w.tolist() for w in r.final_weights]
+            n_weights = len(params) - len(params) // 2 if self.bias else len(params)
+            weights, biases = params[:n_weights], params[n_weights:]
             out: dict[str, Any] = {
                 "final_weights": weights[0] if len(weights) == 1 else weights,
-                "losses": [] if r.losses is None else r.losses.tolist(),
             }
+            if self.bias:
+                out["final_bias"] = biases[0] if len(biases) == 1 else biases
+            out["losses"] = [] if r.losses is None else r.losses.tolist()
             if r.final_loss is not None:
                 out["final_loss"] = r.final_loss
             if r.test_accuracy is not None:
@@ -236,9 +249,12 @@ def compare(
         else:
             runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod, tracker,
                                                    record, stop_on_failure, progress)
+    headline = spec.headline
+    if spec.kind == "training" and inputs.kwargs.get("loss", "mse") != "mse":
+        headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
-                      tracker.max_ulps, tracker.first, runs[0], runs[1], spec.headline, labels,
-                      **extra)
+                      tracker.max_ulps, tracker.first, runs[0], runs[1], headline, labels,
+                      **extra, bias=bool(inputs.kwargs.get("bias", False)))
 
 
 #: The fields of a one-step record that hold the weights after the step, in layer order.
@@ -257,7 +273,9 @@ def _compare_step(
             tracker.first = Mismatch(spec.name, 1, "dtype", (), math.nan, math.nan, math.nan, 0,
                                      tracker.rtol, tracker.atol, tracker.labels, message=problem)
     weight_fields = [f for f in _WEIGHT_FIELDS if hasattr(results[0], f)]
-    fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")]
+    # fields a record leaves None (a NeuronStep's bias and del_b without a bias) are not compared
+    fields = [f for f in vars(results[0]) if f not in (*weight_fields, "loss")
+              and not (getattr(results[0], f) is None and getattr(results[1], f) is None)]
     multi = len(weight_fields) > 1
     for k, f in enumerate(weight_fields):
         prefix = (k,) if multi else ()
@@ -329,7 +347,8 @@ def _compare_training(
     steps = 0
     start = _start_params(kwargs)
     buffer = _StepBuffer(tracker, eager=stop_on_failure, rows=_BLOCK_STEPS, start=start,
-                         judge=_judge(rejudge) if rejudge is not None else None)
+                         judge=_judge(rejudge) if rejudge is not None else None,
+                         bias=bool(kwargs.get("bias", False)))
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = tracker.labels[0] if a is None else tracker.labels[1]
@@ -406,7 +425,16 @@ def _start_params(kwargs: dict[str, Any]) -> tuple[np.ndarray, ...]:
     w = kwargs.get("weights")
     if w is None:
         return ()
-    return tuple(np.asarray(p) for p in w) if isinstance(w, (tuple, list)) else (np.asarray(w),)
+    start = tuple(np.asarray(p) for p in w) if isinstance(w, (tuple, list)) else (np.asarray(w),)
+    if kwargs.get("bias") is True:  # the biases a run starts from when none are given: 0
+        weights, biases = split_network(start) if len(start) > 1 else (start, ())
+        if len(start) == 1:
+            return (*start, np.zeros(1, dtype=start[0].dtype))
+        if not biases and not is_biased_pair(w):
+            dtype = start[0].dtype
+            return (*weights, *(np.zeros(np.shape(W)[1], dtype=dtype) for W in weights[:-1]),
+                    np.zeros(1, dtype=dtype))
+    return start
 
 
 def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
@@ -595,13 +623,19 @@ def _take(steps: Iterator[Step], count: int) -> tuple[list[Step], BaseException 
 
 def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
     mse, sse = spec.loss_functions
-    return getattr(mod, sse if kwargs.get("loss") == "sse" else mse)
+    name = {"sse": sse, "bce": spec.bce_function}.get(kwargs.get("loss"), mse)
+    return getattr(mod, name)
 
 
 def _total_steps(kwargs: dict[str, Any]) -> int:
     """How many updates a training run makes (for a progress bar's total)."""
     n = len(kwargs["targets"])
     size = kwargs.get("batch_size") or n  # backprop: None means full batch
+    if "workers" in kwargs:  # data_parallel: K shards of batch_size records per update
+        from .data_parallel import total_steps
+
+        return total_steps(n, kwargs["workers"], size, bool(kwargs.get("drop_last")),
+                           int(kwargs["epochs"]))
     return int(kwargs["epochs"]) * len(BatchOrder(n, size, drop_last=bool(kwargs.get("drop_last"))))
 
 

@@ -577,7 +577,9 @@ def save_all(
         if CONCEPTS[name].kind == "step":
             # the lesson's step, as the table shows
             results.append(compare(name, dtype=dtype, **options(name)))
-            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype, **options(name))
+            # repeated without a bias: each repetition would start its bias again at 0
+            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype,
+                                   **{k: v for k, v in options(name).items() if k != "bias"})
             results.append(repeated)
             save(comparison_figure(repeated), f"{name}.png")
         else:
@@ -587,7 +589,8 @@ def save_all(
 
         n = len(load_admissions().arrays()[1])
         lr = given.get("lr", CONCEPTS["mse_training"].defaults["lr"])
-        mse = results[[r.concept for r in results].index("mse_training")]
+        mse = (results[[r.concept for r in results].index("mse_training")]
+               if given.get("loss", "mse") == "mse" else run("mse_training", loss="mse"))
         sse: Comparison | BaseException
         try:
             sse = run("mse_training", loss="sse")

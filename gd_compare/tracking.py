@@ -158,6 +158,19 @@ _BLOCK_STEPS = 512
 Judge = Callable[[int, list[Mismatch], tuple[np.ndarray, ...], float, float], "Mismatch | None"]
 
 
+def param_labels(n_params: int, bias: bool) -> list[tuple[str, tuple[int, ...]]]:
+    """How each parameter array is named in the verdict: ``("weights", ())`` for a single
+    weight vector, ``("weights", (k,))`` for layer k of a network; with ``bias`` the second half
+    of the arrays are the biases: ``("bias", ())`` for a neuron's, ``("bias", (k,))`` for layer
+    k's. Each name gets its own maxima (``max_abs_diff["bias"]``)."""
+    if not bias or n_params < 2:
+        return [("weights", (k,) if n_params > 1 else ()) for k in range(n_params)]
+    half = n_params // 2
+    index = (lambda k: ()) if half == 1 else (lambda k: (k,))
+    return ([("weights", index(k)) for k in range(half)]
+            + [("bias", index(k)) for k in range(n_params - half)])
+
+
 class _StepBuffer:
     """The last few steps' parameters and losses of both backends, checked a block at a time.
 
@@ -175,8 +188,9 @@ class _StepBuffer:
     """
 
     def __init__(self, tracker: _Tracker, eager: bool, rows: int | None = None,
-                 start: tuple[np.ndarray, ...] = (), judge: Judge | None = None) -> None:
-        self.tracker, self.eager, self.judge = tracker, eager, judge
+                 start: tuple[np.ndarray, ...] = (), judge: Judge | None = None,
+                 bias: bool = False) -> None:
+        self.tracker, self.eager, self.judge, self.bias = tracker, eager, judge, bias
         self.rows = rows or _BLOCK_STEPS
         self.quiet = (tracker.atol / 2) ** 2
         self.n_params = -1
@@ -223,18 +237,18 @@ class _StepBuffer:
         self.count = 0
         dt = tracker.dtype
         found: dict[int, list[tuple[int, Mismatch]]] = {}
-        multi = len(self.params) > 1
+        labels = param_labels(len(self.params), self.bias)
         before_a: list[np.ndarray | None] = []
         gaps = np.zeros(n)
         update_gaps = np.zeros(n)
         for k, (keep_a, keep_b) in enumerate(self.params):
-            prefix = (k,) if multi else ()
+            quantity, prefix = labels[k]
             shape = keep_a[0].shape
             before = self.before[k] if self.before and len(self.before) > k else None
             if all(p.shape == shape for p in (*keep_a, *keep_b)):
                 A = np.asarray(np.stack(keep_a), dtype=dt)
                 B = np.asarray(np.stack(keep_b), dtype=dt)
-                for m in tracker.mismatch_rows("weights", first, A, B, prefix):
+                for m in tracker.mismatch_rows(quantity, first, A, B, prefix):
                     found.setdefault(m.step, []).append((2 * k, m))
                 with np.errstate(invalid="ignore"):  # NaN propagates: it is never explained
                     gaps = np.maximum(gaps, np.abs(A.astype(np.float64) - B.astype(np.float64))
@@ -251,9 +265,9 @@ class _StepBuffer:
                 rows = []
                 for r, (pa, pb) in enumerate(zip(keep_a, keep_b)):
                     if pa.shape != pb.shape:
-                        tracker.check("weights", first + r, pa, pb)  # raises: shapes differ
+                        tracker.check(quantity, first + r, pa, pb)  # raises: shapes differ
                     rows.append(tracker.check_rows(
-                        "weights", first + r, np.asarray(pa, dtype=dt)[np.newaxis],
+                        quantity, first + r, np.asarray(pa, dtype=dt)[np.newaxis],
                         np.asarray(pb, dtype=dt)[np.newaxis], prefix))
                 for m in rows:
                     if m is not None:

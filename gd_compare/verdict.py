@@ -252,10 +252,9 @@ class Rejudge:
                 if diff <= self.rtol * scale + ulps:
                     continue
                 if noise is None:  # the rounding noise of the sums: the rows in reverse order
-                    r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
-                    noise = tuple(r) if isinstance(r, tuple) else (r,)
-                noise_k = float(np.max(np.abs(a - np.asarray(noise[k], dtype=np.float64)),
-                                       initial=0))
+                    noise = self._noise_references(X, y, arg)
+                noise_k = max(float(np.max(np.abs(a - np.asarray(ref[k], dtype=np.float64)),
+                                           initial=0)) for ref in noise)
                 if not diff <= self.rtol * scale + ulps + 4 * noise_k:
                     return (f"from the same weights and batch, the gradients differ: parameter "
                             f"{k}, max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
@@ -268,6 +267,26 @@ class Rejudge:
             return (f"from the same weights and batch, the losses differ: "
                     f"{self.labels[0]}={la!r} {self.labels[1]}={lb!r} — different math")
         return None
+
+    def _noise_references(self, X: np.ndarray, y: np.ndarray, arg: Any) -> list[tuple[Any, ...]]:
+        """The reference backend's gradient summed in another order (the rows reversed) and in a
+        wider float (float64 for float32; the platform's long double, where it is wider, for
+        float64): how far each is from the run's own gradient is the rounding noise of its sums.
+        (A sum that nearly cancels — near the optimum, or a bias's Σ error_term — can come out
+        the same in both orders; its distance to the wider sum still shows the rounding.)"""
+        refs = []
+        r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
+        refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        wide = np.dtype(np.float64) if X.dtype != np.float64 else np.dtype(np.longdouble)
+        if np.finfo(wide).eps < np.finfo(X.dtype).eps:
+            cast = (tuple(np.asarray(p, dtype=wide) for p in arg) if isinstance(arg, tuple)
+                    else np.asarray(arg, dtype=wide))
+            try:
+                r = self.gradient(self.mods[0], X.astype(wide), y.astype(wide), cast)
+            except (TypeError, ValueError):  # a backend that takes float32/float64 only
+                return refs
+            refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        return refs
 
     def amplified(self, step: int, gap: float, loss_gap: float) -> str | None:
         """``None`` when a free-running gap (weights, loss) is within :data:`AMPLIFICATION`

@@ -301,7 +301,7 @@ Left: one update by hand, the lesson's loop as matrix products (`del_w = error_t
 Σ error_term·x), then the loop over epochs. Right: the PyTorch loop — forward, `backward()`,
 `optimizer.step()`; not one derivative.
 """),
-        code('side_by_side(["_gradient_step", "_train"], "_train")'),
+        code('side_by_side(["_neuron_del_w", "_gradient_step", "_train"], "_train")'),
         md("""
 The lesson's own loop goes record by record: `del_w += error_term * x` for each record, one
 update per epoch. It is kept as `per_record=True`; PyTorch does the same by calling
@@ -860,6 +860,7 @@ silently in a square layer — where only a check like this one catches it). Rel
 
 
 sys.path.insert(0, str(HERE))  # the notebooks' own modules, notebooks/_nbNN_<topic>.py
+from _nb07_bias_bce import cells as bias_and_cross_entropy
 from _nb08_data_parallel import data_parallel
 
 NOTEBOOKS = {
@@ -869,6 +870,7 @@ NOTEBOOKS = {
     "04_sgd_batching.ipynb": sgd_batching,
     "05_backprop.ipynb": backprop,
     "06_optimizers.ipynb": optimizers,
+    "07_bias_and_cross_entropy.ipynb": bias_and_cross_entropy,
     "08_data_parallel.ipynb": data_parallel,
 }
 

@@ -145,6 +145,18 @@ def test_padded_steps_equal_one_process_on_the_padded_global_batches(admissions)
     _assert_same_steps(twin, ref)
 
 
+@given(n=st.integers(1, 60), k=st.integers(1, 8), b=st.integers(1, 10), drop_last=st.booleans(),
+       epochs=st.integers(1, 3))
+def test_total_steps_counts_the_updates_the_twin_makes(n, k, b, drop_last, epochs):
+    if k > n or b > (n // k if drop_last else -(-n // k)):
+        return
+    X = np.linspace(-1, 1, 2 * n).reshape(n, 2)
+    y = (np.arange(n) % 2).astype(float)
+    steps = list(dpm.iter_data_parallel(X, y, np.zeros(2), epochs=epochs, batch_size=b,
+                                        workers=k, drop_last=drop_last))
+    assert len(steps) == dpm.total_steps(n, k, b, drop_last, epochs)
+
+
 def test_drop_last_takes_only_full_steps(admissions):
     X, y, _, _ = admissions
     run = dpm.data_parallel(X[:50], y[:50], epochs=2, batch_size=5, workers=4, drop_last=True)

@@ -127,8 +127,9 @@ def test_network_sse_with_padding_ddp_equals_the_twin(pools, admissions):
     assert max(result.max_abs_diff.values()) <= 1e-12
 
 
-def test_float32_agrees_within_1e_5(pools):
-    result = compare("data_parallel", workers=2, dtype="float32", epochs=5)
+@pytest.mark.parametrize("k", [2, 4])
+def test_float32_agrees_within_1e_5(pools, k):
+    result = compare("data_parallel", workers=k, batch_size=60 // k, dtype="float32", epochs=5)
     assert result.passed and result.torch.final_weights[0].dtype == np.float32
     assert 0 < result.max_abs_diff["weights"] <= 1e-5
 
@@ -139,6 +140,14 @@ def test_drop_last_with_four_workers(pools, admissions):
                      features=X[:50], targets=y[:50], epochs=3)
     assert result.passed and result.steps == 6
     assert max(result.max_abs_diff.values()) <= 1e-12
+
+
+def test_the_harness_knows_how_many_updates_a_data_parallel_run_makes(pools):
+    calls: list[tuple[int, int]] = []
+    result = compare("data_parallel", workers=2, epochs=3, record=5,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert result.steps == 18 and calls[-1] == (18, 18)  # 180 records each, 6 updates of 30
+    assert result.torch.history_steps.tolist() == [5, 10, 15, 18]  # every 5th and the last
 
 
 def test_the_cli_runs_data_parallel(pools):

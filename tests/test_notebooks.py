@@ -45,7 +45,7 @@ def _text(nb: dict) -> str:
 def test_the_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
                      "04_sgd_batching.ipynb", "05_backprop.ipynb", "06_optimizers.ipynb",
-                     "08_data_parallel.ipynb"]
+                     "07_bias_and_cross_entropy.ipynb", "08_data_parallel.ipynb"]
 
 
 def _harness_text(nb: dict) -> str:
@@ -86,6 +86,17 @@ def test_teacher_comparisons_present():
     assert "batch_size_figure" in "\n".join("".join(c["source"]) for c in sgd["cells"])
     text = _text(sgd)
     assert all(f"(batch size {s})" in text for s in (1, 32, 360))
+
+
+def test_bias_and_cross_entropy_notebook():
+    nb = _load(NOTEBOOK_DIR / "07_bias_and_cross_entropy.ipynb")
+    text = _text(nb)
+    # the bias as a weight on a column of ones, proven equal to nn.Linear(bias=True)
+    assert "mse: a column of ones by hand = nn.Linear(bias=True) by autograd at every one of " \
+           "1000 updates" in text
+    # the course's confusion caught at its first step
+    assert "passed: False" in text and re.search(r"mse_training: step 1, weights", text)
+    assert re.search(r"bce +True +0\.19697\d +0\.57827\d +0\.725", text)
 
 
 def test_backprop_notebook_shows_defaults_training_and_the_witness():
