@@ -8,18 +8,19 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
 
 from gd_compare import compare
 from gd_compare import numpy_backend as nb
-from gd_compare import torch_backend as tb
 from gd_compare.cli import main
 from gd_compare.gradcheck import check_backends
 
 pytestmark = pytest.mark.torch
+
+torch = pytest.importorskip("torch")  # the NumPy-only tests are in test_bias_bce_numpy.py
+nn = torch.nn
+tb = pytest.importorskip("gd_compare.torch_backend")
 
 #: measured maxima of |Δ| over every step and quantity (README), with headroom of ~10x
 FLOAT64_BOUND = 1e-14
