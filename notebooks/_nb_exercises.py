@@ -285,6 +285,38 @@ fig.tight_layout()
 display_png(fig)
 '''),
         md("""
+The same for backpropagation (`backprop`: one epoch per call, the course's network, lr 0.5 so
+that 60 epochs move it): the hidden layer's mistakes barely change the loss curve.
+"""),
+        code('''
+from gd_compare.data import initial_network_weights
+
+network = initial_network_weights(X.shape[1], (2,), seed=21)
+net_reference = autograd.backprop_training(X, y, network, lr=0.5, epochs=EPOCHS)
+
+
+def network_trajectory(fn, epochs=EPOCHS, lr=0.5):
+    w_ih, w_ho, losses = network[0].copy(), network[1].copy(), []
+    for _ in range(epochs):
+        losses.append(by_hand.network_mse(X, y, (w_ih, w_ho)))
+        w_ih, w_ho = fn(X.copy(), y.copy(), w_ih.copy(), w_ho.copy(), lr)
+    return np.array(losses)
+
+
+entries = for_concept("backprop")
+fig, axes = plt.subplots(1, len(entries), figsize=(13, 3.4))
+for ax, m in zip(axes, entries):
+    caught = check(m.learner(), "backprop", epochs=5, lr=0.5)
+    ax.plot(net_reference.losses, color="k", lw=2, label="autograd")
+    ax.plot(network_trajectory(m.learner()), color="tab:red", lw=1.2, ls="--", label="mistake")
+    ax.set_title(f"{m.title}\\ncaught at step {caught.step}", fontsize=8)
+    ax.tick_params(labelsize=7)
+axes[0].legend(fontsize=7)
+axes[0].set_ylabel("train MSE")
+fig.tight_layout()
+display_png(fig)
+'''),
+        md("""
 Which curve is which? "lr applied twice" and "the sigmoid' factor missing" both just learn
 more slowly or faster; "the loss logged after the update" has the very same weights as
 autograd (its curve lies on top) — only the loss it reports is off; "`del_w` not reset" and

@@ -314,3 +314,24 @@ def test_every_path_names_where_it_diverged(data):
         with np.errstate(all="ignore"), pytest.raises(DivergenceError) as exc:
             run()
         assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("loss", ["mse", "sse"])
+def test_a_step_schedule_and_an_optimizer_on_the_neuron_and_the_network(data, loss):
+    """StepLR(step_size=1, gamma=0.5) halves the lesson's lr after every epoch: plain descent
+    with lr_e = lr·0.5^e, epoch by epoch (neuron and network, MSE and SSE)."""
+    X, y, w0 = data
+    lr = 0.5 if loss == "mse" else 0.5 / len(y)
+    kw = {"scheduler": "steplr", "scheduler_kwargs": {"step_size": 1, "gamma": 0.5}}
+    run = nb.mse_training(X, y, w0, lr=lr, epochs=3, loss=loss, **kw)
+    w = w0.copy()
+    for e in range(3):
+        w, _ = _neuron_epochs(X, y, w, lr * 0.5**e, 1, sse=loss == "sse")
+    np.testing.assert_allclose(run.weights, w, rtol=1e-12)
+    ws = initial_network_weights(X.shape[1], (2,), seed=21)
+    net = nb.backprop_training(X, y, ws, lr=lr, epochs=3, loss=loss, **kw)
+    want = ws
+    for e in range(3):
+        want, _ = _network_epochs(X, y, want, lr * 0.5**e, 1, sse=loss == "sse")
+    for got, expected in zip(net.params, want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-15)
