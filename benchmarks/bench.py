@@ -18,6 +18,8 @@ the minimum over repeats):
   forward + backward + optimizer.step()* on the same batch with nothing around it;
 - the harness: what the lockstep comparison adds per update (backends replaced by recordings of
   their steps, so only the harness's own work is timed), as a share of running both backends;
+- per optimizer (``bench_optimizers.py``): the NumPy twin's ``step()`` vs ``torch.optim``'s,
+  each backend's update with it and the harness per update;
 - per-example SGD on the admissions data through the harness (1000 epochs; ``--quick``: 10,
   scaled), a 1e6-step ``record=False`` comparison's resident memory, and the cold start of
   ``python -m gd_compare`` (whole process) against ``import torch`` + the first optimizer.
@@ -51,6 +53,9 @@ import numpy as np  # noqa: E402
 from gd_compare import compare, initial_weights, load_admissions, make_synthetic  # noqa: E402
 from gd_compare import numpy_backend as by_hand  # noqa: E402
 from gd_compare.core import BatchOrder, Step  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_optimizers import bench_optimizers  # noqa: E402
 
 LR = 0.5
 
@@ -226,12 +231,12 @@ def bench_sizes(sizes: list[int], batches: list[int | None], repeats: int, k_min
                     ww = w.copy()
                     t = time.perf_counter()
                     for _ in range(k):
-                        by_hand._gradient_step(X, y, ww, 1e-9, "mse")
+                        by_hand._gradient_step(X, y, (ww,), 1e-9, "mse")
                     return (time.perf_counter() - t) / k
 
                 def per_record(X=X, y=y, w=w, m=m_rec):
                     t = time.perf_counter()
-                    by_hand._per_record_epoch(X[:m], y[:m], w.copy(), LR, "mse")
+                    by_hand._per_record_epoch(X[:m], y[:m], (w.copy(),), LR, "mse")
                     return (time.perf_counter() - t) * (len(y) / m)
 
                 cands |= {"read": read, "plain": plain, "per_record": per_record}
@@ -535,6 +540,12 @@ def _main(args, sizes, batches, repeats, k_mini, sgd_epochs, started, default_th
         "**Full batch** (one update per epoch):\n\n" + full,
         "**Mini-batches** (≈: per-epoch time from the per-update time):\n\n" + mini,
     ]
+    log("optimizers ...")
+    sections.append("**Optimizers** (admissions data, batches of 32: the NumPy twin's `step()` "
+                    "alone vs `torch.optim`'s on a (6,) weight, each backend's whole update, and "
+                    "the harness per update):\n\n"
+                    + bench_optimizers(repeats, 12 * max(k_mini // 12, 1), _interleaved, _fmt_t,
+                                       _ratio, _table))
     if not args.smoke:
         log("batch fetch and loss read ...")
         sections.append("**PyTorch loop details** (admissions data):\n\n"

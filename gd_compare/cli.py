@@ -4,8 +4,10 @@
 ``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
 (:mod:`gd_compare.cli_check`).
 
-Exit status: 0 when every concept agrees, 1 when any differs (or a run diverges), 2 for a usage
-error (a bad option value), always with a one-line message and no traceback.
+Exit status: 0 when every concept agrees; 1 when any differs, diverges or crashes (every concept
+still runs and gets its row and JSON entry, ``"status"``: ``passed``/``failed``/``diverged``/
+``error``); 2 for a usage error (a bad option value, checked before any run), always with a
+one-line message and no traceback (``--traceback`` shows a crash's whole traceback).
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ import json
 import math
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
-from .concepts import CONCEPTS
-from .core import DivergenceError, format_log
+from .concepts import CONCEPTS, get_concept
+from .core import REDUCTIONS, DivergenceError, format_log
+from .data_parallel import WorkerError
 from .harness import DEFAULT_TOLERANCE, Comparison, compare
 from .options import OPTIMIZERS, SCHEDULERS, check_optimizer, check_scheduler
+from .verdict import AMPLIFICATION
 
 PROG = "gd-compare"
 
@@ -100,11 +106,21 @@ def _option(text: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """``--bias`` and ``--loss`` (the main command and ``plot``)."""
+    p.add_argument("--bias", action="store_true", default=None,
+                   help="give every unit a bias, starting at 0 (the lesson's neuron and network "
+                   "have none): the neuron and network concepts")
+    p.add_argument("--loss", choices=list(REDUCTIONS),
+                   help="the loss the training concepts descend: mse (default: the lesson's "
+                   "½·MSE), sse (½·SSE) or bce (mean binary cross-entropy)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
-        "autograd + torch.optim.SGD from the same start, and show that every step agrees.",
+        "autograd + torch.optim from the same start, and show that every step agrees.",
         epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
         f"difference and the weights of every concept (see {PROG} plot --help).",
     )
@@ -121,11 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "of backprop (default: full batch, one update per epoch)")
     p.add_argument("--hidden", type=_sizes, metavar="SIZES",
                    help="backprop's hidden-layer sizes, comma-separated, e.g. 3,2 (default 2)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="data_parallel's worker processes K (default 2; each takes "
+                   "--batch-size records per update)")
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=_seed,
                    help="seed of the initial weights and the batch shuffle (default 42; "
                    "backprop 21, the course's)")
+    p.add_argument("--split-seed", type=_seed, metavar="SEED",
+                   help="seed of the 90/10 train/test split of the admissions data, for the "
+                   "training concepts (default 42; backprop 21, as the course's quiz)")
+    _add_training_options(p)
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the results as JSON to PATH, or only JSON to stdout with -")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), metavar="NAME",
@@ -138,27 +161,88 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"learning-rate scheduler, stepped once per epoch: {', '.join(SCHEDULERS)}")
     p.add_argument("--scheduler-option", type=_option, action="append", metavar="KEY=VALUE",
                    help="an option of the scheduler (repeatable), e.g. step_size=100, gamma=0.5")
+    p.add_argument("--traceback", action="store_true",
+                   help="when a run crashes, show the whole traceback (default: one line)")
     return p
+
+
+#: run options and the concept parameter each sets
+RUN_OPTIONS: dict[str, str] = {"lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size",
+                               "seed": "--seed", "hidden": "--hidden",
+                               "split_seed": "--split-seed", "workers": "--workers",
+                               "bias": "--bias", "loss": "--loss"}
+
+
+def _wanted(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k, None) for k in RUN_OPTIONS if getattr(args, k, None) is not None}
 
 
 def _overrides(name: str, args: argparse.Namespace) -> dict[str, Any]:
     defaults = CONCEPTS[name].defaults
-    wanted = {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-              "seed": args.seed, "hidden": args.hidden, **_optimizer_overrides(args)}
+    wanted = {**_wanted(args), **_optimizer_overrides(args)}
     return {k: v for k, v in wanted.items() if v is not None and k in defaults}
 
 
+def _ignored(names: Sequence[str], args: argparse.Namespace) -> str | None:
+    """One line naming the options given that some selected concepts do not take."""
+    flags = {**RUN_OPTIONS, "optimizer": "--optimizer", "optimizer_kwargs": "--optimizer-option",
+             "scheduler": "--scheduler", "scheduler_kwargs": "--scheduler-option"}
+    given = {**_wanted(args),
+             **{k: v for k, v in _optimizer_overrides(args).items() if v is not None}}
+    parts = []
+    for key in given:
+        skip = [n for n in names if key not in CONCEPTS[n].defaults]
+        if skip:
+            parts.append(f"{flags[key]} ({', '.join(skip)})")
+    if not parts:
+        return None
+    return f"{PROG}: note: ignored where it does not apply: {'; '.join(parts)}"
+
+
+def _validate(parser: argparse.ArgumentParser, names: Sequence[str],
+              args: argparse.Namespace) -> None:
+    """Check every option against every selected concept before anything runs: a value the
+    concept or its training run rejects is a usage error (exit 2), not a crash."""
+    from . import numpy_backend
+
+    for name in names:
+        spec = get_concept(name)
+        try:
+            inputs = spec.inputs(args.dtype, **_overrides(name, args))
+            if spec.kind == "training":  # checks the run's arguments; computes nothing yet
+                getattr(numpy_backend, "iter_" + spec.function_name)(**inputs.kwargs)
+        except (ValueError, TypeError) as exc:
+            parser.error(f"{name}: {exc}")
+
+
+@dataclass
+class Outcome:
+    """A concept that did not produce a verdict: it diverged, or its run crashed."""
+
+    concept: str
+    status: str  # "diverged" or "error"
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.concept, "status": self.status, "passed": False,
+                "message": self.message}
+
+
 def _optimizer_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"optimizer": args.optimizer,
-            "optimizer_kwargs": dict(args.optimizer_option) if args.optimizer_option else None,
-            "scheduler": args.scheduler,
-            "scheduler_kwargs": dict(args.scheduler_option) if args.scheduler_option else None}
+    optimizer_option = getattr(args, "optimizer_option", None)
+    scheduler_option = getattr(args, "scheduler_option", None)
+    return {"optimizer": getattr(args, "optimizer", None),
+            "optimizer_kwargs": dict(optimizer_option) if optimizer_option else None,
+            "scheduler": getattr(args, "scheduler", None),
+            "scheduler_kwargs": dict(scheduler_option) if scheduler_option else None}
 
 
-def _record(result: Comparison, args: argparse.Namespace) -> dict[str, Any]:
-    """The JSON record of a comparison; a training concept's names its optimizer and
-    scheduler with their options."""
-    record = result.to_json()
+def _record(result: Comparison | Outcome, args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON record of a comparison (``status`` passed/failed) or of a concept that diverged
+    or crashed; a training concept's names its optimizer and scheduler with their options."""
+    if isinstance(result, Outcome):
+        return result.to_json()
+    record = {**result.to_json(), "status": "passed" if result.passed else "failed"}
     if CONCEPTS[result.concept].kind == "training":
         o = _optimizer_overrides(args)
         record["optimizer"] = check_optimizer(o["optimizer"] or "sgd",
@@ -177,17 +261,21 @@ def _fmt(value: Any) -> str:
 
 def _headline(result: Comparison) -> tuple[str, str, str]:
     name = result.headline
-    if name == "train MSE":
+    if name.startswith("train "):
         return name, _fmt(result.numpy.final_loss), _fmt(result.torch.final_loss)
     return name, _fmt(result.numpy.values[name]), _fmt(result.torch.values[name])
 
 
-def format_table(results: Sequence[Comparison]) -> str:
+def format_table(results: Sequence[Comparison | Outcome]) -> str:
     """concept | quantity | NumPy | PyTorch | max |Δ| | ULPs | steps | verdict"""
     header = ("concept", "quantity", "NumPy (by hand)", "PyTorch (autograd)", "max |Δ|",
               "ULPs", "steps", "verdict")
     rows = []
     for r in results:
+        if isinstance(r, Outcome):
+            rows.append((r.concept, get_concept(r.concept).headline, "–", "–", "–", "–", "–",
+                         r.status.upper()))
+            continue
         quantity, a, b = _headline(r)
         max_abs = max(r.max_abs_diff.values(), default=0.0)
         ulps = max(r.max_ulps.values(), default=0)
@@ -200,24 +288,82 @@ def format_table(results: Sequence[Comparison]) -> str:
     return "\n".join(lines)
 
 
-def _report(results: list[Comparison], dtype: str, out: TextIO) -> None:
+def _notes(r: Comparison) -> list[str]:
+    """What a learner needs to read a verdict: amplified rounding, ties, saturation."""
+    notes = []
+    f = r.rejudge
+    if f is not None and f.amplified_steps:
+        notes.append(
+            f"{r.concept}: {f.amplified_steps} steps differ beyond the tolerance by rounding that "
+            f"an unstable trajectory amplifies — the free-running gap reaches {f.max_gap:.3g}, "
+            f"at most {f.max_ratio:.3g}x what NumPy drifts against itself nudged by 1 ULP per "
+            f"step (allowed {AMPLIFICATION:g}x); from a common state ({f.common_state_steps} "
+            f"steps re-judged) the gradients agree to {f.common_state_max_rel:.2g} (relative)")
+    if r.threshold_rows:
+        notes.append(f"{r.concept}: test row(s) {list(r.threshold_rows)} sit on the threshold: "
+                     f"the outputs agree within the tolerance but fall on opposite sides of 0.5 "
+                     f"(a tie, not a mismatch; the accuracies differ by these rows)")
+    saturated = _saturation(r)
+    if saturated is not None:
+        notes.append(saturated)
+    return notes
+
+
+def _saturation(r: Comparison) -> str | None:
+    """Flag a training run whose outputs are pinned at 0 or 1: sigmoid'(h) ≈ 0, so every
+    gradient vanishes and the loss stays flat (a learning rate far too large)."""
+    spec = get_concept(r.concept)
+    if spec.kind != "training" or r.numpy.final_loss is None:
+        return None
+    from . import numpy_backend
+
+    try:
+        X = spec.inputs(r.dtype).kwargs["features"]
+        weights = r.numpy.final_weights
+        out = getattr(numpy_backend, spec.forward_function)(
+            X, weights[0] if len(weights) == 1 else weights)
+    except (ValueError, TypeError, KeyError):
+        return None  # the run used data of its own: nothing to say
+    pinned = float(np.mean(out * (1 - out) < 1e-8))
+    if pinned < 0.5:
+        return None
+    return (f"{r.concept}: saturated — {pinned:.0%} of the training outputs are pinned at 0 or 1 "
+            f"(sigmoid'(h) < 1e-8), so the gradients vanish and the loss stays flat: the "
+            f"learning rate is far too large for this model")
+
+
+def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO,
+            optimizer: str = "sgd") -> None:
     rtol, atol = DEFAULT_TOLERANCE[dtype]
-    print(f"gd_compare: NumPy by hand vs PyTorch autograd + torch.optim.SGD ({dtype}, "
+    print(f"gd_compare: NumPy by hand vs PyTorch autograd + torch.optim.{OPTIMIZERS[optimizer]} "
+          f"({dtype}, "
           f"pass when |Δ| <= {atol:g} + {rtol:g}·|value| at every step)\n", file=out)
     print(format_table(results), file=out)
-    for r in results:
+    done = [r for r in results if isinstance(r, Comparison)]
+    for r in done:
         if r.numpy.log:
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
             for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=True):
                 print(f"  {a:<62} | {b}", file=out)
+        if r.bias:
+            per_array = ", ".join(f"{k} {v:.2e}" for k, v in r.max_abs_diff.items())
+            print(f"\n  {r.concept} with a bias, max |Δ| per quantity: {per_array}", file=out)
         if r.numpy.test_accuracy is not None:
             print(f"  Prediction accuracy: {r.numpy.test_accuracy:.3f} | "
                   f"Prediction accuracy: {r.torch.test_accuracy:.3f}", file=out)
+    notes = [n for r in done for n in _notes(r)]
+    if notes:
+        print("", file=out)
+        for n in notes:
+            print(f"note: {n}", file=out)
     for r in results:
-        if not r.passed:
+        if isinstance(r, Outcome):
+            print(f"\n{r.status.upper()} {r.concept}: {r.message}", file=out)
+        elif not r.passed:
             print(f"\nFAIL {r.first_failure}", file=out)
-    verdict = "all concepts agree" if all(r.passed for r in results) else "MISMATCH"
-    print(f"\n{sum(r.passed for r in results)}/{len(results)} concepts pass: {verdict}", file=out)
+    passed = sum(isinstance(r, Comparison) and r.passed for r in results)
+    verdict = "all concepts agree" if passed == len(results) else "MISMATCH"
+    print(f"\n{passed}/{len(results)} concepts pass: {verdict}", file=out)
 
 
 def build_plot_parser() -> argparse.ArgumentParser:
@@ -235,7 +381,22 @@ def build_plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default) or float32")
     p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
+    _run_options(p)
+    _add_training_options(p)
     return p
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The run options ``gd-compare plot`` shares with the main command: they set each
+    concept's main picture (the teacher's comparisons keep their own lr/epochs/batch sizes)."""
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs of the training concepts")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="mini-batch size of sgd_batching and backprop")
+    p.add_argument("--seed", type=_seed, help="seed of the initial weights and the shuffle")
+    p.add_argument("--hidden", type=_sizes, metavar="SIZES", help="backprop's hidden layers")
+    p.add_argument("--split-seed", type=_seed, metavar="SEED",
+                   help="seed of the 90/10 split of the admissions data")
 
 
 def plot_main(argv: Sequence[str]) -> int:
@@ -250,11 +411,17 @@ def plot_main(argv: Sequence[str]) -> int:
         probe.unlink()
     except OSError as exc:
         parser.error(f"--out: cannot write PNGs into {args.out!r}: {exc.strerror or exc}")
+    names = list(dict.fromkeys(args.concept or CONCEPTS))
+    _validate(parser, names, args)
+    note = _ignored(names, args)
+    if note:
+        print(note, file=sys.stderr)
     from . import plots  # matplotlib is imported only for this subcommand
 
     try:
         saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
-                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"))
+                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"),
+                               params=_wanted(args))
     except DivergenceError as exc:
         print(f"{PROG} plot: {exc}", file=sys.stderr)
         return 1
@@ -268,19 +435,60 @@ def plot_main(argv: Sequence[str]) -> int:
 
 
 def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
-    """``--json PATH`` must name a file we may write (in an existing folder)."""
+    """``--json PATH`` must name a file we can create now (in an existing folder): the
+    ``.partial`` file it is written through is created and removed before any run."""
+    if not path.strip():
+        parser.error("--json: expected a file name or - (stdout), got an empty name")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         parser.error(f"--json: {path!r} is a folder; expected a file name")
     if not folder.is_dir():
         parser.error(f"--json: cannot write {path!r}: no folder {str(folder)!r}")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        parser.error(f"--json: cannot write {path!r}: permission denied")
+    probe = target.with_name(target.name + ".partial")
+    try:
+        probe.open("x").close()
+        probe.unlink()
+        if target.exists() and not os.access(target, os.W_OK):
+            raise PermissionError(13, "permission denied")
+    except FileExistsError:
+        pass  # a .partial left over from an earlier run: it is replaced at the end
+    except OSError as exc:
+        parser.error(f"--json: cannot write {path!r}: {exc.strerror or exc}")
+
+
+def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Outcome:
+    """One concept: its verdict, or what stopped it (diverged, or crashed: one line unless
+    ``--traceback``)."""
+    try:
+        return compare(name, dtype=args.dtype, progress=progress, **_overrides(name, args))
+    except DivergenceError as exc:
+        return Outcome(name, "diverged", str(exc))
+    except WorkerError as exc:  # a data-parallel worker raised, died or hung: its rank, one line
+        message = str(exc).splitlines()[0]  # "data_parallel: worker rank 1 raised ..."
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return Outcome(name, "error", message)
+    except Exception as exc:  # a backend's math crashed: the run's failure, not a usage error
+        if args.traceback:
+            traceback.print_exc()
+        message = f"{type(exc).__name__}: {exc}"
+        print(f"{PROG}: {name} crashed: {message}"
+              + ("" if args.traceback else " (--traceback shows where)"), file=sys.stderr)
+        return Outcome(name, "error", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``gd-compare [plot|check] ...``; a reader that closes the pipe early (``| head``) ends the
+    run quietly, as other command-line tools do, instead of with a traceback."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # stdout is gone: point it at devnull so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["plot"]:
         return plot_main(argv[1:])
     if argv[:1] == ["check"]:
@@ -290,32 +498,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))
-    if args.json and args.json != "-":
+    if args.json is not None and args.json != "-":
         _check_writable(parser, args.json)  # fail now, not after the runs; the file is untouched
-    results = []
+    _validate(parser, names, args)
+    note = _ignored(names, args)
+    if note:
+        print(note, file=sys.stderr)
+    results: list[Comparison | Outcome] = []
     progress = sys.stderr.isatty() and args.json != "-"
-    try:
-        # a step that overflows is reported once, as a DivergenceError, not as numpy warnings
-        with np.errstate(over="ignore", invalid="ignore"):
-            for name in names:
-                results.append(compare(name, dtype=args.dtype, progress=progress,
-                                       **_overrides(name, args)))
-    except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
-    except DivergenceError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+    # a step that overflows is reported once, as a DivergenceError, not as numpy warnings
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name in names:
+            results.append(_run(name, args, progress))
+    for r in results:
+        if isinstance(r, Outcome) and r.status == "diverged":
+            print(f"{PROG}: {r.message}", file=sys.stderr)
     if args.json != "-":
-        _report(results, args.dtype, sys.stdout)
+        _report(results, args.dtype, sys.stdout, args.optimizer or "sgd")
     if args.json:
         payload = json.dumps({"concepts": [_record(r, args) for r in results]}, indent=1)
         if args.json == "-":
             sys.stdout.write(payload + "\n")
         else:
             tmp = Path(args.json).with_name(Path(args.json).name + ".partial")
-            tmp.write_text(payload + "\n", encoding="utf-8")
-            os.replace(tmp, args.json)
-    return 0 if all(r.passed for r in results) else 1
+            try:
+                tmp.write_text(payload + "\n", encoding="utf-8")
+                os.replace(tmp, args.json)
+            except OSError as exc:
+                print(f"{PROG}: --json: cannot write {args.json!r}: {exc.strerror or exc}",
+                      file=sys.stderr)
+                return 1
+    return 0 if all(isinstance(r, Comparison) and r.passed for r in results) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

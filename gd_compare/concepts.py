@@ -18,7 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .core import as_float_array, check_binary, check_dataset, check_hidden, check_seed
+from .core import (
+    as_float_array,
+    check_binary,
+    check_dataset,
+    check_flag,
+    check_hidden,
+    check_seed,
+)
 from .data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -74,6 +81,8 @@ class Concept:
     #: logs and reports the loss with (``loss="mse"``, ``loss="sse"``) and scores the test
     #: split with; ``params`` is the weight vector, or the tuple of them when there are several
     loss_functions: tuple[str, str] = ("mse", "sse")
+    #: ... and ``loss="bce"`` (binary cross-entropy)
+    bce_function: str = "bce"
     accuracy_function: str = "accuracy"
     #: training concepts: ŷ of every record, ``f(features, params)`` (which side of the
     #: threshold a test row falls), and ∂E/∂params on a batch, ``f(features, targets, params,
@@ -101,6 +110,9 @@ class Concept:
             raise ValueError("split_seed: chooses the 90/10 split of the bundled admissions data; "
                              "it does not apply to features and targets you give")
         params = {**self.defaults, **overrides}
+        for flag in ("shuffle", "drop_last", "per_record"):
+            if flag in params:
+                params[flag] = check_flag(flag, params[flag])
         if "split_seed" in params:
             split = check_seed(params["split_seed"])
             if split is None:
@@ -129,17 +141,24 @@ def _cast(value: Any, dtype: np.dtype) -> Any:
     return arr.astype(dtype, copy=False) if arr.ndim else dtype.type(arr)
 
 
+def _bias(p: dict[str, Any]) -> dict[str, Any]:
+    """``{"bias": ...}`` unless it is the lesson's ``False``: a backend (or a learner's function)
+    written without the option still runs the lesson's concepts."""
+    return {} if p.get("bias") is False else {"bias": p["bias"]}
+
+
 def _build_simple(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "w")} | {"lr": p["lr"]})
 
 
 def _build_neuron(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in ("x", "y", "weights")} | {"lr": p["lr"]}
+                  | _bias(p))
 
 
 def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     names = ("x", "target", "weights_input_hidden", "weights_hidden_output")
-    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]})
+    return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]} | _bias(p))
 
 
 def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
@@ -167,6 +186,9 @@ def _test_split(p: dict[str, Any], X: np.ndarray, dtype: np.dtype) -> tuple[Any,
                          "or neither")
     X_test = as_float_array("features_test", p["features_test"], ndim=2)
     y_test = as_float_array("targets_test", p["targets_test"], ndim=1)
+    if X_test.shape[0] == 0:
+        raise ValueError("features_test: expected at least one record for the test accuracy, "
+                         "got 0 rows")
     if X_test.shape[1] != X.shape[1]:
         raise ValueError(f"features_test: expected {X.shape[1]} columns like features, got "
                          f"shape {X_test.shape}")
@@ -187,7 +209,7 @@ def _training_data(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     else:
         weights = _cast(weights, dtype)
     kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
-              "epochs": p["epochs"], "loss": p["loss"]}
+              "epochs": p["epochs"], "loss": p["loss"], **_bias(p)}
     return Inputs(kwargs | {k: p[k] for k in OPTIMIZER_DEFAULTS}, test)
 
 
@@ -220,6 +242,7 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     kwargs = {"features": X, "targets": y, "weights": weights, "hidden": p["hidden"]}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "seed", "shuffle", "drop_last",
                                  "per_record", "loss", *OPTIMIZER_DEFAULTS)}
+    kwargs |= _bias(p)
     return Inputs(kwargs, test)
 
 
@@ -229,10 +252,25 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
     "optimizer": "sgd", "optimizer_kwargs": None, "scheduler": None, "scheduler_kwargs": None,
 }
 
+
+def _build_data_parallel(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """A data-parallel run (plain SGD): the single neuron's start (``hidden=None``: the
+    lesson's draw with ``seed``) or a network's (``initial_network_weights`` with ``seed`` and
+    the sizes ``hidden``), the data, K ``workers`` and the per-worker batch size."""
+    if p["hidden"] is None:
+        weights = _training_data(p | OPTIMIZER_DEFAULTS, dtype)
+    else:
+        weights = _build_backprop(p | OPTIMIZER_DEFAULTS | {"per_record": False}, dtype)
+    kwargs = {k: weights.kwargs[k] for k in ("features", "targets", "weights")}
+    kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "workers", "hidden", "seed",
+                                 "shuffle", "drop_last", "loss", "timeout")}
+    return Inputs(kwargs, weights.test)
+
+
 _DATA_DEFAULTS: dict[str, Any] = {
     "features": None, "targets": None, "features_test": None, "targets_test": None,
     "weights": None, "seed": LESSON_SEED, "loss": "mse", "split_seed": LESSON_SEED,
-    **OPTIMIZER_DEFAULTS,
+    "bias": False, **OPTIMIZER_DEFAULTS,
 }
 
 CONCEPTS: dict[str, Concept] = {
@@ -241,17 +279,17 @@ CONCEPTS: dict[str, Concept] = {
         Concept("simple_step", "One weight, linear model, MSE (slope −24 → w 2.24)", "step",
                 {"x": 3.0, "y": 10.0, "w": 2.0, "lr": 0.01}, "w", _build_simple),
         Concept("sigmoid_step", "One sigmoid neuron, one step (x=[0.1, 0.3])", "step",
-                {"x": (0.1, 0.3), "y": 0.2, "weights": (-0.8, 0.5), "lr": 0.5}, "weights",
-                _build_neuron),
+                {"x": (0.1, 0.3), "y": 0.2, "weights": (-0.8, 0.5), "lr": 0.5, "bias": False},
+                "weights", _build_neuron),
         Concept("sigmoid_exercise", "The exercise: x=[1, 2, 3, 4], change in weights", "step",
                 {"x": (1.0, 2.0, 3.0, 4.0), "y": 0.5, "weights": (0.5, -0.5, 0.3, 0.1),
-                 "lr": 0.5}, "del_w", _build_neuron),
+                 "lr": 0.5, "bias": False}, "del_w", _build_neuron),
         Concept("backprop_exercise", "The backprop exercise: one step of a 3-2-1 network",
                 "step",
                 {"x": (0.5, 0.1, -0.2), "target": 0.6,
                  "weights_input_hidden": ((0.5, -0.6), (0.1, -0.2), (0.1, 0.7)),
-                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5}, "delta_w_h_o",
-                _build_backprop_exercise),
+                 "weights_hidden_output": (0.1, -0.3), "lr": 0.5, "bias": False},
+                "delta_w_h_o", _build_backprop_exercise),
         Concept("mse_training", "Full-batch MSE training on the admissions data", "training",
                 _DATA_DEFAULTS | {"lr": 0.5, "epochs": 1000, "per_record": False},
                 "train MSE", _build_mse),
@@ -267,9 +305,19 @@ CONCEPTS: dict[str, Concept] = {
                                   "hidden": (2,), "batch_size": None, "shuffle": True,
                                   "drop_last": False, "per_record": False},
                 "train MSE", _build_backprop,
-                loss_functions=("network_mse", "network_sse"),
+                loss_functions=("network_mse", "network_sse"), bce_function="network_bce",
                 accuracy_function="network_accuracy", function="backprop_training",
                 forward_function="network_forward", gradient_function="network_gradient"),
+        Concept("data_parallel", "Data-parallel SGD: K workers, one all-reduce (torch.distributed)",
+                "training",
+                {k: v for k, v in _DATA_DEFAULTS.items() if k not in OPTIMIZER_DEFAULTS}
+                | {"lr": 0.5, "epochs": 20, "batch_size": 30, "workers": 2, "hidden": None,
+                   "shuffle": True, "drop_last": False, "timeout": 60.0},
+                "train MSE", _build_data_parallel,
+                loss_functions=("data_parallel_mse", "data_parallel_sse"),
+                accuracy_function="data_parallel_accuracy",
+                forward_function="data_parallel_forward",
+                gradient_function="data_parallel_gradient"),
     )
 }
 

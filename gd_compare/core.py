@@ -22,8 +22,10 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-Reduction = Literal["mse", "sse"]
-REDUCTIONS: tuple[str, ...] = ("mse", "sse")
+#: the loss a training run descends: "mse" (the lesson's: step on ½·MSE, report MSE), "sse"
+#: (½·SSE, report SSE) or "bce" (mean binary cross-entropy, stepped on and reported as it is)
+Reduction = Literal["mse", "sse", "bce"]
+REDUCTIONS: tuple[str, ...] = ("mse", "sse", "bce")
 
 
 class DivergenceError(FloatingPointError):
@@ -88,6 +90,23 @@ def check_count(name: str, value: int, *, low: int = 1, high: int | None = None)
     return int(value)
 
 
+def check_flag(name: str, value: bool) -> bool:
+    """A yes/no option (``shuffle``, ``drop_last``, ``per_record``): ``True`` or ``False``, not
+    a value read by its truthiness (``"no"`` would mean yes)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def raise_if_input_overflows(concept: str, loss: float, **inputs: float) -> None:
+    """A loss that is not finite *before* any update: the inputs themselves overflow the dtype,
+    and no learning rate helps (not a divergence)."""
+    if not math.isfinite(loss):
+        given = ", ".join(f"{k}={v!r}" for k, v in inputs.items())
+        raise ValueError(f"{concept}: the loss is {loss} before the step — the inputs ({given}) "
+                         f"are too large for the float type, whatever the learning rate")
+
+
 def check_seed(seed: int | None) -> int | None:
     """A seed for NumPy's generators: ``None`` (fresh entropy) or an int in [0, 2**32)."""
     if seed is None:
@@ -100,9 +119,28 @@ def check_seed(seed: int | None) -> int | None:
 
 
 def check_reduction(loss: str) -> Reduction:
-    if loss not in REDUCTIONS:
+    if not isinstance(loss, str) or loss not in REDUCTIONS:
         raise ValueError(f"loss: expected one of {REDUCTIONS}, got {loss!r}")
     return loss  # type: ignore[return-value]
+
+
+def check_bias(bias: bool) -> bool:
+    """``bias``: ``True`` (one bias per unit, starting at 0) or ``False`` (the lesson: none)."""
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias: expected True or False, got {type(bias).__name__} {bias!r}")
+    return bool(bias)
+
+
+def check_loss_targets(loss: Reduction, targets: np.ndarray) -> None:
+    """Binary cross-entropy needs targets in [0, 1] (probabilities; the lesson's are 0 or 1):
+    outside, −[y·log ŷ + (1 − y)·log(1 − ŷ)] has no minimum and training runs away."""
+    if loss != "bce":
+        return
+    outside = (targets < 0) | (targets > 1)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise ValueError(f"targets: loss='bce' (binary cross-entropy) needs targets in [0, 1], "
+                         f"found {targets[i].item()!r} at index {i}")
 
 
 #: What a network's lesson log shows: the true train loss, or the course's own line.
@@ -191,6 +229,8 @@ def check_dataset(
     X = as_float_array("features", features, ndim=2)
     if X.shape[0] == 0:
         raise ValueError("features: expected at least one record, got 0 rows")
+    if X.shape[1] == 0:
+        raise ValueError(f"features: expected at least one feature column, got shape {X.shape}")
     arrays = {"features": X}
     if targets is not None:
         y = as_float_array("targets", targets, ndim=1)
@@ -211,6 +251,33 @@ def check_dataset(
     dtype = common_dtype(*arrays.values())
     out = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in arrays.items()}
     return out["features"], out.get("targets"), out.get("weights")
+
+
+def is_biased_pair(weights: object) -> bool:
+    """Whether a neuron's ``weights`` are the pair (weights (d,), bias (1,)) rather than the
+    weight vector alone: a tuple or list of two whose first item is itself a vector."""
+    return (isinstance(weights, (tuple, list)) and len(weights) == 2
+            and np.ndim(weights[0]) == 1)
+
+
+def check_neuron_data(
+    features: ArrayLike, targets: ArrayLike | None, weights: ArrayLike | Sequence[ArrayLike]
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, ...]]:
+    """:func:`check_dataset` for a neuron whose ``weights`` are the vector w (d,) or the pair
+    (w (d,), b (1,)) of a neuron with a bias. Returns the parameters as a tuple: ``(w,)`` or
+    ``(w, b)``, fresh arrays in the data's dtype."""
+    if not is_biased_pair(weights):
+        X, y, w = check_dataset(features, targets, weights)
+        return X, y, (w,)  # type: ignore[return-value]
+    X, y, w = check_dataset(features, targets, weights[0])  # type: ignore[index]
+    b = as_float_array("bias", weights[1], ndim=1)  # type: ignore[index]
+    if b.shape != (1,):
+        raise ValueError(f"bias: expected shape (1,) (one bias for the one output unit), got "
+                         f"{b.shape}")
+    dtype = common_dtype(X, b)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = None if y is None else np.ascontiguousarray(y, dtype=dtype)
+    return X, y, (np.ascontiguousarray(w, dtype=dtype), b.astype(dtype))  # type: ignore[union-attr]
 
 
 def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
@@ -242,6 +309,58 @@ def layer_name(k: int, n_layers: int) -> str:
     source = "input" if k == 0 else f"hidden layer {k}"
     target = "output" if k == n_layers - 1 else f"hidden layer {k + 1}"
     return f"weights[{k}] (layer {k + 1}: {source} → {target})"
+
+
+def split_network(
+    params: Sequence[ArrayLike],
+) -> tuple[Sequence[ArrayLike], Sequence[ArrayLike]]:
+    """A network's parameters split into its weights (W_1, ..., W_L, w_out) and its biases
+    (b_1, ..., b_L, b_out), the biases following the weights (none without ``bias``). The
+    weights end at the first 1-D array (w_out); when what follows cannot be one bias per layer,
+    everything counts as weights (and the shape checks name the layer that does not fit)."""
+    if isinstance(params, np.ndarray) or not isinstance(params, Sequence):
+        return params, ()
+    for k, p in enumerate(params):
+        if np.ndim(p) == 1:
+            rest = params[k + 1:]
+            if k and len(rest) == k + 1 and all(np.ndim(b) == 1 for b in rest):
+                return params[:k + 1], rest
+            break
+    return params, ()
+
+
+def check_network_biases(
+    biases: Sequence[ArrayLike], sizes: tuple[int, ...], dtype: np.dtype
+) -> tuple[np.ndarray, ...]:
+    """One bias vector per layer: b_k (h_k,) for hidden layer k, b_out (1,) for the output."""
+    shapes = [(h,) for h in sizes] + [(1,)]
+    out = []
+    for k, (b, shape) in enumerate(zip(biases, shapes, strict=True)):
+        where = f"hidden layer {k + 1}" if k < len(sizes) else "the output unit"
+        arr = as_float_array(f"biases[{k}] ({where})", b, ndim=1)
+        if arr.shape != shape:
+            raise ValueError(f"biases[{k}] ({where}): expected shape {shape} (one bias per "
+                             f"unit), got {arr.shape}")
+        out.append(np.ascontiguousarray(arr, dtype=dtype))
+    return tuple(out)
+
+
+def check_network_data(
+    features: ArrayLike, targets: ArrayLike | None, params: Sequence[ArrayLike],
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, ...]]:
+    """:func:`check_network` for a network's ``params``: its weights (W_1, ..., w_out),
+    optionally followed by one bias per layer (b_1, ..., b_out). The sizes come from the
+    weights; the result is ``weights + biases``, fresh arrays of one dtype."""
+    weights, biases = split_network(params)
+    X, y, ws, sizes = check_network(features, targets, weights, hidden_of(weights))
+    assert ws is not None
+    if not biases:
+        return X, y, ws
+    dtype = common_dtype(X, *ws, *(np.asarray(b) for b in biases))
+    bs = check_network_biases(biases, sizes, dtype)
+    cast = tuple(np.ascontiguousarray(a, dtype=dtype) for a in (X, *ws))
+    y = None if y is None else np.ascontiguousarray(y, dtype=dtype)
+    return cast[0], y, cast[1:] + bs
 
 
 def hidden_of(weights: Sequence[ArrayLike]) -> tuple[int, ...]:
@@ -390,6 +509,8 @@ class NeuronStep:
 
     h = x·w, output = sigmoid(h), error = y − output, error_term = error·sigmoid'(h),
     del_w = lr·error_term·x, weights = w + del_w; loss = (y − output)² before the step.
+    With a bias b (``bias=True``, starting at 0): h = x·w + b, del_b = lr·error_term,
+    bias = b + del_b.
     """
 
     h: float
@@ -399,6 +520,9 @@ class NeuronStep:
     del_w: np.ndarray
     weights: np.ndarray
     loss: float
+    #: with ``bias=True``: the bias after the step (1,) and its change del_b = lr·error_term
+    bias: np.ndarray | None = None
+    del_b: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -431,6 +555,13 @@ class BackpropStep:
     weights_input_hidden: np.ndarray
     weights_hidden_output: np.ndarray
     loss: float
+    #: with ``bias=True`` (biases starting at 0; hidden_input and the output's input add them):
+    #: delta_b_h = lr·hidden_error_term (h,), delta_b_o = lr·output_error_term (1,), and the
+    #: biases after the step
+    delta_b_h: np.ndarray | None = None
+    delta_b_o: np.ndarray | None = None
+    bias_hidden: np.ndarray | None = None
+    bias_output: np.ndarray | None = None
 
 
 class Step(NamedTuple):

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from .concepts import get_concept
-from .core import BatchOrder, as_float_array
+from .core import BatchOrder, as_float_array, is_biased_pair, split_network
 
 Params = np.ndarray | tuple[np.ndarray, ...]
 
@@ -98,6 +98,12 @@ class GradCheck:
     @property
     def passed(self) -> bool:
         return not self.failed
+
+    def __repr__(self) -> str:
+        """One readable line (no arrays): ``check_backends(...)`` prints a dict of these."""
+        verdict = "PASS" if self.passed else f"FAIL: {', '.join(self.failed)} wrong"
+        return (f"GradCheck({verdict}, max relative error {self.max_rel_error:.2e} over "
+                f"{', '.join(self.names)}; str() for the details)")
 
     def __str__(self) -> str:
         lines = [f"gradient check (central differences, eps={self.eps:g}, E={self.loss:.6g}): "
@@ -233,11 +239,28 @@ def _half_squared_error(error: np.ndarray, reduction: str) -> float:
     return 0.5 * (total / error.size if reduction == "mse" else total)
 
 
-def _network_output(X: np.ndarray, weights: Sequence[np.ndarray]) -> np.ndarray:
+def _loss_of_h(h: np.ndarray, y: np.ndarray, reduction: str) -> float:
+    """E of a batch from the output's h: ½·MSE / ½·SSE of y − sigmoid(h), or (``"bce"``) the
+    mean binary cross-entropy written as log(1 + e^h) − y·h (``np.logaddexp``: a formula of
+    its own, not the backends' (1 − y)·h − log_sigmoid(h))."""
+    if reduction == "bce":
+        return float(np.mean(np.logaddexp(0.0, h) - y * h))
+    return _half_squared_error(y - _sigmoid(h), reduction)
+
+
+def _network_h(X: np.ndarray, params: Sequence[np.ndarray]) -> np.ndarray:
+    """The network's output h (before the last sigmoid); ``params`` = weights, then the biases
+    (one per layer) if any."""
+    weights, biases = split_network(params)
     a = X
-    for W in weights:
-        a = _sigmoid(np.dot(a, W))
-    return a
+    for k, W in enumerate(weights):
+        h = np.dot(a, W) + (biases[k] if biases else 0.0)
+        a = _sigmoid(h)
+    return h
+
+
+def _network_output(X: np.ndarray, weights: Sequence[np.ndarray]) -> np.ndarray:
+    return _sigmoid(_network_h(X, weights))
 
 
 @dataclass(frozen=True)
@@ -273,6 +296,8 @@ def concept_problem(concept: str, **point: Any) -> Problem:
     - ``mse_training``: E = ½·MSE over all records (``per_record`` too); ``sgd_batching``: over
       the first batch of the shared :class:`~gd_compare.core.BatchOrder`; ``backprop``: the
       network's E over the first batch (all records when full batch), every layer.
+      ``loss="sse"``: ½·SSE; ``loss="bce"``: the mean binary cross-entropy. ``bias=True``:
+      the biases too (from 0, or from ``weights=(w, b)`` / the layers' weights then biases).
       g is read off the backend's own first update (``iter_*`` with lr = 2²⁰, one epoch):
       g = (w − w_after)/lr — the gradient that really trains, not a separate function.
     """
@@ -321,20 +346,35 @@ def concept_problem(concept: str, **point: Any) -> Problem:
                                                                         "weights": weights})))
         return _stepped(params, step.params)
 
+    bias = bool(kw.get("bias", False))
     if concept == "backprop":
         weights = tuple(np.asarray(w, dtype=np.float64) for w in kw["weights"])
-        names = tuple(f"weights[{k}]" for k in range(len(weights)))
+        layers, biases = split_network(weights)
+        if bias and not biases:  # the run's start: every bias 0
+            biases = (*(np.zeros(np.shape(w)[1]) for w in layers[:-1]), np.zeros(1))
+        names = (tuple(f"weights[{k}]" for k in range(len(layers)))
+                 + tuple(f"biases[{k}]" for k in range(len(biases))))
         return Problem(
             concept,
-            lambda ws: _half_squared_error(yb - _network_output(Xb, ws), reduction),
-            weights, names,
+            lambda ws: _loss_of_h(_network_h(Xb, ws), yb, reduction),
+            (*layers, *biases), names,
             lambda mod, ws: first_update(mod, tuple(ws)),
         )
+    given = kw["weights"]
+    if is_biased_pair(given):
+        params = tuple(np.asarray(p, dtype=np.float64) for p in given)
+    else:
+        params = (np.asarray(given, dtype=np.float64),)
+        if bias:
+            params += (np.zeros(1),)  # the run's start: bias 0
+    if len(params) == 1:
+        return Problem(
+            concept, lambda w: _loss_of_h(Xb @ w, yb, reduction), params[0], ("weights",),
+            lambda mod, w: first_update(mod, (w,))[0],
+        )
     return Problem(
-        concept,
-        lambda w: _half_squared_error(yb - _sigmoid(Xb @ w), reduction),
-        np.asarray(kw["weights"], dtype=np.float64), ("weights",),
-        lambda mod, w: first_update(mod, (w,))[0],
+        concept, lambda wb: _loss_of_h(Xb @ wb[0] + wb[1], yb, reduction), params,
+        ("weights", "bias"), lambda mod, wb: first_update(mod, tuple(wb)),
     )
 
 

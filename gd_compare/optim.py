@@ -53,6 +53,12 @@ def _check_lr(lr: float) -> None:
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
+def _non_negative(value: float, what: str) -> None:
+    """torch's check ``if not 0.0 <= value`` (a NaN fails it too) and its message."""
+    if not value >= 0.0:
+        raise ValueError(f"Invalid {what} value: {value}")
+
+
 class Optimizer:
     """What every optimizer here shares: ``params`` (a sequence of float NumPy arrays, updated
     in place), one parameter group ``param_groups[0]`` holding the hyperparameters (``lr``
@@ -193,14 +199,12 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         _check_lr(lr)
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _non_negative(eps, "epsilon")
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _non_negative(weight_decay, "weight_decay")
         if not (_is_float(betas[0]) and _is_float(betas[1])):
             raise ValueError("betas must be either both floats or both Tensors")
         super().__init__(params, {"lr": lr, "betas": (float(betas[0]), float(betas[1])),
@@ -308,14 +312,10 @@ class RMSprop(Optimizer):
         maximize: bool = False,
     ) -> None:
         _check_lr(lr)
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not momentum >= 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not alpha >= 0.0:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _non_negative(eps, "epsilon")
+        _non_negative(momentum, "momentum")
+        _non_negative(weight_decay, "weight_decay")
+        _non_negative(alpha, "alpha")
         super().__init__(params, {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
                                   "centered": centered, "weight_decay": weight_decay,
                                   "foreach": foreach, "maximize": maximize})
@@ -382,15 +382,10 @@ class Adagrad(Optimizer):
         maximize: bool = False,
     ) -> None:
         _check_lr(lr)
-        if not lr_decay >= 0.0:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not initial_accumulator_value >= 0.0:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _non_negative(lr_decay, "lr_decay")
+        _non_negative(weight_decay, "weight_decay")
+        _non_negative(initial_accumulator_value, "initial_accumulator_value")
+        _non_negative(eps, "epsilon")
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps,
                                   "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,

@@ -11,6 +11,7 @@ so they show the same pictures.
   axis (with the harness tolerance and machine ε), and the weight trajectories;
 - :func:`sse_vs_mse_figure`, :func:`lr_sweep_figure`, :func:`batch_size_figure` — what a
   teacher asks next;
+- :func:`optimizers_figure` — several optimizers on one problem, both backends overlaid;
 - :func:`repeat_step` — a one-step concept (``simple_step``, ``sigmoid_step``, ...) repeated, each
   backend from its own previous weights, so it has curves to draw too;
 - :func:`save_all` — every picture as a PNG (the CLI's ``gd-compare plot``).
@@ -61,6 +62,7 @@ __all__ = [
     "epoch_losses",
     "flat_history",
     "lr_sweep_figure",
+    "optimizers_figure",
     "param_names",
     "plot_differences",
     "plot_losses",
@@ -456,6 +458,41 @@ def batch_size_figure(
     return fig
 
 
+def optimizers_figure(runs: Mapping[str, Comparison], *, logy: bool = True) -> Figure:
+    """Several optimizers (or settings) on one problem. Left: each one's loss of every update,
+    NumPy (wide) and PyTorch (dashed) overlaid. Right: the largest |Δ| between the two
+    backends' parameters after each update, on a log axis (needs ``record=True``)."""
+    fig = Figure(figsize=(13.0, 4.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for i, (label, r) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
+        _overlay(left, _updates(len(r.numpy.losses)), r.numpy.losses, r.torch.losses, color,
+                 label)
+        gap = np.zeros(len(r.numpy.history[0]))
+        for a, b in zip(r.numpy.history, r.torch.history, strict=True):
+            gap = np.maximum(gap, np.abs(a - b).reshape(len(a), -1).max(axis=1))
+        right.plot(_updates(len(gap)), np.maximum(gap, ZERO_FLOOR), color=color, label=label,
+                   linewidth=1.0)
+    if logy:
+        left.set_yscale("log")
+    left.set_xlabel("update")
+    left.set_ylabel("loss of the update")
+    left.set_title("Loss per update: NumPy by hand and PyTorch overlaid")
+    handles, _ = left.get_legend_handles_labels()
+    left.legend(handles=[*handles, *_style_legend()], fontsize="small")
+    right.set_yscale("log")
+    right.axhline(float(np.finfo(np.float64).eps), color="grey", linestyle=":", linewidth=1.0,
+                  label="machine ε (float64)")
+    right.set_xlabel("update")
+    right.set_ylabel("max |Δ parameter|, NumPy vs PyTorch")
+    right.set_title("The two backends' parameters, update by update")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return fig
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -500,13 +537,16 @@ def save_all(
     dpi: int = 100,
     progress: bool | Callable[..., Any] = False,
     echo: Callable[[str], Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> SavedPlots:
     """Run every concept (or ``concepts``) and write its pictures as PNGs into ``out_dir``
     (created if missing): ``<concept>.png`` for each (:func:`comparison_figure`; one-step concepts
     repeated :data:`REPEATED_STEPS` times), plus ``mse_training_sse_vs_mse.png``,
     ``mse_training_lr_sweep.png`` and ``sgd_batching_batch_sizes.png`` when those concepts are
     selected. ``progress`` is handed to :func:`~gd_compare.harness.compare`; ``echo(path)`` is
-    called after each file is written."""
+    called after each file is written. ``params`` (``lr``, ``epochs``, ``seed``, ...) go to every
+    run of a concept that takes them, except where a picture sets its own (the sweep's lr, the
+    batch sizes, the SSE run's loss)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(dict.fromkeys(concepts or CONCEPTS))
@@ -522,15 +562,24 @@ def save_all(
         if echo is not None:
             echo(str(path))
 
-    def run(name: str, **params: Any) -> Comparison:
-        result = compare(name, dtype=dtype, progress=progress, **params)
+    given = dict(params or {})
+
+    def options(name: str, **fixed: Any) -> dict[str, Any]:
+        taken = CONCEPTS[name].defaults
+        return {k: v for k, v in given.items() if k in taken and k not in fixed} | fixed
+
+    def run(name: str, **fixed: Any) -> Comparison:
+        result = compare(name, dtype=dtype, progress=progress, **options(name, **fixed))
         results.append(result)
         return result
 
     for name in names:
         if CONCEPTS[name].kind == "step":
-            results.append(compare(name, dtype=dtype))  # the lesson's step, as the table shows
-            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype)
+            # the lesson's step, as the table shows
+            results.append(compare(name, dtype=dtype, **options(name)))
+            # repeated without a bias: each repetition would start its bias again at 0
+            repeated = repeat_step(name, REPEATED_STEPS, dtype=dtype,
+                                   **{k: v for k, v in options(name).items() if k != "bias"})
             results.append(repeated)
             save(comparison_figure(repeated), f"{name}.png")
         else:
@@ -539,8 +588,9 @@ def save_all(
         from .data import load_admissions
 
         n = len(load_admissions().arrays()[1])
-        lr = CONCEPTS["mse_training"].defaults["lr"]
-        mse = results[[r.concept for r in results].index("mse_training")]
+        lr = given.get("lr", CONCEPTS["mse_training"].defaults["lr"])
+        mse = (results[[r.concept for r in results].index("mse_training")]
+               if given.get("loss", "mse") == "mse" else run("mse_training", loss="mse"))
         sse: Comparison | BaseException
         try:
             sse = run("mse_training", loss="sse")

@@ -22,14 +22,22 @@ from .core import (
     Reduction,
     Step,
     Training,
+    check_bias,
     check_count,
     check_dataset,
+    check_flag,
     check_log,
+    check_loss_targets,
     check_lr,
     check_network,
+    check_network_biases,
+    check_network_data,
+    check_neuron_data,
     check_reduction,
     check_seed,
     collect,
+    is_biased_pair,
+    split_network,
 )
 from .data import BACKPROP_SEED, LESSON_SEED, initial_network_weights, initial_weights
 from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice, check_optimizer, check_scheduler
@@ -38,9 +46,11 @@ from .options import LESSON_SGD, OptimizerChoice, SchedulerChoice, check_optimiz
 @dataclass(frozen=True)
 class TrainingRun:
     """Everything a training loop needs, checked: ``X`` (n, d), ``y`` (n,), the starting
-    ``params`` (one array for a neuron, one per layer for a network; the loop's own copies),
-    ``lr``, ``epochs``, ``reduction`` ("mse" or "sse"), the batch ``order``, the ``optimizer``
-    (default: the lesson's plain SGD) and the learning-rate ``scheduler`` (or ``None``)."""
+    ``params`` (the weights — one array for a neuron, one per layer for a network — then the
+    biases if ``bias``: one (1,) for a neuron, one per layer for a network; the loop's own
+    copies), ``lr``, ``epochs``, ``reduction`` ("mse", "sse" or "bce"), the batch ``order``, the
+    ``optimizer`` (default: the lesson's plain SGD) and the learning-rate ``scheduler`` (or
+    ``None``)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -63,7 +73,8 @@ class TrainingRun:
         record: bool | int,
     ) -> Training:
         """Run ``steps`` to the end (:func:`~gd_compare.core.collect`); the lesson's log
-        evaluates ``loss_function(X, y, params)`` — ``params`` a single array for a neuron."""
+        evaluates ``loss_function(X, y, params)`` — ``params`` a single array for a neuron
+        without a bias, else the tuple."""
         single = len(self.params) == 1
 
         def evaluate(params: tuple[np.ndarray, ...]) -> float:
@@ -82,6 +93,7 @@ def _order(
     n: int, batch_size: int | None, seed: int | None, shuffle: bool, drop_last: bool
 ) -> BatchOrder:
     """``batch_size=None`` (or n) is the full batch, one update per epoch."""
+    shuffle, drop_last = check_flag("shuffle", shuffle), check_flag("drop_last", drop_last)
     if batch_size is None:
         return BatchOrder(n, n, shuffle=False)
     return BatchOrder(n, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
@@ -103,13 +115,25 @@ def neuron_run(
     optimizer_kwargs: Mapping[str, Any] | None = None,
     scheduler: str | None = None,
     scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
 ) -> TrainingRun:
-    """One sigmoid neuron's run; ``weights=None`` is the lesson's Normal(0, 1/√d) draw, seed 42."""
+    """One sigmoid neuron's run; ``weights=None`` is the lesson's Normal(0, 1/√d) draw, seed 42.
+    ``bias``: the neuron gets a bias b (1,), starting at 0 (or given as ``weights=(w, b)``)."""
     _require_targets(targets)
-    X, y, w = check_dataset(features, targets, weights)
-    w = initial_weights(X.shape[1], dtype=X.dtype) if w is None else w
-    return TrainingRun(X, y, (w,), check_lr(lr), check_count("epochs", epochs),
-                       check_reduction(loss),
+    bias = check_bias(bias)
+    if is_biased_pair(weights) and not bias:
+        raise ValueError("weights: got a pair (weights, bias) but bias=False; pass bias=True "
+                         "to train the bias, or the weight vector alone")
+    if weights is None:
+        X, y, _ = check_dataset(features, targets)
+        params: tuple[np.ndarray, ...] = (initial_weights(X.shape[1], dtype=X.dtype),)
+    else:
+        X, y, params = check_neuron_data(features, targets, weights)
+    if bias and len(params) == 1:
+        params = (*params, np.zeros(1, dtype=X.dtype))
+    reduction = check_reduction(loss)
+    check_loss_targets(reduction, y)
+    return TrainingRun(X, y, params, check_lr(lr), check_count("epochs", epochs), reduction,
                        _order(len(y), batch_size, check_seed(seed), shuffle, drop_last),
                        check_optimizer(optimizer, optimizer_kwargs),
                        check_scheduler(scheduler, scheduler_kwargs))
@@ -132,17 +156,34 @@ def network_run(
     optimizer_kwargs: Mapping[str, Any] | None = None,
     scheduler: str | None = None,
     scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
 ) -> TrainingRun:
     """A network's run; ``weights=None`` draws the course's start with ``seed``
-    (:func:`~gd_compare.data.initial_network_weights`)."""
+    (:func:`~gd_compare.data.initial_network_weights`). ``bias``: one bias per unit of every
+    layer, starting at 0 (or given after the weights: ``weights=(W_1, ..., w_out, b_1, ...,
+    b_out)``)."""
     _require_targets(targets)
     seed = check_seed(seed)
-    X, y, ws, sizes = check_network(features, targets, weights, hidden)
+    bias = check_bias(bias)
+    weights_only, biases = split_network(weights) if weights is not None else (None, ())
+    if biases and not bias:
+        raise ValueError("weights: got one bias per layer after the weights but bias=False; "
+                         "pass bias=True to train them, or the weights alone")
+    X, y, ws, sizes = check_network(features, targets, weights_only, hidden)
     if ws is None:
         ws = initial_network_weights(X.shape[1], sizes, BACKPROP_SEED if seed is None else seed,
                                      dtype=X.dtype)
-    return TrainingRun(X, y, tuple(ws), check_lr(lr), check_count("epochs", epochs),
-                       check_reduction(loss), _order(len(y), batch_size, seed, shuffle, drop_last),
+    params = tuple(ws)
+    if biases:
+        params = check_network_data(X, y, (*ws, *biases))[2]
+        X, y = X.astype(params[0].dtype, copy=False), y.astype(params[0].dtype, copy=False)
+    elif bias:
+        params += check_network_biases([np.zeros(h) for h in sizes] + [np.zeros(1)], sizes,
+                                       X.dtype)
+    reduction = check_reduction(loss)
+    check_loss_targets(reduction, y)
+    return TrainingRun(X, y, params, check_lr(lr), check_count("epochs", epochs), reduction,
+                       _order(len(y), batch_size, seed, shuffle, drop_last),
                        check_optimizer(optimizer, optimizer_kwargs),
                        check_scheduler(scheduler, scheduler_kwargs))
 
@@ -155,11 +196,12 @@ class Loops:
     """What a backend supplies to :func:`training_functions`: its loops (each a stream of
     :class:`~gd_compare.core.Step` s over checked inputs) and its losses (for the lesson's log).
 
-    ``train(X, y, w, lr, epochs, order, reduction, concept, optimizer, scheduler)``: the
-    neuron, batch by batch; ``train_per_record(X, y, w, lr, epochs, reduction)``: the lesson's
-    record-by-record loop (plain SGD only); ``train_network(X, y, weights, lr, epochs, order,
-    reduction, per_record, optimizer, scheduler)``: backpropagation. ``optimizer`` and
-    ``scheduler`` are the checked choices (:mod:`gd_compare.options`).
+    ``train(X, y, params, lr, epochs, order, reduction, concept, optimizer, scheduler)``: the
+    neuron, batch by batch; ``train_per_record(X, y, params, lr, epochs, reduction)``: the
+    lesson's record-by-record loop (plain SGD only); ``train_network(X, y, params, lr, epochs,
+    order, reduction, per_record, optimizer, scheduler)``: backpropagation. ``params``: the
+    weights, then the biases if any (:class:`TrainingRun`). ``optimizer`` and ``scheduler`` are
+    the checked choices (:mod:`gd_compare.options`).
     """
 
     train: Callable[..., Iterator[Step]]
@@ -171,16 +213,25 @@ class Loops:
     network_sse: Callable[..., float]
     #: the course's log line (the last record's output against all targets), ``log="course"``
     network_course_loss: Callable[..., float]
+    bce: Callable[..., float]
+    network_bce: Callable[..., float]
+
+    def loss_function(self, run: TrainingRun, network: bool) -> Callable[..., float]:
+        """The backend's function for the run's reported loss (the lesson's log)."""
+        if network:
+            return {"mse": self.network_mse, "sse": self.network_sse,
+                    "bce": self.network_bce}[run.reduction]
+        return {"mse": self.mse, "sse": self.sse, "bce": self.bce}[run.reduction]
 
     def neuron_steps(self, run: TrainingRun, concept: str, per_record: bool) -> Iterator[Step]:
         """The neuron's stream of steps for a checked run (the lesson's loop if ``per_record``)."""
-        if per_record:
+        if check_flag("per_record", per_record):
             if not run.optimizer.lesson or run.scheduler is not None:
                 raise ValueError("per_record: the lesson's record-by-record loop takes the "
                                  "lesson's plain SGD only (no optimizer options, no scheduler)")
-            return self.train_per_record(run.X, run.y, run.params[0], run.lr, run.epochs,
+            return self.train_per_record(run.X, run.y, run.params, run.lr, run.epochs,
                                          run.reduction)
-        return self.train(run.X, run.y, run.params[0], run.lr, run.epochs, run.order,
+        return self.train(run.X, run.y, run.params, run.lr, run.epochs, run.order,
                           run.reduction, concept, run.optimizer, run.scheduler)
 
     def network_steps(self, run: TrainingRun, per_record: bool) -> Iterator[Step]:
@@ -221,6 +272,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
     ) -> Iterator[Step]:
         """Full-batch gradient descent, one :class:`Step` per epoch:
         w ← w + lr·Σ_i error_term_i·x_i / n
@@ -229,10 +281,22 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         ``per_record=True`` runs the lesson's own loop (record by record, accumulating del_w; in
         PyTorch ``backward()`` once per record adds into ``.grad``), kept as the readable
         reference; the default computes the same sums as matrix products.
+
+        ``loss``: "mse" (the lesson's: step on ½·MSE, report MSE), "sse" (½·SSE) or "bce" (mean
+        binary cross-entropy; error_term = error, targets in [0, 1]). ``bias=True`` adds a bias
+        b (1,), starting at 0: ``Step.params`` is then (w, b).
+
+        ``optimizer``: ``"sgd"`` (the lesson's update), ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+        ``"adagrad"``, with ``optimizer_kwargs`` in torch's keywords (``lr`` is this ``lr``);
+        ``scheduler``: ``None``, ``"steplr"``, ``"exponentiallr"``, ``"cosineannealinglr"``,
+        ``"reducelronplateau"`` with ``scheduler_kwargs``, stepped once per epoch. NumPy runs
+        the hand-written :mod:`gd_compare.optim` / :mod:`gd_compare.lr_scheduler`, PyTorch
+        ``torch.optim`` (:mod:`gd_compare.options`). ``per_record`` keeps the lesson's SGD.
         """
         run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                         scheduler_kwargs=scheduler_kwargs)
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         return loops.neuron_steps(run, "mse_training", per_record)
 
     def mse_training(
@@ -248,15 +312,17 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
         record: bool | int = True,
     ) -> Training:
         """The lesson's training loop run to the end: final weights, the loss of every epoch, the
         weights after every (or every ``record``-th) epoch, and the lesson's log every epochs/10."""
         run = neuron_run(features, targets, weights, lr, epochs, loss, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                         scheduler_kwargs=scheduler_kwargs)
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         steps = loops.neuron_steps(run, "mse_training", per_record)
-        return run.finish(steps, loops.sse if run.reduction == "sse" else loops.mse, record)
+        return run.finish(steps, loops.loss_function(run, network=False), record)
 
     def iter_sgd_batching(
         features: ArrayLike,
@@ -274,6 +340,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
     ) -> Iterator[Step]:
         """Mini-batch SGD as a stream of :class:`Step` s: each update uses one batch of a fresh
         per-epoch permutation (:class:`~gd_compare.core.BatchOrder`, the same rows in the same
@@ -286,7 +353,8 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                          seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                         scheduler_kwargs=scheduler_kwargs)
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         return loops.neuron_steps(run, "sgd_batching", False)
 
     def sgd_batching(
@@ -305,15 +373,17 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
         record: bool | int = True,
     ) -> Training:
         """:func:`iter_sgd_batching` run to the end (see :func:`mse_training` for what is kept)."""
         run = neuron_run(features, targets, weights, lr, epochs, loss, batch_size=batch_size,
                          seed=seed, shuffle=shuffle, drop_last=drop_last, optimizer=optimizer,
                          optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                         scheduler_kwargs=scheduler_kwargs)
+                         scheduler_kwargs=scheduler_kwargs,
+                         bias=bias)
         steps = loops.neuron_steps(run, "sgd_batching", False)
-        return run.finish(steps, loops.sse if run.reduction == "sse" else loops.mse, record)
+        return run.finish(steps, loops.loss_function(run, network=False), record)
 
     def iter_backprop_training(
         features: ArrayLike,
@@ -333,6 +403,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
     ) -> Iterator[Step]:
         """Train the network by backpropagation, one :class:`Step` per update; ``Step.params`` is
         the tuple of live per-layer weights (W_1, ..., W_L, w_out), in the NumPy backend's shapes
@@ -343,12 +414,17 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         per epoch (the course's exercise); an int takes mini-batches of the shared
         :class:`~gd_compare.core.BatchOrder` (a fresh permutation from ``seed`` every epoch).
         ``per_record=True`` runs the course's record-by-record loop instead of the matrix products.
+        ``loss`` as in :func:`iter_mse_training`; ``bias=True`` adds one bias per unit of every
+        layer, starting at 0, after the weights in ``Step.params``: (..., b_1, ..., b_out).
+        ``optimizer``, ``optimizer_kwargs``, ``scheduler``, ``scheduler_kwargs``: as
+        :func:`iter_mse_training`.
         """
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
-                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        return loops.network_steps(run, bool(per_record))
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
+                          bias=bias)
+        return loops.network_steps(run, check_flag("per_record", per_record))
 
     def backprop_training(
         features: ArrayLike,
@@ -368,6 +444,7 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         optimizer_kwargs: Mapping[str, Any] | None = None,
         scheduler: str | None = None,
         scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
         record: bool | int = True,
         log: str = "train",
     ) -> Training:
@@ -379,13 +456,12 @@ def training_functions(loops: Loops, module: str) -> TrainingFunctions:
         run = network_run(features, targets, weights, hidden, lr, epochs, loss,
                           batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                           optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
-                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs)
-        steps = loops.network_steps(run, bool(per_record))
+                          scheduler=scheduler, scheduler_kwargs=scheduler_kwargs,
+                          bias=bias)
+        steps = loops.network_steps(run, check_flag("per_record", per_record))
         if check_log(log) == "course":
-            evaluate = loops.network_course_loss
-        else:
-            evaluate = loops.network_sse if run.reduction == "sse" else loops.network_mse
-        return run.finish(steps, evaluate, record)
+            return run.finish(steps, loops.network_course_loss, record)
+        return run.finish(steps, loops.loss_function(run, network=True), record)
 
     functions = TrainingFunctions(iter_mse_training, mse_training, iter_sgd_batching,
                                   sgd_batching, iter_backprop_training, backprop_training)

@@ -5,7 +5,8 @@ Three things a fixed tolerance on those trajectories cannot judge live here:
 
 - **What a step changes.** Far below ``atol`` any error hides in the weights. The update
   Δw = w_after − w_before of every step must agree *relatively* (normwise per parameter array):
-  ``|Δa − Δb| ≤ rtol·max(|Δa|, |Δb|) + gap_before + 2 ULPs of w`` (:func:`update_rows`) — from a
+  ``|Δa − Δb| ≤ rtol·max(|Δa|, |Δb|) + gap_before + 2 ULPs of w`` (plus 64 subnormal steps,
+  :func:`subnormal_floor`; :func:`update_rows`) — from a
   common start (step 1, one-step concepts) that is |Δa − Δb| ≤ rtol·|Δ| + 2 ULPs, whatever the
   scale; later the gap the previous step left may carry over, no more.
 - **Different math vs amplified rounding.** On an unstable trajectory (lr = 100, Adam near
@@ -58,6 +59,13 @@ def backend_label(mod: Any, default: str) -> str:
 # --------------------------------------------------------------------------- the update Δw
 
 
+def subnormal_floor(dtype: np.dtype | type) -> float:
+    """64 steps of the subnormal grid (3.2e-322 in float64, 9e-44 in float32): products of
+    subnormal numbers have no relative precision left, so differences this small are not
+    judged."""
+    return 64 * float(np.finfo(dtype).smallest_subnormal)
+
+
 def update_rows(
     before_a: np.ndarray, after_a: np.ndarray, before_b: np.ndarray, after_b: np.ndarray,
     rtol: float, dtype: np.dtype,
@@ -75,7 +83,7 @@ def update_rows(
     ulp = np.spacing(magnitude.astype(dtype)).astype(np.float64)
     worst = diff.max(axis=1)
     with np.errstate(invalid="ignore"):
-        bad = ~(worst <= rtol * scale + carried + 2 * ulp)
+        bad = ~(worst <= rtol * scale + carried + 2 * ulp + subnormal_floor(dtype))
     return bad, worst, diff.argmax(axis=1)
 
 
@@ -190,8 +198,9 @@ class Rejudge:
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
                  X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
-                 witness: Sensitivity, rtol: float, atol: float) -> None:
+                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0) -> None:
         self.mods, self.labels = mods, labels
+        self.lr = lr
         self.X, self.y, self.order = X, y, order
         self.gradient, self.loss, self.witness = gradient, loss, witness
         self.rtol, self.atol = rtol, atol
@@ -219,6 +228,13 @@ class Rejudge:
         X, y = self.X[rows], self.y[rows]
         arg = params[0] if len(params) == 1 else params
         self.figures.common_state_steps += 1
+        # a gradient difference that moves no weight by more than 2 ULPs (lr·δg) is rounding:
+        # near a minimum the gradient is a sum that cancels, its relative error grows unbounded
+        w_max = max(float(np.max(np.abs(p), initial=0)) for p in params)
+        dtype = np.asarray(params[0]).dtype if np.asarray(params[0]).dtype.kind == "f" \
+            else np.dtype(np.float64)
+        moves = (2 * float(np.spacing(np.asarray(w_max, dtype=dtype))) / self.lr
+                 if self.lr > 0 else 0.0)
         if self.gradient is not None:
             ga, gb = (self.gradient(m, X, y, arg) for m in self.mods)
             ga, gb = (tuple(g) if isinstance(g, tuple) else (g,) for g in (ga, gb))
@@ -230,14 +246,16 @@ class Rejudge:
                 diff = float(np.max(np.abs(a - b), initial=0))
                 rel = diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
                 self.figures.common_state_max_rel = max(self.figures.common_state_max_rel, rel)
-                if diff <= self.rtol * scale:
+                # a few ULPs of the gradient's size: what rounding can do to subnormal numbers
+                ulps = 4 * float(np.spacing(np.asarray(scale, dtype=dtype)))
+                ulps += subnormal_floor(dtype) + moves
+                if diff <= self.rtol * scale + ulps:
                     continue
                 if noise is None:  # the rounding noise of the sums: the rows in reverse order
-                    r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
-                    noise = tuple(r) if isinstance(r, tuple) else (r,)
-                noise_k = float(np.max(np.abs(a - np.asarray(noise[k], dtype=np.float64)),
-                                       initial=0))
-                if not diff <= self.rtol * scale + 4 * noise_k:
+                    noise = self._noise_references(X, y, arg)
+                noise_k = max(float(np.max(np.abs(a - np.asarray(ref[k], dtype=np.float64)),
+                                           initial=0)) for ref in noise)
+                if not diff <= self.rtol * scale + ulps + 4 * noise_k:
                     return (f"from the same weights and batch, the gradients differ: parameter "
                             f"{k}, max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
                             f"{self.rtol:g}; rounding noise of the sum {noise_k:.3g}) — "
@@ -249,6 +267,26 @@ class Rejudge:
             return (f"from the same weights and batch, the losses differ: "
                     f"{self.labels[0]}={la!r} {self.labels[1]}={lb!r} — different math")
         return None
+
+    def _noise_references(self, X: np.ndarray, y: np.ndarray, arg: Any) -> list[tuple[Any, ...]]:
+        """The reference backend's gradient summed in another order (the rows reversed) and in a
+        wider float (float64 for float32; the platform's long double, where it is wider, for
+        float64): how far each is from the run's own gradient is the rounding noise of its sums.
+        (A sum that nearly cancels — near the optimum, or a bias's Σ error_term — can come out
+        the same in both orders; its distance to the wider sum still shows the rounding.)"""
+        refs = []
+        r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
+        refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        wide = np.dtype(np.float64) if X.dtype != np.float64 else np.dtype(np.longdouble)
+        if np.finfo(wide).eps < np.finfo(X.dtype).eps:
+            cast = (tuple(np.asarray(p, dtype=wide) for p in arg) if isinstance(arg, tuple)
+                    else np.asarray(arg, dtype=wide))
+            try:
+                r = self.gradient(self.mods[0], X.astype(wide), y.astype(wide), cast)
+            except (TypeError, ValueError):  # a backend that takes float32/float64 only
+                return refs
+            refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        return refs
 
     def amplified(self, step: int, gap: float, loss_gap: float) -> str | None:
         """``None`` when a free-running gap (weights, loss) is within :data:`AMPLIFICATION`

@@ -34,3 +34,14 @@ def admissions():
     from gd_compare import load_admissions
 
     return load_admissions().arrays()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_parallel_workers():
+    """Every ``data_parallel`` run of the session with the same K shares one set of worker
+    processes (starting K workers costs seconds: each imports torch); all are ended at the end.
+    No torch is imported here: the pools are started only by runs that use them."""
+    from gd_compare.data_parallel import keep_workers
+
+    with keep_workers():
+        yield

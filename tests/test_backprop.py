@@ -275,7 +275,8 @@ def test_backprop_variants_are_equivalent(params, dtype):
 #: train MSE and test accuracy after 30 epochs of each training concept's defaults (float64)
 FINAL_30 = {"mse_training": (0.23461408785230572, 0.575),
             "sgd_batching": (0.19810808950381573, 0.725),
-            "backprop": (0.26799117210491286, 0.45)}
+            "backprop": (0.26799117210491286, 0.45),
+            "data_parallel": (0.20173413702782447, 0.75)}
 
 
 @pytest.mark.torch

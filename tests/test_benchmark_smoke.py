@@ -20,4 +20,5 @@ def test_benchmark_prints_its_tables(capsys):
     assert "| n | d | read X (floor)" in text
     assert "| 360 | 1 | 360 |" in text
     assert "PASS" in text
+    assert "| Adam |" in text and "| Adagrad |" in text  # a row per optimizer
     assert text in capsys.readouterr().out

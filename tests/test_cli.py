@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gd_compare import cli, harness
+from gd_compare import CONCEPTS, cli, harness
 
 pytestmark = pytest.mark.torch
 
@@ -33,7 +33,7 @@ def test_main_job_prints_every_concept_passing(default_output):
                  "sgd_batching", "backprop"):
         assert rows[name].rstrip().endswith("PASS"), rows[name]
     assert "2.24" in rows["simple_step"]
-    assert "7/7 concepts pass" in text
+    assert f"{len(CONCEPTS)}/{len(CONCEPTS)} concepts pass" in text
 
 
 def test_main_job_prints_the_lessons_log_and_accuracy(default_output):
@@ -132,3 +132,118 @@ def test_bad_seed_is_a_usage_error_naming_it(seed, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["--seed", seed])
     assert info.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the contract (issue 8)
+
+
+def _no_runs(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("no concept may run")
+
+    monkeypatch.setattr(cli, "compare", refuse)
+
+
+@pytest.mark.parametrize("path, match", [("/proc/nope.json", "cannot write '/proc/nope.json'"),
+                                         ("", "expected a file name or -")])
+def test_an_unwritable_or_empty_json_path_exits_2_before_any_run(monkeypatch, capsys, path,
+                                                                  match):
+    _no_runs(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--json", path])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_crash_in_a_backend_is_exit_1_in_one_line_and_the_others_still_run(monkeypatch,
+                                                                               capsys):
+    real = cli.compare
+
+    def crashing(name, **kwargs):
+        if name == "sigmoid_step":
+            raise ValueError("matmul: Input operand 1 has a mismatch in its core dimension")
+        if name == "sigmoid_exercise":
+            raise AssertionError("sigmoid_exercise: the torch backend stopped after 3 steps")
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(cli, "compare", crashing)
+    argv = ["--concept", "simple_step", "--concept", "sigmoid_step", "--concept",
+            "sigmoid_exercise"]
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines == [
+        "gd-compare: sigmoid_step crashed: ValueError: matmul: Input operand 1 has a mismatch "
+        "in its core dimension (--traceback shows where)",
+        "gd-compare: sigmoid_exercise crashed: AssertionError: sigmoid_exercise: the torch "
+        "backend stopped after 3 steps (--traceback shows where)"]
+    assert "see gd-compare --help" not in captured.err
+    assert "1/3 concepts pass" in captured.out and "ERROR sigmoid_step" in captured.out
+    assert cli.main([*argv, "--traceback"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_diverging_concept_gets_its_row_and_the_others_run(capsys):
+    assert cli.main(["--lr", "1e308", "--epochs", "3", "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    status = {c["name"]: c["status"] for c in doc["concepts"]}
+    assert status == {"simple_step": "diverged", "sigmoid_step": "passed",
+                      "sigmoid_exercise": "passed", "backprop_exercise": "passed",
+                      "mse_training": "diverged", "sgd_batching": "passed",
+                      "backprop": "diverged", "data_parallel": "passed"}
+    diverged = next(c for c in doc["concepts"] if c["name"] == "mse_training")
+    assert "smaller learning rate" in diverged["message"] and diverged["passed"] is False
+    assert "mse_training diverged" in captured.err
+    assert cli.main(["--lr", "1e308", "--epochs", "3", "--concept", "mse_training",
+                     "--concept", "sgd_batching"]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGED" in out and "1/2 concepts pass" in out
+
+
+def test_options_that_do_not_apply_are_named(capsys):
+    assert cli.main(["--concept", "simple_step", "--batch-size", "5", "--epochs", "7"]) == 0
+    err = capsys.readouterr().err
+    assert err.strip() == ("gd-compare: note: ignored where it does not apply: --epochs "
+                           "(simple_step); --batch-size (simple_step)")
+    assert cli.main(["--concept", "mse_training", "--batch-size", "361", "--epochs", "2"]) == 0
+    assert "--batch-size (mse_training)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # where it applies, a bad value is a usage error
+        cli.main(["--concept", "sgd_batching", "--batch-size", "361"])
+    assert info.value.code == 2
+    assert "sgd_batching: batch_size: expected an int between 1 and 360" in \
+        capsys.readouterr().err
+
+
+def test_a_saturated_run_is_flagged(capsys):
+    assert cli.main(["--concept", "mse_training", "--lr", "1e300", "--epochs", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "note: mse_training: saturated — 100% of the training outputs are pinned" in out
+    assert cli.main(["--concept", "mse_training", "--epochs", "20"]) == 0
+    assert "saturated" not in capsys.readouterr().out
+
+
+def test_split_seed_chooses_the_split(capsys):
+    assert cli.main(["--concept", "mse_training", "--split-seed", "21", "--epochs", "20",
+                     "--json", "-"]) == 0
+    record = json.loads(capsys.readouterr().out)["concepts"][0]
+    assert record["numpy"]["test_accuracy"] == 0.65  # the seed-42 split gives 0.575
+
+
+def test_the_header_names_the_optimizer_that_ran(capsys):
+    assert cli.main(["--concept", "mse_training", "--epochs", "20", "--lr", "0.01",
+                     "--optimizer", "adam"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "torch.optim.Adam (float64" in first and "SGD" not in first
+
+
+def test_a_closed_pipe_ends_the_run_quietly():
+    """``gd-compare | head`` : the reader is gone before the table is written — exit 1, and no
+    traceback on stderr (the interpreter's final flush must not fail either)."""
+    proc = subprocess.Popen([sys.executable, "-m", "gd_compare", "--concept", "simple_step"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the run has printed anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.torch
 
 ALL_PNGS = {"simple_step.png", "sigmoid_step.png", "sigmoid_exercise.png", "mse_training.png",
             "sgd_batching.png", "mse_training_sse_vs_mse.png", "mse_training_lr_sweep.png",
-            "sgd_batching_batch_sizes.png", "backprop.png", "backprop_exercise.png"}
+            "sgd_batching_batch_sizes.png", "backprop.png", "backprop_exercise.png",
+            "data_parallel.png"}
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_plot_writes_every_png(tmp_path, short_runs, capsys):
     assert {p.name for p in out.iterdir()} == ALL_PNGS
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
     stdout = capsys.readouterr().out
-    assert "10 PNGs" in stdout and "all runs agree" in stdout
+    assert f"{len(ALL_PNGS)} PNGs" in stdout and "all runs agree" in stdout
 
 
 def test_plot_one_concept(tmp_path, capsys):
@@ -118,3 +119,30 @@ def test_compare_progress_bar_quiet_for_short_runs(capsys):
 
     assert compare("mse_training", epochs=5, progress=True).passed
     assert capsys.readouterr().err == ""  # tqdm waits a second before it draws anything
+
+
+def test_plot_takes_the_run_options(tmp_path, monkeypatch, capsys):
+    from gd_compare import plots
+
+    seen = []
+    real = plots.compare
+
+    def spy(name, **kw):
+        seen.append((name, kw))
+        return real(name, **kw)
+
+    monkeypatch.setattr(plots, "compare", spy)
+    out = tmp_path / "figs"
+    assert cli.main(["plot", "--out", str(out), "--dpi", "30", "--concept", "backprop",
+                     "--concept", "simple_step", "--lr", "0.05", "--epochs", "4",
+                     "--hidden", "3", "--seed", "7", "--split-seed", "5"]) == 0
+    backprop = next(kw for name, kw in seen if name == "backprop")
+    assert {k: backprop[k] for k in ("lr", "epochs", "hidden", "seed", "split_seed")} == {
+        "lr": 0.05, "epochs": 4, "hidden": (3,), "seed": 7, "split_seed": 5}
+    step = next(kw for name, kw in seen if name == "simple_step")
+    assert step["lr"] == 0.05 and "epochs" not in step
+    err = capsys.readouterr().err
+    assert "ignored where it does not apply" in err and "--epochs (simple_step)" in err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["plot", "--out", str(out), "--concept", "sgd_batching", "--batch-size", "361"])
+    assert info.value.code == 2

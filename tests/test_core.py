@@ -158,3 +158,46 @@ def test_check_threshold_and_seed():
     assert check_seed(None) is None and check_seed(np.int64(7)) == 7
     with pytest.raises(ValueError, match="seed"):
         check_seed(2**32)
+
+
+# --------------------------------------------------------------------------- issue 8: API contract
+
+
+@pytest.mark.parametrize("kwargs, name", [({"shuffle": "no"}, "shuffle"),
+                                          ({"drop_last": None}, "drop_last")])
+def test_flags_are_not_read_by_truthiness(kwargs, name):
+    from gd_compare import numpy_backend as nb
+
+    X, y = np.eye(4), np.array([0.0, 1.0, 1.0, 0.0])
+    with pytest.raises(TypeError, match=rf"{name}: expected True or False, got"):
+        nb.sgd_batching(X, y, batch_size=2, epochs=1, **kwargs)
+
+
+def test_per_record_is_a_flag_and_zero_columns_are_named():
+    from gd_compare import compare
+    from gd_compare import numpy_backend as nb
+
+    with pytest.raises(TypeError, match="per_record: expected True or False, got 'yes'"):
+        nb.mse_training(np.eye(3), np.ones(3), per_record="yes", epochs=1)
+    with pytest.raises(TypeError, match="per_record: expected True or False, got 'yes'"):
+        compare("mse_training", per_record="yes", epochs=1)
+    with pytest.raises(ValueError, match=r"features: expected at least one feature column, "
+                                         r"got shape \(5, 0\)"):
+        nb.mse_training(np.zeros((5, 0)), np.zeros(5))
+
+
+def test_an_input_that_overflows_is_not_blamed_on_the_learning_rate():
+    from gd_compare import numpy_backend as nb
+
+    with pytest.raises(ValueError, match=r"simple_step: the loss is inf before the step — the "
+                                         r"inputs \(x=1e\+200, y=10.0, w=2.0\) are too large"):
+        nb.simple_step(x=1e200)
+
+
+def test_an_empty_test_split_is_named_before_training():
+    from gd_compare import CONCEPTS
+
+    X, y = np.eye(4), np.array([0.0, 1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="features_test: expected at least one record"):
+        CONCEPTS["mse_training"].inputs(features=X, targets=y, features_test=np.zeros((0, 4)),
+                                        targets_test=[])

@@ -254,3 +254,11 @@ def test_backprop_torch_any_point(net, batch_size):
 def test_neuron_concepts_torch_any_point(x, y, w, w6, concept):
     point = {"x": x, "y": y, "weights": w} if concept == "sigmoid_exercise" else {"weights": w6}
     assert check_concept(concept, "torch", **point).passed
+
+
+def test_a_gradcheck_prints_as_one_readable_line():
+    check = check_concept("sigmoid_exercise", "numpy")
+    text = repr(check)
+    assert text.startswith("GradCheck(PASS, max relative error ") and "weights" in text
+    assert "array(" not in text and "\n" not in text
+    assert "array(" not in repr({"numpy": check})

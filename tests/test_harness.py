@@ -304,3 +304,11 @@ def test_recorded_history_knows_its_update_numbers():
     np.testing.assert_array_equal(r.numpy.history_steps, [*range(10, 100, 10), 95])
     assert r.numpy.history[0].shape == (10, 6)
     np.testing.assert_array_equal(r.numpy.history[0][-1], r.numpy.weights)
+
+
+@torch_only
+def test_the_torch_simple_step_names_an_overflowing_input():
+    from gd_compare import torch_backend as tb
+
+    with pytest.raises(ValueError, match=r"simple_step: the loss is inf before the step"):
+        tb.simple_step(x=1e200)

@@ -41,10 +41,10 @@ def test_blocked_matches_plain_and_per_record(n, d, rows, dtype, reduction, seed
     X, y, w = _problem(n, d, seed, dtype)
     lr = 0.5 if reduction == "mse" else 0.5 / n
     plain, blocked, loop = w.copy(), w.copy(), w.copy()
-    loss_plain = nb._gradient_step(X, y, plain, lr, reduction)
+    loss_plain = nb._gradient_step(X, y, (plain,), lr, reduction)
     buffers = kernels.BlockBuffers(n, d, X.dtype, rows)
     loss_blocked = kernels.blocked_full_batch_step(X, y, blocked, lr, reduction, buffers)
-    loss_loop = nb._per_record_epoch(X, y, loop, lr, reduction)
+    loss_loop = nb._per_record_epoch(X, y, (loop,), lr, reduction)
     assert blocked.dtype == plain.dtype
     assert _close(blocked, plain, dtype) and _close(loss_blocked, loss_plain, dtype)
     assert _close(blocked, loop, dtype) and _close(loss_blocked, loss_loop, dtype)
@@ -57,7 +57,7 @@ def test_buffers_are_reused_across_epochs():
     buffers = kernels.BlockBuffers(1000, 5, X.dtype, 128)
     ref, got = w.copy(), w.copy()
     for _ in range(20):
-        a = nb._gradient_step(X, y, ref, 0.5, "mse")
+        a = nb._gradient_step(X, y, (ref,), 0.5, "mse")
         b = kernels.blocked_full_batch_step(X, y, got, 0.5, "mse", buffers)
         assert _close(a, b, np.float64)
     assert _close(got, ref, np.float64)
@@ -74,7 +74,7 @@ def test_full_batch_training_takes_the_blocked_kernel(monkeypatch, dtype):
     run = nb.mse_training(X, y, w, lr=0.5, epochs=30, record=False)
     assert len(calls) == 30
     ref = w.copy()
-    losses = [nb._gradient_step(X, y, ref, 0.5, "mse") for _ in range(30)]
+    losses = [nb._gradient_step(X, y, (ref,), 0.5, "mse") for _ in range(30)]
     assert _close(run.weights, ref, dtype) and _close(run.losses, losses, dtype)
     loop = nb.mse_training(X, y, w, lr=0.5, epochs=30, per_record=True, record=False)
     assert _close(run.weights, loop.weights, dtype)

@@ -42,9 +42,10 @@ def _text(nb: dict) -> str:
     return "\n".join(parts)
 
 
-def test_the_five_notebooks_in_teaching_order():
+def test_the_notebooks_in_teaching_order():
     assert NAMES == ["01_simple_step.ipynb", "02_sigmoid_step.ipynb", "03_mse_training.ipynb",
-                     "04_sgd_batching.ipynb", "05_backprop.ipynb"]
+                     "04_sgd_batching.ipynb", "05_backprop.ipynb", "06_optimizers.ipynb",
+                     "07_bias_and_cross_entropy.ipynb", "08_data_parallel.ipynb"]
 
 
 def _harness_text(nb: dict) -> str:
@@ -69,6 +70,13 @@ def test_committed_with_outputs_small_and_standard_kernel(path):
     assert "PASS" in text and "FAIL" not in _harness_text(nb)  # the harness's table
 
 
+def test_notebook_03_tells_what_load_admissions_does_on_pandas_3():
+    text = _text(_load(NOTEBOOK_DIR / "03_mse_training.ipynb"))
+    assert "get_dummies gives bool columns; .values is object" in text
+    assert "data.loc[:, field] = ... raises TypeError" in text
+    assert "'rank_1': dtype('float64')" in text
+
+
 def test_teacher_comparisons_present():
     mse = _load(NOTEBOOK_DIR / "03_mse_training.ipynb")
     sources = "\n".join("".join(c["source"]) for c in mse["cells"])
@@ -80,18 +88,48 @@ def test_teacher_comparisons_present():
     assert all(f"(batch size {s})" in text for s in (1, 32, 360))
 
 
+def test_bias_and_cross_entropy_notebook():
+    nb = _load(NOTEBOOK_DIR / "07_bias_and_cross_entropy.ipynb")
+    text = _text(nb)
+    # the bias as a weight on a column of ones, proven equal to nn.Linear(bias=True)
+    assert "mse: a column of ones by hand = nn.Linear(bias=True) by autograd at every one of " \
+           "1000 updates" in text
+    # the course's confusion caught at its first step
+    assert "passed: False" in text and re.search(r"mse_training: step 1, weights", text)
+    assert re.search(r"bce +True +0\.19697\d +0\.57827\d +0\.725", text)
+
+
 def test_backprop_notebook_shows_defaults_training_and_the_witness():
     nb = _load(NOTEBOOK_DIR / "05_backprop.ipynb")
     sources = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert 'dtype="float32"' in sources and "lr=0.5, epochs=2000" in sources
     assert "check_backends" in sources and "check_gradient(my_loss" in sources
     text = _text(nb)
-    assert "accuracy NumPy 0.425 | PyTorch 0.425" in text  # the course's defaults, honestly
-    assert "accuracy NumPy 0.725 | PyTorch 0.725" in text  # lr 0.5, 2000 epochs
+    # the course's quiz on its own split (seed 21), and lr 0.5 / 2000 epochs
+    assert "lr 0.005, 900 epochs: train MSE 0.2686 → 0.2531" in text
+    assert text.count("accuracy NumPy 0.725 | PyTorch 0.725") == 2
+    assert "always 'not admitted': 0.65" in text
+    # its printout to the digit, in both backends, and the exercise's changes in weights
+    for name in ("NumPy   ", "PyTorch "):
+        assert (f"{name} first 0.251357252426  last 0.240400679325  Prediction accuracy: 0.725"
+                in text)
+    assert text.count("[0.00804047 0.00555918]") == 2
+    assert text.count(" [-7.08022187e-05  2.04471402e-04]]") == 2
     assert "(float32)" in text and "(float64)" in text
     # the learner's wrong gradient (dropped hidden sigmoid slope) is caught, layer named
     assert re.search(r"FAIL\n  W_ih: relative error \S+, max \|g − g_fd\| \S+  WRONG", text)
     assert re.search(r"w_ho: relative error \S+e-1\d, max \|g − g_fd\| \S+  ok", text)
+
+
+def test_optimizers_notebook_catches_the_zero_buffer_and_shows_every_optimizer():
+    nb = _load(NOTEBOOK_DIR / "06_optimizers.ipynb")
+    text = _text(nb)
+    assert "torch's SGD by hand: agrees at every step" in text
+    assert "zero-initialised buffer: the harness stops at step 1" in text
+    assert "first Adam step, change of each weight: [-0.01  0.01 -0.01]" in text
+    assert re.search(r"recursive vs closed form, lr 0.1, 100 epochs: [1-9]\d* epochs differ", text)
+    for label in ("SGD momentum 0.9", "Adam, lr 0.01", "AdamW", "RMSprop", "Adagrad"):
+        assert label in text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -125,6 +163,13 @@ def test_readme_lists_every_notebook():
     assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
 
 
+def _listed_modules() -> dict:
+    """Modules a listing may name besides the backends (notebook 08: ``dp.``, ``distributed.``)."""
+    from gd_compare import data_parallel, distributed
+
+    return {"dp": data_parallel, "distributed": distributed}
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_committed_code_listings_are_the_current_source(path):
@@ -139,7 +184,17 @@ def test_committed_code_listings_are_the_current_source(path):
             continue
         shown = ["".join(o["data"]["text/plain"]) for o in cell["outputs"]
                  if "text/plain" in o.get("data", {})]
-        now = repr(eval(source, {"side_by_side": side_by_side}))
+        now = repr(eval(source, {"side_by_side": side_by_side, **_listed_modules()}))
         assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
         listings += 1
     assert listings >= 1
+
+
+def test_data_parallel_notebook_shows_the_all_reduce_ddp_and_the_scaling_rule():
+    nb = _load(NOTEBOOK_DIR / "08_data_parallel.ipynb")
+    text = _text(nb)
+    assert "worker 0: records [7 5 6]" in text  # DistributedSampler's padding, written out
+    assert re.search(r"max \|difference\|      = \d\.\de-1[6-8]", text)  # Σ g_r / K = g_batch
+    assert re.search(r"max \|DDP − one process\| = \d\.\de-1[6-8]", text)
+    assert "K=1, lr=0.5: final train MSE 0.1980" in text
+    assert "K=4, lr=2: final train MSE 0.1980" in text  # lr × K with batch × K

@@ -171,3 +171,17 @@ def test_save_all_step_concepts(tmp_path):
     assert saved.passed
     with pytest.raises(ValueError, match="unknown concept"):
         plots.save_all(tmp_path, concepts=["nope"])
+
+
+def test_optimizers_figure_overlays_both_backends_and_their_gap():
+    from gd_compare import compare
+
+    runs = {"Adam": compare("mse_training", optimizer="adam", lr=0.01, epochs=50),
+            "SGD": compare("mse_training", epochs=50)}
+    fig = plots.optimizers_figure(runs)
+    left, right = fig.axes
+    adam = _line(left, "Adam")
+    np.testing.assert_array_equal(adam.get_ydata(), runs["Adam"].numpy.losses)
+    gap = _line(right, "Adam").get_ydata()
+    assert len(gap) == 50 and 0 < gap.max() <= 1e-12  # |Δ weights| after every update
+    assert right.get_yscale() == "log"

@@ -1,0 +1,419 @@
+"""Data-parallel SGD by hand: K workers' shards, each shard's gradient, the all-reduce written out.
+
+The NumPy twin of :mod:`gd_compare.distributed` (which runs K real processes with
+``torch.distributed`` and ``DistributedDataParallel``). This module never imports torch.
+
+One update of data-parallel SGD with K workers and a per-worker batch of B records:
+
+    shard_r      = worker r's B records of this step (DistributedSampler's split, below)
+    g_r          = ∂E_r/∂w on shard_r          E_r = ½·MSE of the shard (or ½·SSE)
+    g            = Σ_r g_r / K                  the all-reduce: DDP divides each g_r by K, sums
+    w           ← w − lr·g                      every worker takes the same step
+    loss         = Σ_r loss_r / K               the shard losses, all-reduced the same way
+
+With equal shards and the mean loss, Σ_r ½·MSE_r / K is ½·MSE of the global batch of K·B
+records, so K workers with batch B take exactly the steps of one process with batch K·B
+(Goyal et al. 2017); with ½·SSE the all-reduce divides by K, i.e. the single process's lr/K.
+
+How the records are split (``torch.utils.data.DistributedSampler``, torch 2.13, written out in
+:func:`shard_indices`): each epoch's order of the n records (one shuffled permutation per epoch
+from ``np.random.default_rng(seed)``, as :class:`~gd_compare.core.BatchOrder` draws it; both
+sides use these very permutations) is padded by repeating its first records until it divides
+by K (``drop_last=False``), or cut to a multiple of K (``drop_last=True``); worker r takes every
+K-th record from position r. Each worker then cuts its records into batches of B, in order
+(a ``DataLoader`` with ``batch_size=B``; with ``drop_last`` a last short batch is dropped).
+Every worker holds the same number of records, so the shards of a step are always equal in
+size, and step j's shards together are records j·K·B … (j+1)·K·B − 1 of the padded order.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .core import (
+    Reduction,
+    Step,
+    Training,
+    check_count,
+    check_seed,
+    collect,
+    raise_if_diverged,
+)
+from .data import LESSON_SEED
+from .training import TrainingRun, network_run, neuron_run
+
+__all__ = [
+    "DataParallelRun",
+    "WorkerError",
+    "data_parallel",
+    "data_parallel_accuracy",
+    "data_parallel_forward",
+    "data_parallel_gradient",
+    "data_parallel_mse",
+    "data_parallel_run",
+    "data_parallel_sse",
+    "epoch_orders",
+    "iter_data_parallel",
+    "keep_workers",
+    "shard_batches",
+    "shard_indices",
+    "total_steps",
+]
+
+#: Seconds a data-parallel run may go without any worker making progress before it is ended.
+DEFAULT_TIMEOUT = 60.0
+
+
+class WorkerError(RuntimeError):
+    """A worker process of a data-parallel run failed (raised, died or hung): ``rank`` names it,
+    ``step`` the update it was at (``None`` before the first)."""
+
+    def __init__(self, message: str, rank: int | None = None, step: int | None = None) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.step = step
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+def shard_indices(order: np.ndarray, workers: int, rank: int, drop_last: bool = False
+                  ) -> np.ndarray:
+    """The records worker ``rank`` of ``workers`` gets from one epoch's ``order`` — what
+    ``DistributedSampler(dataset, num_replicas=workers, rank=rank, shuffle=False,
+    drop_last=drop_last)`` yields over ``Subset(dataset, order)``:
+
+    total  = ceil(n / K)·K, padded with order[0], order[1], … (repeated if need be)
+    or     = floor(n / K)·K, the tail cut off                  (``drop_last``)
+    shard  = padded[rank : total : K]
+    """
+    n = len(order)
+    per_worker = n // workers if drop_last else -(-n // workers)
+    total = per_worker * workers
+    if total > n:
+        order = np.concatenate([order, np.resize(order, total - n)])
+    return order[rank:total:workers]
+
+
+def shard_batches(shard: np.ndarray, batch_size: int, drop_last: bool = False
+                  ) -> list[np.ndarray]:
+    """A worker's records cut into batches of ``batch_size`` in order (a ``DataLoader``'s
+    batches); a last short batch is kept unless ``drop_last``."""
+    count = len(shard) // batch_size if drop_last else -(-len(shard) // batch_size)
+    return [shard[i * batch_size:(i + 1) * batch_size] for i in range(count)]
+
+
+def epoch_orders(n: int, epochs: int, seed: int | None, shuffle: bool) -> Iterator[np.ndarray]:
+    """Each epoch's order of the n records: a fresh permutation from one
+    ``np.random.default_rng(seed)`` per epoch (the very ones :class:`BatchOrder` draws), or
+    ``0 … n−1`` without shuffling."""
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        yield rng.permutation(n) if shuffle else np.arange(n)
+
+
+@dataclass(frozen=True)
+class DataParallelRun:
+    """A checked data-parallel run: the training run (data, start, lr, epochs, loss) and how it
+    is split — ``workers`` K, the per-worker ``batch_size`` B, ``seed``, ``shuffle``,
+    ``drop_last``; ``network`` tells a network (weights per layer) from a single neuron."""
+
+    run: TrainingRun
+    workers: int
+    batch_size: int
+    seed: int | None
+    shuffle: bool
+    drop_last: bool
+    network: bool
+
+    @property
+    def per_worker(self) -> int:
+        """Records per worker and epoch (DistributedSampler's ``num_samples``)."""
+        n, k = len(self.run.y), self.workers
+        return n // k if self.drop_last else -(-n // k)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return total_steps(len(self.run.y), self.workers, self.batch_size, self.drop_last, 1)
+
+    @property
+    def total_steps(self) -> int:
+        return total_steps(len(self.run.y), self.workers, self.batch_size, self.drop_last,
+                           self.run.epochs)
+
+    def finish(self, steps: Iterator[Step], loss_function: Callable[..., float],
+               record: bool | int) -> Training:
+        """Run ``steps`` to the end; the lesson's log evaluates
+        ``loss_function(X, y, params)`` (a neuron's one array, a network's tuple)."""
+        single = not self.network
+
+        def evaluate(params: tuple[np.ndarray, ...]) -> float:
+            return loss_function(self.run.X, self.run.y, params[0] if single else params)
+
+        return collect(steps, evaluate, epochs=self.run.epochs, total_steps=self.total_steps,
+                       record=record)
+
+    def epochs(self) -> Iterator[list[list[np.ndarray]]]:
+        """Per epoch, per step, the K shards (one index array per worker, rank order)."""
+        for order in epoch_orders(len(self.run.y), self.run.epochs, self.seed, self.shuffle):
+            per_rank = [shard_batches(shard_indices(order, self.workers, r, self.drop_last),
+                                      self.batch_size, self.drop_last)
+                        for r in range(self.workers)]
+            yield [list(shards) for shards in zip(*per_rank, strict=True)]
+
+    def global_batches(self) -> Iterator[list[np.ndarray]]:
+        """Per epoch, the global batch of every step: the K shards together — records
+        j·K·B … (j+1)·K·B − 1 of the padded order (what one process with batch K·B sees)."""
+        for steps in self.epochs():
+            yield [np.concatenate(shards) for shards in steps]
+
+
+def total_steps(n: int, workers: int, batch_size: int, drop_last: bool, epochs: int) -> int:
+    """Updates of a run over n records: per epoch, ceil (or floor, ``drop_last``) of the
+    per-worker records (ceil or floor of n / K) over the per-worker batch size."""
+    per_worker = n // workers if drop_last else -(-n // workers)
+    steps = per_worker // batch_size if drop_last else -(-per_worker // batch_size)
+    return epochs * steps
+
+
+def _check_workers(workers: int, n: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
+        raise TypeError(f"workers: expected an int, got {type(workers).__name__}")
+    return check_count("workers", int(workers), high=n)
+
+
+def check_timeout(timeout: float) -> float:
+    """Seconds (> 0, finite) a run may go without progress before its workers are ended."""
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout: expected a number of seconds > 0, got "
+                        f"{type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout: expected a finite number of seconds > 0, got {timeout!r}")
+    return float(timeout)
+
+
+def data_parallel_run(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | Sequence[ArrayLike] | None,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    workers: int,
+    hidden: int | Sequence[int] | None,
+    seed: int | None,
+    shuffle: bool,
+    drop_last: bool,
+    loss: str,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> DataParallelRun:
+    """Check a data-parallel run's inputs once, for both sides (errors name the argument).
+    ``hidden=None`` trains the lesson's single neuron, sizes train a network."""
+    check_timeout(timeout)
+    if hidden is None:
+        run = neuron_run(features, targets, weights, lr, epochs, loss)
+    else:
+        run = network_run(features, targets, weights, hidden, lr, epochs, loss)
+    n = len(run.y)
+    k = _check_workers(workers, n)
+    per_worker = n // k if drop_last else -(-n // k)
+    b = check_count("batch_size", batch_size, high=per_worker)
+    return DataParallelRun(run, k, b, check_seed(seed), bool(shuffle), bool(drop_last),
+                           hidden is not None)
+
+
+# --------------------------------------------------------------------------- the NumPy twin
+
+
+def _by_hand():
+    from . import numpy_backend  # not at import time: numpy_backend re-exports this module
+
+    return numpy_backend
+
+
+def allreduce_mean(values: Sequence[Any]) -> Any:
+    """The all-reduce DDP runs on the gradients, written out: every worker's value divided by K
+    first (DDP divides before it sums, to avoid overflow), then summed over the workers in
+    rank order. For K a power of two the division is exact, so this is Σ_r g_r / K exactly."""
+    k = len(values)
+    total = values[0] / k
+    for v in values[1:]:
+        total = total + v / k
+    return total
+
+
+def _shard_gradient(dp: DataParallelRun, X: np.ndarray, y: np.ndarray,
+                    params: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], float]:
+    """One worker's gradient ∂E_r/∂w of its shard (by hand: ``numpy_backend.gradient`` /
+    ``network_gradient``, the code every training update uses) and its loss before the step."""
+    nb = _by_hand()
+    loss = dp.run.reduction
+    if dp.network:
+        grads = tuple(nb.network_gradient(X, y, params, loss))
+        value = (nb.network_sse if loss == "sse" else nb.network_mse)(X, y, params)
+    else:
+        grads = (nb.gradient(X, y, params[0], loss),)
+        value = (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
+    return grads, X.dtype.type(value)  # the all-reduce of the loss stays in the run's dtype
+
+
+def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:
+    """The twin's loop: per step, K shard gradients, the all-reduce, one SGD step."""
+    X, y, lr = dp.run.X, dp.run.y, dp.run.lr
+    params = tuple(p.copy() for p in dp.run.params)
+    index = 0
+    for epoch, steps in enumerate(dp.epochs()):
+        last = len(steps) - 1
+        for b, shards in enumerate(steps):
+            index += 1
+            per_worker = [_shard_gradient(dp, X[s], y[s], params) for s in shards]
+            grads = [allreduce_mean([g[i] for g, _ in per_worker]) for i in range(len(params))]
+            # the shard losses reduced in the run's dtype, as the workers' tensors are
+            loss = float(allreduce_mean([X.dtype.type(value) for _, value in per_worker]))
+            for p, g in zip(params, grads, strict=True):
+                p -= lr * g  # torch.optim.SGD: p ← p − lr·g
+            raise_if_diverged("data_parallel", loss, lr, epoch=epoch, batch=b, index=index,
+                              params=params if b == last else ())
+            yield Step(index, epoch, b == last, params, loss)
+
+
+def iter_data_parallel(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | Sequence[ArrayLike] | None = None,
+    lr: float = 0.5,
+    epochs: int = 20,
+    batch_size: int = 30,
+    *,
+    workers: int = 2,
+    hidden: int | Sequence[int] | None = None,
+    seed: int | None = LESSON_SEED,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    loss: Reduction = "mse",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Iterator[Step]:
+    """Data-parallel SGD by hand, one :class:`Step` per update (the all-reduced loss; the
+    parameters every worker holds). ``workers`` K shards of ``batch_size`` B records each per
+    update (module docstring); ``hidden=None`` is the lesson's neuron, sizes a network.
+    ``timeout`` only matters to the PyTorch twin's processes (same signature)."""
+    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
+                           seed, shuffle, drop_last, loss, timeout)
+    return _twin_steps(dp)
+
+
+def data_parallel(
+    features: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike | Sequence[ArrayLike] | None = None,
+    lr: float = 0.5,
+    epochs: int = 20,
+    batch_size: int = 30,
+    *,
+    workers: int = 2,
+    hidden: int | Sequence[int] | None = None,
+    seed: int | None = LESSON_SEED,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    loss: Reduction = "mse",
+    timeout: float = DEFAULT_TIMEOUT,
+    record: bool | int = True,
+) -> Training:
+    """:func:`iter_data_parallel` run to the end."""
+    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
+                           seed, shuffle, drop_last, loss, timeout)
+    return dp.finish(_twin_steps(dp), _loss(dp.run.reduction), record)
+
+
+def _loss(reduction: str):
+    return data_parallel_sse if reduction == "sse" else data_parallel_mse
+
+
+def data_parallel_mse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
+    """The train MSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    nb = _by_hand()
+    return (nb.network_mse if isinstance(params, tuple) else nb.mse)(features, targets, params)
+
+
+def data_parallel_sse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
+    """The train SSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    nb = _by_hand()
+    return (nb.network_sse if isinstance(params, tuple) else nb.sse)(features, targets, params)
+
+
+def data_parallel_accuracy(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
+    """The test accuracy of a neuron's weights (one array) or a network's (a tuple)."""
+    nb = _by_hand()
+    f = nb.network_accuracy if isinstance(params, tuple) else nb.accuracy
+    return f(features, targets, params)
+
+
+def data_parallel_forward(features: ArrayLike, params: Any) -> np.ndarray:
+    """ŷ of every record for a neuron's weights (one array) or a network's (a tuple)."""
+    nb = _by_hand()
+    return (nb.network_forward if isinstance(params, tuple) else nb.forward)(features, params)
+
+
+def data_parallel_gradient(features: ArrayLike, targets: ArrayLike, params: Any,
+                           loss: Reduction = "mse") -> Any:
+    """∂E/∂params on a batch for a neuron (one array) or a network (a tuple per layer)."""
+    nb = _by_hand()
+    f = nb.network_gradient if isinstance(params, tuple) else nb.gradient
+    return f(features, targets, params, loss)
+
+
+# --------------------------------------------------------------------------- worker pools
+
+
+class _Pool(Protocol):
+    workers: int
+
+    def close(self) -> None: ...
+
+
+#: Pools kept alive by :func:`keep_workers`, by number of workers (None: none kept).
+_KEPT: dict[int, Any] | None = None
+
+
+@contextmanager
+def keep_workers() -> Iterator[None]:
+    """Inside this block, data-parallel runs with the same K reuse one set of worker processes
+    (started on first use) instead of starting K fresh ones per run; all are ended on exit.
+    Outside it (the default), every run starts its workers and ends them when it ends."""
+    global _KEPT
+    outer = _KEPT
+    _KEPT = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        if outer is None:
+            kept, _KEPT = _KEPT, None
+            for pool in kept.values():
+                pool.close()
+
+
+def kept_pool(workers: int) -> Any | None:
+    """The pool :func:`keep_workers` keeps for K workers (``None`` outside the block)."""
+    return None if _KEPT is None else _KEPT.get(workers)
+
+
+def keep_pool(pool: _Pool) -> bool:
+    """Keep ``pool`` for later runs if inside :func:`keep_workers` (then True)."""
+    if _KEPT is None:
+        return False
+    _KEPT[pool.workers] = pool
+    return True
+
+
+def forget_pool(pool: _Pool) -> None:
+    """A kept pool that failed is not reused."""
+    if _KEPT is not None and _KEPT.get(pool.workers) is pool:
+        del _KEPT[pool.workers]

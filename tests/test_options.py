@@ -1,0 +1,80 @@
+"""gd_compare.options and the optimizer arguments of the training functions, NumPy side only:
+names and keywords checked (errors list the valid ones), torch's messages for invalid values
+raised before any step, the lesson's SGD untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gd_compare import numpy_backend as nb
+from gd_compare import optim
+from gd_compare.options import check_optimizer, check_scheduler
+
+
+def test_default_is_the_lesson_sgd_bit_for_bit(admissions):
+    X, y, _, _ = admissions
+    plain = nb.mse_training(X, y, epochs=200)
+    named = nb.mse_training(X, y, epochs=200, optimizer="sgd", optimizer_kwargs={})
+    assert np.array_equal(plain.weights, named.weights)
+    assert np.array_equal(plain.losses, named.losses)
+    # the hand-written optim.SGD (here via momentum=0) takes the same steps to the last bits
+    by_class = nb.mse_training(X, y, epochs=200, optimizer_kwargs={"momentum": 0.0})
+    np.testing.assert_allclose(by_class.weights, plain.weights, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: check_optimizer("nadam"), ValueError,
+     "optimizer: unknown optimizer 'nadam'; valid: sgd, adam, adamw, rmsprop, adagrad"),
+    (lambda: check_optimizer("adam", {"momentum": 0.9}), TypeError,
+     "unknown keyword 'momentum' for adam .*valid: betas, eps, weight_decay, amsgrad"),
+    (lambda: check_optimizer("sgd", {"lr": 0.1}), TypeError, "'lr' is the training function"),
+    (lambda: check_optimizer("sgd", [("momentum", 0.9)]), TypeError, "expected a dict"),
+    (lambda: check_optimizer("sgd", {"momentum": -0.5}), ValueError,
+     r"^Invalid momentum value: -0.5$"),
+    (lambda: check_optimizer("sgd", {"nesterov": True}), ValueError,
+     "^Nesterov momentum requires a momentum and zero dampening$"),
+    (lambda: check_optimizer("adam", {"betas": (0.9, 1.0)}), ValueError,
+     r"^Invalid beta parameter at index 1: 1.0$"),
+    (lambda: check_optimizer("rmsprop", {"eps": -1e-8}), ValueError,
+     "^Invalid epsilon value: -1e-08$"),
+    (lambda: check_scheduler("warmup"), ValueError, "valid: steplr, exponentiallr"),
+    (lambda: check_scheduler("cosineannealinglr"), TypeError, "cosineannealinglr needs T_max"),
+    (lambda: check_scheduler("steplr", {"step_size": 0}), ValueError, "step_size must be"),
+    (lambda: check_scheduler(None, {"gamma": 0.5}), ValueError, "without a scheduler"),
+    (lambda: check_scheduler("reducelronplateau", {"factor": 2.0}), ValueError,
+     "Factor should be < 1.0."),
+    (lambda: check_scheduler("steplr", {"step_size": 3, "last_epoch": 5}), TypeError,
+     "unknown keyword 'last_epoch'"),
+])
+def test_bad_choices_name_what_is_valid(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_invalid_value_raised_before_any_step(admissions, monkeypatch):
+    X, y, _, _ = admissions
+    monkeypatch.setattr(optim.SGD, "step", lambda *a: pytest.fail("stepped"))
+    with pytest.raises(ValueError, match="Invalid weight_decay value: -1"):
+        nb.iter_sgd_batching(X, y, optimizer="sgd", optimizer_kwargs={"weight_decay": -1})
+
+
+def test_per_record_keeps_the_lessons_sgd(admissions):
+    X, y, _, _ = admissions
+    with pytest.raises(ValueError, match="per_record: the lesson's record-by-record loop"):
+        nb.mse_training(X, y, per_record=True, optimizer="adam")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_caller_arrays_unchanged_and_training_descends(admissions, name):
+    X, y, _, _ = admissions
+    w = np.full(6, 0.1)
+    before = (X.copy(), y.copy(), w.copy())
+    kwargs = {"momentum": 0.9} if name == "sgd" else None
+    run = nb.backprop_training(X, y, lr=0.01, epochs=300, optimizer=name,
+                               optimizer_kwargs=kwargs, scheduler="steplr",
+                               scheduler_kwargs={"step_size": 100})
+    neuron = nb.sgd_batching(X, y, w, lr=0.01, epochs=5, optimizer=name,
+                             optimizer_kwargs=kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip((X, y, w), before, strict=True))
+    assert run.losses[-1] < run.losses[0] and nb.mse(X, y, neuron.weights) < nb.mse(X, y, w)
