@@ -254,17 +254,19 @@ OPTIMIZER_DEFAULTS: dict[str, Any] = {
 
 
 def _build_data_parallel(p: dict[str, Any], dtype: np.dtype) -> Inputs:
-    """A data-parallel run (plain SGD): the single neuron's start (``hidden=None``: the
-    lesson's draw with ``seed``) or a network's (``initial_network_weights`` with ``seed`` and
-    the sizes ``hidden``), the data, K ``workers`` and the per-worker batch size."""
+    """A data-parallel run: the single neuron's start (``hidden=None``: the lesson's draw with
+    ``seed``) or a network's (``initial_network_weights`` with ``seed`` and the sizes
+    ``hidden``), the data, K ``workers`` and the per-worker batch size, the optimizer and
+    scheduler, and ``bias`` (the biases start at 0 on both sides)."""
     if p["hidden"] is None:
-        weights = _training_data(p | OPTIMIZER_DEFAULTS, dtype)
+        weights = _training_data(p, dtype)
     else:
-        weights = _build_backprop(p | OPTIMIZER_DEFAULTS | {"per_record": False}, dtype)
+        weights = _build_backprop(p | {"per_record": False}, dtype)
     kwargs = {k: weights.kwargs[k] for k in ("features", "targets", "weights")}
     kwargs |= {k: p[k] for k in ("lr", "epochs", "batch_size", "workers", "hidden", "seed",
-                                 "shuffle", "drop_last", "loss", "timeout")}
-    return Inputs(kwargs, weights.test)
+                                 "shuffle", "drop_last", "loss", "timeout",
+                                 *OPTIMIZER_DEFAULTS)}
+    return Inputs(kwargs | _bias(p), weights.test)
 
 
 _DATA_DEFAULTS: dict[str, Any] = {
@@ -310,11 +312,12 @@ CONCEPTS: dict[str, Concept] = {
                 forward_function="network_forward", gradient_function="network_gradient"),
         Concept("data_parallel", "Data-parallel SGD: K workers, one all-reduce (torch.distributed)",
                 "training",
-                {k: v for k, v in _DATA_DEFAULTS.items() if k not in OPTIMIZER_DEFAULTS}
+                _DATA_DEFAULTS
                 | {"lr": 0.5, "epochs": 20, "batch_size": 30, "workers": 2, "hidden": None,
                    "shuffle": True, "drop_last": False, "timeout": 60.0},
                 "train MSE", _build_data_parallel,
                 loss_functions=("data_parallel_mse", "data_parallel_sse"),
+                bce_function="data_parallel_bce",
                 accuracy_function="data_parallel_accuracy",
                 forward_function="data_parallel_forward",
                 gradient_function="data_parallel_gradient"),

@@ -6,10 +6,17 @@ The NumPy twin of :mod:`gd_compare.distributed` (which runs K real processes wit
 One update of data-parallel SGD with K workers and a per-worker batch of B records:
 
     shard_r      = worker r's B records of this step (DistributedSampler's split, below)
-    g_r          = ∂E_r/∂w on shard_r          E_r = ½·MSE of the shard (or ½·SSE)
+    g_r          = ∂E_r/∂w on shard_r          E_r = ½·MSE of the shard (½·SSE, or mean BCE)
     g            = Σ_r g_r / K                  the all-reduce: DDP divides each g_r by K, sums
     w           ← w − lr·g                      every worker takes the same step
     loss         = Σ_r loss_r / K               the shard losses, all-reduced the same way
+
+``w ← w − lr·g`` is the lesson's plain SGD; with ``optimizer=`` (Adam, momentum SGD, ...) every
+worker hands the same all-reduced g to its optimizer instead — here the hand-written twin of
+:mod:`gd_compare.optim` — and a learning-rate ``scheduler`` (:mod:`gd_compare.lr_scheduler`)
+steps once per epoch, ReduceLROnPlateau on the mean of the epoch's all-reduced losses, as in
+every training concept (:mod:`gd_compare.options`). ``bias=True`` adds the biases to w (one
+per unit, from 0), ``loss="bce"`` steps on the mean binary cross-entropy (no ½).
 
 With equal shards and the mean loss, Σ_r ½·MSE_r / K is ½·MSE of the global batch of K·B
 records, so K workers with batch B take exactly the steps of one process with batch K·B
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import lr_scheduler, optim
 from .core import (
     Reduction,
     Step,
@@ -45,6 +53,7 @@ from .core import (
     check_count,
     check_seed,
     collect,
+    is_biased_pair,
     raise_if_diverged,
 )
 from .data import LESSON_SEED
@@ -55,12 +64,14 @@ __all__ = [
     "WorkerError",
     "data_parallel",
     "data_parallel_accuracy",
+    "data_parallel_bce",
     "data_parallel_forward",
     "data_parallel_gradient",
     "data_parallel_mse",
     "data_parallel_run",
     "data_parallel_sse",
     "epoch_orders",
+    "is_network",
     "iter_data_parallel",
     "keep_workers",
     "shard_batches",
@@ -152,14 +163,10 @@ class DataParallelRun:
     def finish(self, steps: Iterator[Step], loss_function: Callable[..., float],
                record: bool | int) -> Training:
         """Run ``steps`` to the end; the lesson's log evaluates
-        ``loss_function(X, y, params)`` (a neuron's one array, a network's tuple)."""
-        single = not self.network
-
-        def evaluate(params: tuple[np.ndarray, ...]) -> float:
-            return loss_function(self.run.X, self.run.y, params[0] if single else params)
-
-        return collect(steps, evaluate, epochs=self.run.epochs, total_steps=self.total_steps,
-                       record=record)
+        ``loss_function(X, y, params)`` (a neuron's one array — or its pair (w, b) with a
+        bias —, a network's tuple)."""
+        return collect(steps, lambda params: loss_function(self.run.X, self.run.y, _arg(params)),
+                       epochs=self.run.epochs, total_steps=self.total_steps, record=record)
 
     def epochs(self) -> Iterator[list[list[np.ndarray]]]:
         """Per epoch, per step, the K shards (one index array per worker, rank order)."""
@@ -214,20 +221,41 @@ def data_parallel_run(
     drop_last: bool,
     loss: str,
     timeout: float = DEFAULT_TIMEOUT,
+    *,
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
 ) -> DataParallelRun:
-    """Check a data-parallel run's inputs once, for both sides (errors name the argument).
-    ``hidden=None`` trains the lesson's single neuron, sizes train a network."""
+    """Check a data-parallel run's inputs once, for both sides (errors name the argument),
+    before any worker starts. ``hidden=None`` trains the lesson's single neuron, sizes train a
+    network; ``optimizer``, ``scheduler`` (and their ``_kwargs``) and ``bias`` are checked as
+    for every training concept (:func:`~gd_compare.training.neuron_run`)."""
     check_timeout(timeout)
+    options = {"optimizer": optimizer, "optimizer_kwargs": optimizer_kwargs,
+               "scheduler": scheduler, "scheduler_kwargs": scheduler_kwargs, "bias": bias}
     if hidden is None:
-        run = neuron_run(features, targets, weights, lr, epochs, loss)
+        run = neuron_run(features, targets, weights, lr, epochs, loss, **options)
     else:
-        run = network_run(features, targets, weights, hidden, lr, epochs, loss)
+        run = network_run(features, targets, weights, hidden, lr, epochs, loss, **options)
     n = len(run.y)
     k = _check_workers(workers, n)
     per_worker = n // k if drop_last else -(-n // k)
     b = check_count("batch_size", batch_size, high=per_worker)
     return DataParallelRun(run, k, b, check_seed(seed), bool(shuffle), bool(drop_last),
                            hidden is not None)
+
+
+def is_network(params: Any) -> bool:
+    """Whether ``params`` are a network's (a tuple per layer) rather than a neuron's (its
+    weight vector, or the pair (w, b) of a neuron with a bias)."""
+    return isinstance(params, (tuple, list)) and not is_biased_pair(params)
+
+
+def _arg(params: tuple[np.ndarray, ...]) -> Any:
+    """What the loss functions take: a neuron's weight vector alone, else the tuple."""
+    return params[0] if len(params) == 1 else params
 
 
 # --------------------------------------------------------------------------- the NumPy twin
@@ -251,38 +279,46 @@ def allreduce_mean(values: Sequence[Any]) -> Any:
 
 
 def _shard_gradient(dp: DataParallelRun, X: np.ndarray, y: np.ndarray,
-                    params: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], float]:
-    """One worker's gradient ∂E_r/∂w of its shard (by hand: ``numpy_backend.gradient`` /
-    ``network_gradient``, the code every training update uses) and its loss before the step."""
-    nb = _by_hand()
-    loss = dp.run.reduction
-    if dp.network:
-        grads = tuple(nb.network_gradient(X, y, params, loss))
-        value = (nb.network_sse if loss == "sse" else nb.network_mse)(X, y, params)
-    else:
-        grads = (nb.gradient(X, y, params[0], loss),)
-        value = (nb.sse if loss == "sse" else nb.mse)(X, y, params[0])
-    return grads, X.dtype.type(value)  # the all-reduce of the loss stays in the run's dtype
+                    params: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...], Any]:
+    """One worker's gradient ∂E_r/∂params of its shard, by hand — ``numpy_backend.gradient`` /
+    ``network_gradient``, the code every training update uses (biases and BCE included) — and
+    its loss before the step, in the run's dtype (as the workers' tensors are)."""
+    arg = _arg(params)
+    grads = data_parallel_gradient(X, y, arg, dp.run.reduction)
+    value = _loss(dp.run.reduction)(X, y, arg)
+    return (grads if isinstance(grads, tuple) else (grads,)), X.dtype.type(value)
 
 
 def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:
-    """The twin's loop: per step, K shard gradients, the all-reduce, one SGD step."""
-    X, y, lr = dp.run.X, dp.run.y, dp.run.lr
-    params = tuple(p.copy() for p in dp.run.params)
+    """The twin's loop: per step, K shard gradients, the all-reduce, one step — the lesson's
+    w ← w − lr·g, or the hand-written optimizer given g; the scheduler after each epoch."""
+    run = dp.run
+    X, y, lr = run.X, run.y, run.lr
+    params = tuple(p.copy() for p in run.params)
+    by_hand = (None if run.optimizer.lesson and run.scheduler is None
+               else run.optimizer.build(optim, params, lr))
+    schedule = run.scheduler.build(lr_scheduler, by_hand) if run.scheduler else None
     index = 0
     for epoch, steps in enumerate(dp.epochs()):
         last = len(steps) - 1
+        epoch_loss = 0.0
         for b, shards in enumerate(steps):
             index += 1
             per_worker = [_shard_gradient(dp, X[s], y[s], params) for s in shards]
             grads = [allreduce_mean([g[i] for g, _ in per_worker]) for i in range(len(params))]
             # the shard losses reduced in the run's dtype, as the workers' tensors are
-            loss = float(allreduce_mean([X.dtype.type(value) for _, value in per_worker]))
-            for p, g in zip(params, grads, strict=True):
-                p -= lr * g  # torch.optim.SGD: p ← p − lr·g
+            loss = float(allreduce_mean([value for _, value in per_worker]))
+            if by_hand is not None:
+                by_hand.step(grads)  # every worker's optimizer, given the same g
+            else:
+                for p, g in zip(params, grads, strict=True):
+                    p -= lr * g  # torch.optim.SGD: p ← p − lr·g
+            epoch_loss += loss
             raise_if_diverged("data_parallel", loss, lr, epoch=epoch, batch=b, index=index,
                               params=params if b == last else ())
             yield Step(index, epoch, b == last, params, loss)
+        if schedule is not None:  # ReduceLROnPlateau: on the mean of the epoch's losses
+            run.scheduler.step(schedule, epoch_loss / len(steps))
 
 
 def iter_data_parallel(
@@ -299,14 +335,24 @@ def iter_data_parallel(
     shuffle: bool = True,
     drop_last: bool = False,
     loss: Reduction = "mse",
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Iterator[Step]:
     """Data-parallel SGD by hand, one :class:`Step` per update (the all-reduced loss; the
     parameters every worker holds). ``workers`` K shards of ``batch_size`` B records each per
     update (module docstring); ``hidden=None`` is the lesson's neuron, sizes a network.
+    ``loss``: "mse", "sse" or "bce"; ``bias=True``: one bias per unit, from 0, after the
+    weights in ``Step.params``; ``optimizer``, ``optimizer_kwargs``, ``scheduler``,
+    ``scheduler_kwargs``: as every training concept's (``numpy_backend.iter_sgd_batching``).
     ``timeout`` only matters to the PyTorch twin's processes (same signature)."""
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout)
+                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
+                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                           scheduler_kwargs=scheduler_kwargs, bias=bias)
     return _twin_steps(dp)
 
 
@@ -324,49 +370,66 @@ def data_parallel(
     shuffle: bool = True,
     drop_last: bool = False,
     loss: Reduction = "mse",
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     record: bool | int = True,
 ) -> Training:
     """:func:`iter_data_parallel` run to the end."""
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout)
+                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
+                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                           scheduler_kwargs=scheduler_kwargs, bias=bias)
     return dp.finish(_twin_steps(dp), _loss(dp.run.reduction), record)
 
 
-def _loss(reduction: str):
-    return data_parallel_sse if reduction == "sse" else data_parallel_mse
+def _loss(reduction: str) -> Callable[..., float]:
+    return {"mse": data_parallel_mse, "sse": data_parallel_sse,
+            "bce": data_parallel_bce}[reduction]
 
 
 def data_parallel_mse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The train MSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    """The train MSE of a neuron's weights (one array, or (w, b)) or a network's (a tuple
+    per layer, then its biases)."""
     nb = _by_hand()
-    return (nb.network_mse if isinstance(params, tuple) else nb.mse)(features, targets, params)
+    return (nb.network_mse if is_network(params) else nb.mse)(features, targets, params)
 
 
 def data_parallel_sse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The train SSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    """The train SSE of a neuron's weights (one array, or (w, b)) or a network's (a tuple)."""
     nb = _by_hand()
-    return (nb.network_sse if isinstance(params, tuple) else nb.sse)(features, targets, params)
+    return (nb.network_sse if is_network(params) else nb.sse)(features, targets, params)
+
+
+def data_parallel_bce(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
+    """The mean binary cross-entropy of a neuron's weights (one array, or (w, b)) or a
+    network's (a tuple)."""
+    nb = _by_hand()
+    return (nb.network_bce if is_network(params) else nb.bce)(features, targets, params)
 
 
 def data_parallel_accuracy(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The test accuracy of a neuron's weights (one array) or a network's (a tuple)."""
+    """The test accuracy of a neuron's weights (one array, or (w, b)) or a network's (a tuple)."""
     nb = _by_hand()
-    f = nb.network_accuracy if isinstance(params, tuple) else nb.accuracy
+    f = nb.network_accuracy if is_network(params) else nb.accuracy
     return f(features, targets, params)
 
 
 def data_parallel_forward(features: ArrayLike, params: Any) -> np.ndarray:
-    """ŷ of every record for a neuron's weights (one array) or a network's (a tuple)."""
+    """ŷ of every record for a neuron's weights (one array, or (w, b)) or a network's."""
     nb = _by_hand()
-    return (nb.network_forward if isinstance(params, tuple) else nb.forward)(features, params)
+    return (nb.network_forward if is_network(params) else nb.forward)(features, params)
 
 
 def data_parallel_gradient(features: ArrayLike, targets: ArrayLike, params: Any,
                            loss: Reduction = "mse") -> Any:
-    """∂E/∂params on a batch for a neuron (one array) or a network (a tuple per layer)."""
+    """∂E/∂params on a batch, by hand, for a neuron (one array, or (w, b): the pair of
+    gradients) or a network (a tuple per layer, then its biases)."""
     nb = _by_hand()
-    f = nb.network_gradient if isinstance(params, tuple) else nb.gradient
+    f = nb.network_gradient if is_network(params) else nb.gradient
     return f(features, targets, params, loss)
 
 

@@ -1,11 +1,14 @@
-"""Data-parallel SGD on ``torch.distributed``: K worker processes, DDP, ``torch.optim.SGD``.
+"""Data-parallel SGD on ``torch.distributed``: K worker processes, DDP, ``torch.optim``.
 
 The PyTorch twin of :mod:`gd_compare.data_parallel`. Each worker is a real process: it joins a
 ``gloo`` process group (CPU), wraps the model (:class:`~gd_compare.torch_backend.Neuron` or
-:class:`~gd_compare.torch_backend.Network`) in ``DistributedDataParallel`` and steps
-``torch.optim.SGD``. Its records come from ``DistributedSampler`` over each epoch's shared order
-and a ``DataLoader`` with the per-worker batch size; ``loss.backward()`` makes DDP all-reduce
-(average) the gradients, so every worker takes the same step. No derivative is written here.
+:class:`~gd_compare.torch_backend.Network`, with biases if asked) and its loss in
+``DistributedDataParallel`` and steps ``torch.optim.SGD`` — or the run's ``torch.optim.<Class>``
+and ``torch.optim.lr_scheduler.<Class>``, built as ``torch_backend`` builds them
+(:mod:`gd_compare.options`). Its records come from ``DistributedSampler`` over each epoch's
+shared order and a ``DataLoader`` with the per-worker batch size; ``loss.backward()`` makes DDP
+all-reduce (average) the gradients, so every worker takes the same step. No derivative is
+written here.
 
 After every update each worker all-reduces its loss (for the report) and all-gathers its
 parameters: rank 0 checks that every rank holds bit-for-bit the same weights and streams the
@@ -32,7 +35,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -54,9 +57,11 @@ from .data_parallel import (
     data_parallel_run,
     epoch_orders,
     forget_pool,
+    is_network,
     keep_pool,
     kept_pool,
 )
+from .options import OPTIMIZERS, SCHEDULERS
 
 __all__ = [
     "Fault",
@@ -64,6 +69,7 @@ __all__ = [
     "WorkerPool",
     "data_parallel",
     "data_parallel_accuracy",
+    "data_parallel_bce",
     "data_parallel_forward",
     "data_parallel_gradient",
     "data_parallel_mse",
@@ -128,7 +134,26 @@ def _model(dp: DataParallelRun) -> nn.Module:
     from .torch_backend import Network, Neuron
 
     params = dp.run.params
-    return Network(params) if dp.network else Neuron(params[0])
+    return Network(params) if dp.network else Neuron.of(params)
+
+
+class _Objective(nn.Module):
+    """What DDP wraps: the model and its loss on a batch, ``forward(xb, yb) → (reported, E)``
+    — ``torch_backend``'s own objective: ``nn.MSELoss`` (mean or sum) on ŷ with E = ½·it, or
+    ``nn.BCEWithLogitsLoss`` on h with E = it. (DDP must run the forward pass to all-reduce
+    the backward's gradients; BCE needs the model's h, not its ŷ.)"""
+
+    def __init__(self, model: nn.Module, reduction: str) -> None:
+        from .torch_backend import _criterion
+
+        super().__init__()
+        self.model, self.reduction = model, reduction
+        self.criterion = _criterion(reduction)
+
+    def forward(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from .torch_backend import _objective
+
+        return _objective(self.model, xb, yb, self.reduction, self.criterion)
 
 
 def _apply_fault(fault: Fault | None, rank: int, step: int, phase: str) -> None:
@@ -150,20 +175,24 @@ def train_shard(
     fault: Fault | None = None,
 ) -> Iterator[tuple[Step, float]]:
     """Worker ``rank``'s loop (the process group is already up, world size = ``dp.workers``):
-    per update, its shard's forward pass, ``(0.5 * loss).backward()`` — DDP averages the
-    gradients across the workers inside it — and ``optimizer.step()``. Yields the update (the
-    all-reduced loss; the live parameters) and the largest |Δ| between any rank's parameters
-    and this rank's (0.0: identical; every rank computes it from an all-gather)."""
+    per update, its shard's forward pass, ``E.backward()`` (E = ½·MSE, ½·SSE or the mean BCE)
+    — DDP averages the gradients across the workers inside it — and ``optimizer.step()``; the
+    scheduler's ``step()`` after each epoch (ReduceLROnPlateau's on the mean of the epoch's
+    all-reduced losses, the same number on every rank). Yields the update (the all-reduced
+    loss; the live parameters) and the largest |Δ| between any rank's parameters and this
+    rank's (0.0: identical; every rank computes it from an all-gather)."""
     status = status or _Status(lambda _: None)
     k = dp.workers
     run = dp.run
     model = _model(dp)
-    ddp = DistributedDataParallel(model)  # broadcasts rank 0's weights; hooks the all-reduce
-    criterion = nn.MSELoss(reduction="mean" if run.reduction == "mse" else "sum")
-    optimizer = torch.optim.SGD(ddp.parameters(), lr=run.lr)
+    # broadcasts rank 0's parameters; hooks the gradients' all-reduce into backward()
+    ddp = DistributedDataParallel(_Objective(model, run.reduction))
+    # torch.optim.<Class>(params, lr=lr, **options), as torch_backend builds it
+    optimizer = run.optimizer.build(torch.optim, ddp.parameters(), run.lr)
+    schedule = (run.scheduler.build(torch.optim.lr_scheduler, optimizer) if run.scheduler
+                else None)
     params = list(model.parameters())
-    views = model.weights_view()
-    views = views if isinstance(views, tuple) else (views,)
+    views = model.weights_view() if dp.network else model.params_view()
     dataset = TensorDataset(torch.from_numpy(run.X), torch.from_numpy(run.y))
     index = 0
     for epoch, order in enumerate(epoch_orders(len(run.y), run.epochs, dp.seed, dp.shuffle)):
@@ -174,14 +203,15 @@ def train_shard(
         loader = DataLoader(sampler.dataset, batch_size=dp.batch_size, sampler=sampler,
                             drop_last=dp.drop_last)
         last = len(loader) - 1
+        epoch_loss = 0.0
         for b, (xb, yb) in enumerate(loader):
             index += 1
             status.enter(index)
             _apply_fault(fault, rank, index, "compute")
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(ddp(xb), yb)  # this shard's MSE (or SSE)
+            loss, objective = ddp(xb, yb)  # this shard's MSE (SSE, BCE) and E_r
             status.collective()
-            (0.5 * loss).backward()  # E_r = ½·MSE_r; DDP: grad ← Σ_r grad_r / K
+            objective.backward()  # E_r = ½·MSE_r (or BCE_r); DDP: grad ← Σ_r grad_r / K
             optimizer.step()
             if fault is not None and fault.kind == "perturb" and (fault.rank, fault.step) == (
                     rank, index):
@@ -192,9 +222,12 @@ def train_shard(
             spread = _rank_spread(params, k)
             status.leave()
             value = reported.item()
+            epoch_loss += value
             raise_if_diverged("data_parallel", value, run.lr, epoch=epoch, batch=b, index=index,
                               params=views if b == last else ())
             yield Step(index, epoch, b == last, views, value), spread
+        if schedule is not None:
+            run.scheduler.step(schedule, epoch_loss / len(loader))
 
 
 def _rank_spread(params: Sequence[torch.Tensor], k: int) -> float:
@@ -526,13 +559,21 @@ def iter_data_parallel(
     shuffle: bool = True,
     drop_last: bool = False,
     loss: Reduction = "mse",
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Iterator[Step]:
-    """Data-parallel SGD in ``workers`` processes (DDP, gloo), rank 0's :class:`Step` per
-    update. Arguments as ``data_parallel.iter_data_parallel``; ``timeout``: seconds without
-    progress before the workers are ended with a :class:`WorkerError`."""
+    """Data-parallel training in ``workers`` processes (DDP, gloo, ``torch.optim``), rank 0's
+    :class:`Step` per update. Arguments as ``data_parallel.iter_data_parallel`` — all checked
+    here, before any worker starts; ``timeout``: seconds without progress before the workers
+    are ended with a :class:`WorkerError`."""
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout)
+                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
+                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                           scheduler_kwargs=scheduler_kwargs, bias=bias)
     return run_steps(dp, float(timeout))
 
 
@@ -550,51 +591,69 @@ def data_parallel(
     shuffle: bool = True,
     drop_last: bool = False,
     loss: Reduction = "mse",
+    optimizer: str = "sgd",
+    optimizer_kwargs: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    scheduler_kwargs: Mapping[str, Any] | None = None,
+    bias: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     record: bool | int = True,
 ) -> Training:
     """:func:`iter_data_parallel` run to the end."""
     dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout)
-    f = data_parallel_sse if dp.run.reduction == "sse" else data_parallel_mse
+                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
+                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
+                           scheduler_kwargs=scheduler_kwargs, bias=bias)
+    f = {"mse": data_parallel_mse, "sse": data_parallel_sse,
+         "bce": data_parallel_bce}[dp.run.reduction]
     return dp.finish(run_steps(dp, float(timeout)), f, record)
 
 
 def data_parallel_mse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The train MSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    """The train MSE of a neuron's weights (one array, or (w, b)) or a network's (a tuple per
+    layer, then its biases)."""
     from . import torch_backend as tb
 
-    return (tb.network_mse if isinstance(params, tuple) else tb.mse)(features, targets, params)
+    return (tb.network_mse if is_network(params) else tb.mse)(features, targets, params)
 
 
 def data_parallel_sse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The train SSE of a neuron's weights (one array) or a network's (a tuple per layer)."""
+    """The train SSE of a neuron's weights (one array, or (w, b)) or a network's (a tuple)."""
     from . import torch_backend as tb
 
-    return (tb.network_sse if isinstance(params, tuple) else tb.sse)(features, targets, params)
+    return (tb.network_sse if is_network(params) else tb.sse)(features, targets, params)
+
+
+def data_parallel_bce(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
+    """The mean binary cross-entropy (``nn.BCEWithLogitsLoss``) of a neuron's weights (one
+    array, or (w, b)) or a network's (a tuple)."""
+    from . import torch_backend as tb
+
+    return (tb.network_bce if is_network(params) else tb.bce)(features, targets, params)
 
 
 def data_parallel_accuracy(features: ArrayLike, targets: ArrayLike, params: Any) -> float:
-    """The test accuracy of a neuron's weights (one array) or a network's (a tuple)."""
+    """The test accuracy of a neuron's weights (one array, or (w, b)) or a network's (a tuple)."""
     from . import torch_backend as tb
 
-    f = tb.network_accuracy if isinstance(params, tuple) else tb.accuracy
+    f = tb.network_accuracy if is_network(params) else tb.accuracy
     return f(features, targets, params)
 
 
 def data_parallel_forward(features: ArrayLike, params: Any) -> np.ndarray:
-    """ŷ of every record for a neuron's weights (one array) or a network's (a tuple)."""
+    """ŷ of every record for a neuron's weights (one array, or (w, b)) or a network's."""
     from . import torch_backend as tb
 
-    return (tb.network_forward if isinstance(params, tuple) else tb.forward)(features, params)
+    return (tb.network_forward if is_network(params) else tb.forward)(features, params)
 
 
 def data_parallel_gradient(features: ArrayLike, targets: ArrayLike, params: Any,
                            loss: Reduction = "mse") -> Any:
-    """∂E/∂params on a batch for a neuron (one array) or a network (a tuple per layer)."""
+    """∂E/∂params on a batch from autograd, for a neuron (one array, or (w, b)) or a network
+    (a tuple per layer, then its biases)."""
     from . import torch_backend as tb
 
-    f = tb.network_gradient if isinstance(params, tuple) else tb.gradient
+    f = tb.network_gradient if is_network(params) else tb.gradient
     return f(features, targets, params, loss)
 
 
@@ -614,11 +673,27 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, help="hidden sizes (default: the single neuron)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the starting weights and the shuffle (default 42)")
-    p.add_argument("--loss", choices=("mse", "sse"), default="mse")
+    p.add_argument("--loss", choices=("mse", "sse", "bce"), default="mse")
+    p.add_argument("--bias", action="store_true", help="one bias per unit, starting at 0")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", metavar="NAME",
+                   help=f"torch.optim class: {', '.join(OPTIMIZERS)} (default: sgd)")
+    p.add_argument("--optimizer-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the optimizer, torch's keyword (repeatable)")
+    p.add_argument("--scheduler", choices=list(SCHEDULERS), metavar="NAME",
+                   help=f"lr scheduler, stepped once per epoch: {', '.join(SCHEDULERS)}")
+    p.add_argument("--scheduler-option", type=_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the scheduler (repeatable)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--drop-last", action="store_true")
     p.add_argument("--out", default="-", help="rank 0's JSON lines: a path, or - for stdout")
     return p
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as ``gd-compare`` reads it (:func:`gd_compare.cli._option`)."""
+    from .cli import _option as option
+
+    return option(text)
 
 
 def torchrun_run(args: argparse.Namespace, world_size: int) -> DataParallelRun:
@@ -626,16 +701,16 @@ def torchrun_run(args: argparse.Namespace, world_size: int) -> DataParallelRun:
     lesson's (or course's) start, exactly as ``compare("data_parallel", ...)`` builds it."""
     from .concepts import get_concept
 
-    params: dict[str, Any] = {"lr": args.lr, "epochs": args.epochs,
-                              "batch_size": args.batch_size, "workers": world_size,
-                              "hidden": args.hidden, "loss": args.loss,
-                              "drop_last": args.drop_last}
+    params: dict[str, Any] = {
+        "lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
+        "workers": world_size, "hidden": args.hidden, "loss": args.loss,
+        "drop_last": args.drop_last, "bias": args.bias, "optimizer": args.optimizer,
+        "optimizer_kwargs": dict(args.optimizer_option or ()), "scheduler": args.scheduler,
+        "scheduler_kwargs": dict(args.scheduler_option or ()) or None}
     if args.seed is not None:
         params["seed"] = args.seed
     kw = get_concept("data_parallel").inputs(args.dtype, **params).kwargs
-    return data_parallel_run(kw["features"], kw["targets"], kw["weights"], kw["lr"],
-                             kw["epochs"], kw["batch_size"], kw["workers"], kw["hidden"],
-                             kw["seed"], kw["shuffle"], kw["drop_last"], kw["loss"])
+    return data_parallel_run(**kw)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -648,10 +723,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gd_compare.distributed: {', '.join(missing)} not set: start it with torchrun "
               "(see the README, 'Data-parallel SGD')", file=sys.stderr)
         return 2
+    try:  # every option is checked before the rank joins the group
+        dp = torchrun_run(args, int(os.environ["WORLD_SIZE"]))
+    except (ValueError, TypeError) as exc:
+        print(f"gd_compare.distributed: {exc}", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method="env://")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    dp = torchrun_run(args, world)
+    rank = dist.get_rank()
     out = None
     if rank == 0:
         out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115

@@ -755,6 +755,7 @@ def _train_network(
 from .data_parallel import (  # noqa: E402
     data_parallel,
     data_parallel_accuracy,
+    data_parallel_bce,
     data_parallel_forward,
     data_parallel_gradient,
     data_parallel_mse,
@@ -762,6 +763,6 @@ from .data_parallel import (  # noqa: E402
     iter_data_parallel,
 )
 
-__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
-            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
-            "iter_data_parallel"]
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_bce",
+            "data_parallel_forward", "data_parallel_gradient", "data_parallel_mse",
+            "data_parallel_sse", "iter_data_parallel"]

@@ -682,6 +682,7 @@ def _train_network(
 from .distributed import (  # noqa: E402
     data_parallel,
     data_parallel_accuracy,
+    data_parallel_bce,
     data_parallel_forward,
     data_parallel_gradient,
     data_parallel_mse,
@@ -689,6 +690,6 @@ from .distributed import (  # noqa: E402
     iter_data_parallel,
 )
 
-__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_forward",
-            "data_parallel_gradient", "data_parallel_mse", "data_parallel_sse",
-            "iter_data_parallel"]
+__all__ += ["data_parallel", "data_parallel_accuracy", "data_parallel_bce",
+            "data_parallel_forward", "data_parallel_gradient", "data_parallel_mse",
+            "data_parallel_sse", "iter_data_parallel"]

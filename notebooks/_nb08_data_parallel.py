@@ -99,12 +99,14 @@ order: **exactly one batch of K·B records** of a single process.
 
 ## The code, twice
 
-Left: the NumPy twin — K shard gradients by hand, the all-reduce, one SGD step. Right: what
-each PyTorch worker runs. (The harness's labels name the backend modules; this code lives in
+Left: the NumPy twin — K shard gradients by hand, the all-reduce, one SGD step (or, with
+`optimizer=`, the hand-written optimizer given the all-reduced gradient; a scheduler once per
+epoch). Right: what each PyTorch worker runs — DDP around the model and its loss, and
+`torch.optim`. (The harness's labels name the backend modules; this code lives in
 `gd_compare/data_parallel.py` and `gd_compare/distributed.py`, re-exported by the backends.)
 """),
         code("side_by_side([dp.allreduce_mean, dp._shard_gradient, dp._twin_steps], "
-             "[distributed.train_shard])"),
+             "[distributed._Objective, distributed.train_shard])"),
         md("""
 ## The all-reduce of one step, by hand
 

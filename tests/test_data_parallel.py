@@ -186,6 +186,95 @@ def test_network_twin_equals_backprop_with_batch_k_times_b(admissions):
     _assert_same_steps(twin, single)
 
 
+#: one configuration per optimizer (torch's keywords), the options that change its update
+OPTIMIZER_CASES = [
+    ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, 0.5),
+    ("adam", {"amsgrad": True}, 0.01),
+    ("adamw", {"weight_decay": 0.1}, 0.01),
+    ("rmsprop", {"momentum": 0.5, "centered": True}, 0.001),
+    ("adagrad", {"lr_decay": 0.01}, 0.1),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "lr"), OPTIMIZER_CASES,
+                         ids=[c[0] for c in OPTIMIZER_CASES])
+def test_every_optimizer_k_workers_equal_one_process_with_batch_k_times_b(admissions, name,
+                                                                          options, lr):
+    """Each worker hands the all-reduced gradient to the same optimizer (gd_compare.optim),
+    so K = 2 workers of batch 30 take sgd_batching's steps at batch 60, option for option."""
+    X, y, _, _ = admissions
+    w = initial_weights(6)
+    kw = {"lr": lr, "epochs": 5, "optimizer": name, "optimizer_kwargs": options}
+    twin = _steps(dpm.iter_data_parallel(X, y, w, batch_size=30, workers=2, **kw))
+    single = _steps(nb.iter_sgd_batching(X, y, w, batch_size=60, **kw))
+    assert len(twin) == 30
+    _assert_same_steps(twin, single)
+    plain = _steps(dpm.iter_data_parallel(X, y, w, lr=lr, epochs=5, batch_size=30, workers=2))
+    assert np.max(np.abs(twin[-1][3][0] - plain[-1][3][0])) > 1e-3  # the optimizer acted
+
+
+@pytest.mark.parametrize(("scheduler", "options"), [
+    ("steplr", {"step_size": 1, "gamma": 0.5}),
+    ("reducelronplateau", {"patience": 0, "factor": 0.5, "threshold": 0.1}),
+])
+def test_bias_bce_and_a_scheduler_equal_one_process_with_batch_k_times_b(admissions, scheduler,
+                                                                         options):
+    """K = 4 with a bias, mean BCE and a scheduler stepped once per epoch (ReduceLROnPlateau on
+    the mean of the epoch's all-reduced losses) = sgd_batching at batch K·B = 60."""
+    X, y, _, _ = admissions
+    w = initial_weights(6)
+    kw = {"lr": 0.5, "epochs": 6, "loss": "bce", "bias": True, "optimizer": "sgd",
+          "optimizer_kwargs": {"momentum": 0.5}, "scheduler": scheduler,
+          "scheduler_kwargs": options}
+    twin = _steps(dpm.iter_data_parallel(X, y, w, batch_size=15, workers=4, **kw))
+    single = _steps(nb.iter_sgd_batching(X, y, w, batch_size=60, **kw))
+    assert [p.shape for p in twin[-1][3]] == [(6,), (1,)]  # (w, b)
+    _assert_same_steps(twin, single)
+    fixed = _steps(dpm.iter_data_parallel(X, y, w, batch_size=15, workers=4,
+                                          **(kw | {"scheduler": None, "scheduler_kwargs": None})))
+    assert abs(twin[-1][3][1][0] - fixed[-1][3][1][0]) > 1e-4  # the schedule acted
+
+
+def test_network_with_adam_bias_bce_and_a_schedule_equals_backprop_with_batch_k_times_b(
+        admissions):
+    X, y, _, _ = admissions
+    ws = initial_network_weights(6, (3,), seed=7)
+    kw = {"lr": 0.05, "epochs": 4, "hidden": (3,), "seed": 7, "loss": "bce", "bias": True,
+          "optimizer": "adam", "scheduler": "cosineannealinglr",
+          "scheduler_kwargs": {"T_max": 4}}
+    twin = _steps(dpm.iter_data_parallel(X, y, ws, batch_size=20, workers=2, **kw))
+    single = _steps(nb.iter_backprop_training(X, y, ws, batch_size=40, **kw))
+    assert [p.shape for p in twin[-1][3]] == [(6, 3), (3,), (3,), (1,)]
+    _assert_same_steps(twin, single)
+
+
+def test_the_loss_functions_take_a_neurons_weight_and_bias_pair(admissions):
+    X, y, _, _ = admissions
+    w, b = initial_weights(6), np.array([-0.3])
+    assert dpm.data_parallel_mse(X, y, (w, b)) == nb.mse(X, y, (w, b))
+    assert dpm.data_parallel_bce(X, y, (w, b)) == nb.bce(X, y, (w, b))
+    assert dpm.data_parallel_accuracy(X, y, (w, b)) == nb.accuracy(X, y, (w, b))
+    for got, want in zip(dpm.data_parallel_gradient(X, y, (w, b), loss="bce"),
+                         nb.gradient(X, y, (w, b), loss="bce"), strict=True):
+        np.testing.assert_array_equal(got, want)
+    ws = initial_network_weights(6, (2,))
+    assert dpm.data_parallel_bce(X, y, ws) == nb.network_bce(X, y, ws)
+    assert dpm.is_network(ws) and not dpm.is_network((w, b)) and not dpm.is_network(w)
+
+
+def test_the_concept_passes_the_options_on():
+    from gd_compare.concepts import get_concept
+
+    kw = get_concept("data_parallel").inputs(optimizer="adam", optimizer_kwargs={"eps": 1e-6},
+                                              scheduler="steplr",
+                                              scheduler_kwargs={"step_size": 2},
+                                              bias=True, loss="bce").kwargs
+    assert (kw["optimizer"], kw["optimizer_kwargs"], kw["scheduler"], kw["bias"],
+            kw["loss"]) == ("adam", {"eps": 1e-6}, "steplr", True, "bce")
+    run = nb.data_parallel(**kw | {"epochs": 1})
+    assert len(run.losses) == 6 and [p.shape for p in run.params] == [(6,), (1,)]
+
+
 def test_a_wrong_all_reduce_is_caught(admissions, monkeypatch):
     """Summing the shards' gradients without dividing by K (a classic mistake) breaks the
     equality with one process at batch K·B at the first step."""
@@ -214,11 +303,26 @@ def test_a_wrong_all_reduce_is_caught(admissions, monkeypatch):
     ({"lr": -1.0}, ValueError, "lr"),
     ({"loss": "mae"}, ValueError, "loss: expected one of"),
     ({"hidden": (0,)}, ValueError, "hidden"),
+    ({"optimizer": "adamx"}, ValueError,
+     "optimizer: unknown optimizer 'adamx'; valid: sgd, adam, adamw, rmsprop, adagrad"),
+    ({"optimizer_kwargs": {"momentum": -1.0}}, ValueError, "Invalid momentum value: -1.0"),
+    ({"optimizer": "adam", "optimizer_kwargs": {"lr": 0.1}}, TypeError,
+     "optimizer_kwargs: 'lr' is the training function's own lr argument"),
+    ({"scheduler": "steplr"}, TypeError, "scheduler_kwargs: steplr needs step_size"),
+    ({"scheduler_kwargs": {"gamma": 0.5}}, ValueError,
+     "scheduler_kwargs: given without a scheduler"),
+    ({"bias": "yes"}, TypeError, "bias: expected True or False"),
 ])
 def test_bad_input_names_the_argument(admissions, kwargs, error, text):
     X, y, _, _ = admissions
     with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)")):
         dpm.data_parallel(X, y, **kwargs)
+
+
+def test_bce_needs_targets_in_0_1(admissions):
+    X, y, _, _ = admissions
+    with pytest.raises(ValueError, match="targets: loss='bce'"):
+        dpm.data_parallel(X, y * 2 - 0.5, loss="bce")
 
 
 def test_no_caller_array_is_changed(admissions):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gd_compare import compare, initial_weights
+from gd_compare import compare, initial_network_weights, initial_weights
 from gd_compare import data_parallel as dpm
 from gd_compare.data_parallel import WorkerError, data_parallel_run
 
@@ -140,6 +140,119 @@ def test_drop_last_with_four_workers(pools, admissions):
                      features=X[:50], targets=y[:50], epochs=3)
     assert result.passed and result.steps == 6
     assert max(result.max_abs_diff.values()) <= 1e-12
+
+
+# --------------------------------------------------------------------------- the options
+
+
+def _same_steps_as(result, single, tol: float = 1e-12) -> float:
+    """DDP's every update (each parameter array and the loss) = the single process's, within
+    the harness's |Δ| ≤ tol + tol·|value|; returns the largest |Δ|."""
+    worst = 0.0
+    pairs = [*zip(result.torch.history, single.history, strict=True),
+             (result.torch.losses, single.losses)]
+    for ddp, one in pairs:
+        assert ddp.shape == one.shape
+        np.testing.assert_allclose(ddp, one, rtol=tol, atol=tol)
+        worst = max(worst, float(np.max(np.abs(ddp - one))))
+    return worst
+
+
+#: one configuration per torch.optim class (the same as tests/test_data_parallel.py's)
+OPTIMIZER_CASES = [
+    ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, 0.5),
+    ("adam", {"amsgrad": True}, 0.01),
+    ("adamw", {"weight_decay": 0.1}, 0.01),
+    ("rmsprop", {"momentum": 0.5, "centered": True}, 0.001),
+    ("adagrad", {"lr_decay": 0.01}, 0.1),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "lr"), OPTIMIZER_CASES,
+                         ids=[c[0] for c in OPTIMIZER_CASES])
+def test_every_optimizer_in_ddp_equals_the_twin_and_one_process(pools, admissions, name, options,
+                                                                lr):
+    """torch.optim.<Class> in each of K = 2 workers = gd_compare.optim in the NumPy twin (every
+    update, compare) = torch_backend.sgd_batching with that optimizer at batch K·B = 60."""
+    X, y, _, _ = admissions
+    kw = {"lr": lr, "epochs": 5, "optimizer": name, "optimizer_kwargs": options}
+    result = compare("data_parallel", workers=2, batch_size=30, **kw)
+    assert result.passed and result.steps == 30
+    assert max(result.max_abs_diff.values()) <= 1e-12
+    single = tb.sgd_batching(X, y, initial_weights(6), batch_size=60, **kw)
+    assert _same_steps_as(result, single) <= 1e-12
+
+
+def test_bias_bce_and_a_plateau_schedule_with_four_workers(pools, admissions):
+    X, y, _, _ = admissions
+    kw = {"lr": 0.5, "epochs": 6, "loss": "bce", "bias": True, "optimizer": "sgd",
+          "optimizer_kwargs": {"momentum": 0.5}, "scheduler": "reducelronplateau",
+          "scheduler_kwargs": {"patience": 0, "factor": 0.5, "threshold": 0.1}}
+    result = compare("data_parallel", workers=4, batch_size=15, **kw)
+    assert result.passed and result.bias and set(result.max_abs_diff) >= {"weights", "bias"}
+    assert max(result.max_abs_diff.values()) <= 1e-12
+    single = tb.sgd_batching(X, y, initial_weights(6), batch_size=60, **kw)
+    assert [h.shape for h in result.torch.history] == [(36, 6), (36, 1)]
+    assert _same_steps_as(result, single) <= 1e-12
+
+
+def test_network_with_adam_bias_bce_and_a_schedule(pools, admissions):
+    X, y, _, _ = admissions
+    kw = {"lr": 0.05, "epochs": 4, "hidden": (3,), "loss": "bce", "bias": True,
+          "optimizer": "adam", "scheduler": "steplr",
+          "scheduler_kwargs": {"step_size": 1, "gamma": 0.7}}
+    result = compare("data_parallel", workers=2, batch_size=20, **kw)
+    assert result.passed and result.steps == 36
+    assert max(result.max_abs_diff.values()) <= 1e-12
+    single = tb.backprop_training(X, y, initial_network_weights(6, (3,), seed=42),
+                                  batch_size=40, seed=42, **kw)
+    assert _same_steps_as(result, single) <= 1e-12
+
+
+def test_float32_with_adam_bias_and_bce_agrees_within_1e_5(pools):
+    result = compare("data_parallel", workers=2, dtype="float32", epochs=5, lr=0.05,
+                     optimizer="adam", bias=True, loss="bce")
+    assert result.passed and result.torch.final_weights[1].dtype == np.float32
+    assert 0 < max(result.max_abs_diff.values()) <= 1e-5
+
+
+def test_a_bad_option_is_named_before_any_worker_starts(monkeypatch, admissions):
+    X, y, _, _ = admissions
+
+    def no_workers(*args, **kwargs):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(distributed, "run_steps", no_workers)
+    monkeypatch.setattr(distributed, "WorkerPool", no_workers)
+    for call in (distributed.iter_data_parallel, distributed.data_parallel):
+        with pytest.raises(ValueError, match="optimizer: unknown optimizer 'adamx'; valid: sgd"):
+            call(X, y, optimizer="adamx")
+    with pytest.raises(ValueError, match="optimizer: unknown optimizer 'adamx'"):
+        compare("data_parallel", optimizer="adamx")
+    with pytest.raises(ValueError, match=r"Invalid beta parameter at index 0: 1\.5"):
+        compare("data_parallel", optimizer="adam", optimizer_kwargs={"betas": (1.5, 0.9)})
+
+
+def test_the_cli_runs_data_parallel_with_options(pools, capsys):
+    from gd_compare.cli import main
+
+    code = main(["--concept", "data_parallel", "--workers", "2", "--epochs", "2",
+                 "--optimizer", "adam", "--optimizer-option", "amsgrad=True", "--bias",
+                 "--loss", "bce", "--scheduler", "steplr", "--scheduler-option", "step_size=1",
+                 "--json", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "ignored" not in err
+    record = json.loads(out)["concepts"][0]
+    assert record["passed"] and record["steps"] == 12
+    assert record["optimizer"] == {"name": "adam", "options": {"amsgrad": True}}
+    assert record["scheduler"] == {"name": "steplr", "options": {"step_size": 1}}
+    for side in ("numpy", "torch"):
+        assert len(record[side]["final_weights"]) == 6 and len(record[side]["final_bias"]) == 1
+    assert max(record["max_abs_diff"].values()) <= 1e-12
+    with pytest.raises(SystemExit) as info:
+        main(["--concept", "data_parallel", "--optimizer-option", "momentum=-1"])
+    assert info.value.code == 2
+    assert "data_parallel: Invalid momentum value: -1" in capsys.readouterr().err
 
 
 def test_the_harness_knows_how_many_updates_a_data_parallel_run_makes(pools):
@@ -274,25 +387,42 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_a_whole_json(monke
 
 
 def test_the_torchrun_path_matches_the_numpy_twin(tmp_path, admissions):
+    """Two ranks under torchrun with an optimizer, a scheduler, a bias and BCE: rank 0's
+    updates = the NumPy twin's with the same options."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "steps.jsonl"
     env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    options = ["--lr", "0.05", "--optimizer", "adam", "--optimizer-option", "amsgrad=True",
+               "--scheduler", "steplr", "--scheduler-option", "step_size=1", "--bias",
+               "--loss", "bce"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
            "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
-           "-m", "gd_compare.distributed", "--epochs", "2", "--out", str(out)]
+           "-m", "gd_compare.distributed", "--epochs", "2", *options, "--out", str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     steps = [json.loads(line) for line in out.read_text().splitlines()]
     X, y, _, _ = admissions
     twin = _twin({"features": X, "targets": y, "weights": initial_weights(6), "epochs": 2,
-                  "workers": 2, "batch_size": 30})
+                  "workers": 2, "batch_size": 30, "lr": 0.05, "optimizer": "adam",
+                  "optimizer_kwargs": {"amsgrad": True}, "scheduler": "steplr",
+                  "scheduler_kwargs": {"step_size": 1}, "bias": True, "loss": "bce"})
     assert [s["index"] for s in steps] == list(range(1, 13))
     for got, (_, params, loss) in zip(steps, twin, strict=True):
-        assert got["rank_spread"] == 0.0
-        np.testing.assert_allclose(got["params"][0], params[0], rtol=1e-12, atol=1e-12)
+        assert got["rank_spread"] == 0.0 and len(got["params"]) == len(params) == 2
+        for a, b in zip(got["params"], params, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
         assert abs(got["loss"] - loss) <= 1e-12
+
+
+def test_main_names_a_bad_option_before_joining_the_group(monkeypatch, capsys):
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")  # nothing listens: joining would fail, not return
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert distributed.main(["--optimizer", "sgd", "--optimizer-option", "momentum=-1"]) == 2
+    assert "gd_compare.distributed: Invalid momentum value: -1" in capsys.readouterr().err
 
 
 def test_main_outside_torchrun_says_how_to_start_it(monkeypatch, capsys):
