@@ -97,7 +97,10 @@ def _option(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
         parsed = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
+    except TypeError as exc:  # e.g. {[1]: 2}: an unhashable key
+        raise argparse.ArgumentTypeError(f"{key.strip()}: not a valid value ({exc}), "
+                                         f"got {value!r}") from None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         if not value.strip().isidentifier():
             raise argparse.ArgumentTypeError(
                 f"{key.strip()}: expected a Python literal (e.g. 0.9, True, (0.9, 0.99)), "

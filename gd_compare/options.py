@@ -15,6 +15,7 @@ with ``gd_compare.optim`` (NumPy) or ``torch.optim`` (PyTorch). This module neve
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -91,9 +92,36 @@ class SchedulerChoice:
 
 LESSON_SGD = OptimizerChoice()
 
+#: the options that are numbers (min_lr: one or a list; betas: checked by Adam)
+_NUMERIC = ("momentum", "dampening", "weight_decay", "eps", "alpha", "lr_decay",
+            "initial_accumulator_value", "gamma", "eta_min", "factor", "patience",
+            "threshold", "cooldown", "min_lr")
+
 
 def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    """The options as strict JSON: a tuple as a list. The checks refuse a non-finite number;
+    should one come through anyway it is written as a string ("inf"), never as ``Infinity``."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, float) and not math.isfinite(v):
+            return repr(v)
+        return v
+    return {k: plain(v) for k, v in kwargs.items()}
+
+
+def _finite(kind: str, options: Mapping[str, Any], numeric: tuple[str, ...]) -> None:
+    """Every number among ``options`` finite, and each ``numeric`` key a real number (or a
+    list/tuple of them): what the constructors accept but a later step would trip over
+    (``gamma="half"``, ``gamma=None``) or turn into inf/NaN weights (``eps=1e999``)."""
+    for key, value in options.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            real = isinstance(item, int | float) and not isinstance(item, bool)
+            if key in numeric and not real:
+                raise ValueError(f"{kind}_kwargs: {key} must be a real number, got {value!r}")
+            if real and not math.isfinite(item):
+                raise ValueError(f"{kind}_kwargs: {key} must be finite, got {value!r}")
 
 
 def _name(kind: str, name: Any, known: Mapping[str, str]) -> str:
@@ -129,9 +157,10 @@ def check_optimizer(name: Any = "sgd", kwargs: Any = None) -> OptimizerChoice:
     name = _name("optimizer", name, OPTIMIZERS)
     cls = getattr(optim, OPTIMIZERS[name])
     options = _keywords("optimizer", name, kwargs, cls, ("params", "lr"))
+    _finite("optimizer", options, _NUMERIC)
     try:
         cls([np.zeros(1)], lr=0.1, **options)  # torch's checks, before any step
-    except TypeError as exc:
+    except (TypeError, IndexError, KeyError) as exc:
         raise TypeError(f"optimizer_kwargs: {exc}") from None
     return OptimizerChoice(name, options)
 
@@ -155,8 +184,9 @@ def check_scheduler(name: Any = None, kwargs: Any = None) -> SchedulerChoice | N
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"scheduler_kwargs: {key} must be a whole number >= 1, got {value!r}")
+    _finite("scheduler", options, _NUMERIC)
     try:
         cls(_probe(), **options)
-    except TypeError as exc:
+    except (TypeError, IndexError, KeyError) as exc:
         raise TypeError(f"scheduler_kwargs: {exc}") from None
     return SchedulerChoice(name, options)

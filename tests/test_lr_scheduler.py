@@ -78,3 +78,18 @@ def test_reduce_on_plateau_torchs_errors(kwargs, message):
         torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
     with pytest.raises(ValueError, match=message):
         lr_scheduler.ReduceLROnPlateau(nopt, **kwargs)
+
+
+def test_reduce_on_plateau_min_lr_list_as_torch():
+    nopt, topt = _pair()
+    ours = lr_scheduler.ReduceLROnPlateau(nopt, min_lr=[0.05], patience=0)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, min_lr=[0.05], patience=0)
+    for m in [1.0, 1.0, 1.0, 1.0]:
+        ours.step(m)
+        theirs.step(m)
+        assert ours.get_last_lr() == theirs.get_last_lr()
+    assert ours.get_last_lr() == [0.05]  # 0.1 → 0.01 floored at min_lr
+    for make in (torch.optim.lr_scheduler.ReduceLROnPlateau, lr_scheduler.ReduceLROnPlateau):
+        with pytest.raises(ValueError, match="expected 1 min_lrs, got 2"):
+            make(topt if make is torch.optim.lr_scheduler.ReduceLROnPlateau else nopt,
+                 min_lr=[0.0, 0.1])

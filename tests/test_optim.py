@@ -165,3 +165,24 @@ def test_same_constructor_keywords_and_defaults_as_torch():
         for key, param in theirs.items():
             assert ours[key].default == param.default, (name, key)
             assert ours[key].kind == param.kind, (name, key)
+
+
+@pytest.mark.parametrize("betas", [(0, 0.99), (0.9, 0)])
+def test_integer_betas_rejected_before_any_step_as_torch_does(betas):
+    """torch's constructor rejects an int beta (isinstance float); ours too, not mid-run."""
+    with pytest.raises(ValueError, match="betas must be either both floats or both Tensors"):
+        torch.optim.Adam([torch.zeros(2, requires_grad=True)], betas=betas)
+    with pytest.raises(ValueError, match="betas must be either both floats or both Tensors"):
+        optim.Adam([np.zeros(2)], betas=betas)
+
+
+def test_three_betas_rejected_before_any_step():
+    """torch accepts (0.9, 0.99, 0.5) in its constructor, then fails at its first step
+    (``beta1, beta2 = group["betas"]``); ours refuses it up front rather than drop the third."""
+    t = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.Adam([t], betas=(0.9, 0.99, 0.5))
+    t.grad = torch.ones(2, dtype=torch.float64)
+    with pytest.raises(ValueError):
+        topt.step()
+    with pytest.raises(ValueError, match="betas: expected a pair"):
+        optim.Adam([np.zeros(2)], betas=(0.9, 0.99, 0.5))
