@@ -306,6 +306,8 @@ def _notes(r: Comparison) -> list[str]:
         notes.append(f"{r.concept}: test row(s) {list(r.threshold_rows)} sit on the threshold: "
                      f"the outputs agree within the tolerance but fall on opposite sides of 0.5 "
                      f"(a tie, not a mismatch; the accuracies differ by these rows)")
+    if getattr(r, "schedule_tie", None) is not None:
+        notes.append(f"{r.concept}: {r.schedule_tie} (compared {r.steps} steps)")
     saturated = _saturation(r)
     if saturated is not None:
         notes.append(saturated)

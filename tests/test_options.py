@@ -128,3 +128,21 @@ def test_step_rejects_a_gradient_of_the_wrong_shape_unchanged():
                                          r"got \(2,\)"):
         opt.step([np.zeros(4), np.ones(2)])  # NumPy would broadcast (2,) to (3, 2)
     assert (p == 1).all() and opt.state == [{}, {}]  # nothing stepped
+
+
+def test_plateau_replay_finds_where_the_decisions_part():
+    from gd_compare.options import PlateauReplay
+
+    choice = check_scheduler("reducelronplateau", {"threshold": 0.0, "patience": 0,
+                                                   "factor": 0.5})
+    assert PlateauReplay.of(check_scheduler("steplr", {"step_size": 2}), 0.1) is None
+    replay = PlateauReplay.of(choice, 0.1)
+    up = 0.375 + 2**-53  # one ULP above 0.375
+    assert replay.add(0, (1.0, 1.0), False) is None  # two batches per epoch: their mean
+    assert replay.add(0, (0.5, 0.5), True) is None  # both: best 0.75
+    assert replay.add(1, (0.375, up), True) is None  # both improved; bests 0.375 and up
+    assert replay.add(2, (0.375, 0.375), False) is None
+    tie = replay.add(2, (0.375, 0.375), True)  # numpy: not below its best → cut; torch: below
+    assert tie is not None and tie.epoch == 2 and tie.lrs == (0.05, 0.1)
+    assert tie.metrics == (0.375, 0.375) and tie.bests == (0.375, up)
+    assert "a tie, not different math" in str(tie)
