@@ -97,7 +97,10 @@ def _option(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
         parsed = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError):
+    except TypeError as exc:  # e.g. {[1]: 2}: an unhashable key
+        raise argparse.ArgumentTypeError(f"{key.strip()}: not a valid value ({exc}), "
+                                         f"got {value!r}") from None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         if not value.strip().isidentifier():
             raise argparse.ArgumentTypeError(
                 f"{key.strip()}: expected a Python literal (e.g. 0.9, True, (0.9, 0.99)), "
@@ -303,6 +306,8 @@ def _notes(r: Comparison) -> list[str]:
         notes.append(f"{r.concept}: test row(s) {list(r.threshold_rows)} sit on the threshold: "
                      f"the outputs agree within the tolerance but fall on opposite sides of 0.5 "
                      f"(a tie, not a mismatch; the accuracies differ by these rows)")
+    if getattr(r, "schedule_tie", None) is not None:
+        notes.append(f"{r.concept}: {r.schedule_tie} (compared {r.steps} steps)")
     saturated = _saturation(r)
     if saturated is not None:
         notes.append(saturated)

@@ -42,6 +42,7 @@ from .core import (
     log_epochs,
     split_network,
 )
+from .options import PlateauReplay, ScheduleTie, check_scheduler
 from .tracking import Judge, Mismatch, _StepBuffer, _Tracker, ulp_distance
 from .verdict import (
     MAX_TOLERANCE,
@@ -112,6 +113,9 @@ class Comparison:
     #: test rows whose outputs agree within the tolerance but fall on opposite sides of the
     #: threshold (a tie: not a mismatch, though the accuracies differ by these rows)
     threshold_rows: tuple[int, ...] = ()
+    #: ReduceLROnPlateau's decisions parted on epoch losses that agree within the tolerance
+    #: (a tie at its threshold): the steps up to there are compared, the later ones not
+    schedule_tie: ScheduleTie | None = None
     #: the runs' parameters end with one bias per layer (``bias=True``)
     bias: bool = False
 
@@ -154,6 +158,7 @@ class Comparison:
             "backends": list(self.labels),
             **({} if self.rejudge is None else self.rejudge.to_json()),
             "threshold_rows": list(self.threshold_rows),
+            "schedule_tie": None if self.schedule_tie is None else self.schedule_tie.to_json(),
             "numpy": run(self.numpy),
             "torch": run(self.torch),
         }
@@ -349,6 +354,8 @@ def _compare_training(
     buffer = _StepBuffer(tracker, eager=stop_on_failure, rows=_BLOCK_STEPS, start=start,
                          judge=_judge(rejudge) if rejudge is not None else None,
                          bias=bool(kwargs.get("bias", False)))
+    plateau = _plateau(kwargs, tracker.labels)
+    tie = None
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = tracker.labels[0] if a is None else tracker.labels[1]
@@ -381,6 +388,13 @@ def _compare_training(
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
+        if plateau is not None:
+            tie = plateau.add(a.epoch, (a.loss, b.loss), a.end_of_epoch)
+            if tie is not None:
+                buffer.flush()  # every step so far judged: do their losses agree?
+                if tracker.first is None:
+                    break  # a tie: the next epochs run two different schedules
+                tie = plateau = None  # parted after a mismatch: that mismatch is the verdict
     buffer.flush()
     assert last is not None
     # a run stopped at its first mismatch ends there: its weights may not even be finite, so
@@ -401,7 +415,8 @@ def _compare_training(
                 run.test_accuracy = getattr(mods[i], spec.accuracy_function)(*inputs.test,
                                                                             _arg(s.params))
         runs.append(run)
-    extra: dict[str, Any] = {"rejudge": None if rejudge is None else rejudge.figures}
+    extra: dict[str, Any] = {"rejudge": None if rejudge is None else rejudge.figures,
+                             "schedule_tie": tie}
     if finished:
         if rejudge is not None:  # the gradients at the start and at the end, below any atol
             if start:
@@ -414,6 +429,15 @@ def _compare_training(
             extra["threshold_rows"] = _check_accuracy(spec, mods, tracker, steps, inputs.test,
                                                       last, runs, rejudge)
     return (runs[0], runs[1]), steps, extra
+
+
+def _plateau(kwargs: dict[str, Any], labels: tuple[str, str]) -> PlateauReplay | None:
+    """ReduceLROnPlateau's replay on both backends' epoch losses, if the run has one."""
+    try:
+        choice = check_scheduler(kwargs.get("scheduler"), kwargs.get("scheduler_kwargs"))
+    except (TypeError, ValueError):
+        return None  # the backends reject it themselves, naming it
+    return PlateauReplay.of(choice, kwargs.get("lr"), labels)
 
 
 def _arg(params: tuple[np.ndarray, ...]) -> Any:

@@ -144,7 +144,8 @@ class ReduceLROnPlateau:
     """lr ← max(lr·factor, min_lr) once the metric passed to ``step(metrics)`` has not improved
     for more than ``patience`` epochs (then wait ``cooldown`` epochs). "Improved", mode "min",
     threshold_mode "rel": metric < best·(1 − threshold) ("abs": < best − threshold; mode "max"
-    mirrored). A cut smaller than ``eps`` is skipped. torch's ``ReduceLROnPlateau``, by hand."""
+    mirrored). A cut smaller than ``eps`` is skipped. ``min_lr``: one number, or a list with one
+    per parameter group (torch's). torch's ``ReduceLROnPlateau``, by hand."""
 
     def __init__(
         self,
@@ -155,7 +156,7 @@ class ReduceLROnPlateau:
         threshold: float = 1e-4,
         threshold_mode: Literal["rel", "abs"] = "rel",
         cooldown: int = 0,
-        min_lr: float = 0,
+        min_lr: float | list[float] | tuple[float, ...] = 0,
         eps: float = 1e-8,
     ) -> None:
         if factor >= 1.0:
@@ -164,7 +165,13 @@ class ReduceLROnPlateau:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
-        self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        if isinstance(min_lr, list | tuple):  # torch: one per parameter group
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, "
+                                 f"got {len(min_lr)}")
+            self.min_lrs = list(min_lr)
+        else:
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps

@@ -44,8 +44,20 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     return start
 
 
-def _is_float(x: Any) -> bool:
+def _is_real(x: Any) -> bool:
     return isinstance(x, float | int) and not isinstance(x, bool)
+
+
+def _check_betas(betas: Any) -> None:
+    """torch's checks of ``betas``, in torch's order, before any step — plus what torch leaves to
+    an IndexError/KeyError (a wrong container) or to the first step (a third beta, which
+    ``beta1, beta2 = group["betas"]`` rejects there)."""
+    if (not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2
+            or not all(_is_real(b) for b in betas)):
+        raise ValueError(f"betas: expected a pair of floats (beta1, beta2), got {betas!r}")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
 def _check_lr(lr: float) -> None:
@@ -86,8 +98,13 @@ class Optimizer:
         if len(grads) != len(params):
             raise ValueError(f"grads: expected {len(params)} gradients, got {len(grads)}")
         group = self.param_groups[0]
+        grads = [np.asarray(g, dtype=p.dtype) for p, g in zip(params, grads, strict=True)]
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if g.shape != p.shape:  # NumPy would broadcast it silently
+                raise ValueError(f"grads[{i}]: expected shape {p.shape} (params[{i}]), "
+                                 f"got {g.shape}")
         for p, g, state in zip(params, grads, self.state, strict=True):
-            self._update(p, np.asarray(g, dtype=p.dtype), state, group)
+            self._update(p, g, state, group)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -200,13 +217,12 @@ class Adam(Optimizer):
     ) -> None:
         _check_lr(lr)
         _non_negative(eps, "epsilon")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        _check_betas(betas)
         _non_negative(weight_decay, "weight_decay")
-        if not (_is_float(betas[0]) and _is_float(betas[1])):
-            raise ValueError("betas must be either both floats or both Tensors")
+        if not (isinstance(betas[0], float) and isinstance(betas[1], float)):
+            # torch's isinstance(beta, float): an int (0, not 0.0) fails it, before any step
+            raise ValueError("betas must be either both floats or both Tensors "
+                             f"(write 0.0, not 0), got {tuple(betas)!r}")
         super().__init__(params, {"lr": lr, "betas": (float(betas[0]), float(betas[1])),
                                   "eps": eps, "weight_decay": weight_decay,
                                   "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,

@@ -15,6 +15,7 @@ with ``gd_compare.optim`` (NumPy) or ``torch.optim`` (PyTorch). This module neve
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -24,8 +25,8 @@ import numpy as np
 
 from . import lr_scheduler, optim
 
-__all__ = ["LESSON_SGD", "OPTIMIZERS", "SCHEDULERS", "OptimizerChoice", "SchedulerChoice",
-           "check_optimizer", "check_scheduler"]
+__all__ = ["LESSON_SGD", "OPTIMIZERS", "SCHEDULERS", "OptimizerChoice", "PlateauReplay",
+           "ScheduleTie", "SchedulerChoice", "check_optimizer", "check_scheduler"]
 
 #: name → the class of that name in ``torch.optim`` and in :mod:`gd_compare.optim`
 OPTIMIZERS: dict[str, str] = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW",
@@ -92,8 +93,104 @@ class SchedulerChoice:
 LESSON_SGD = OptimizerChoice()
 
 
+@dataclass(frozen=True)
+class ScheduleTie:
+    """ReduceLROnPlateau decided differently on the two backends' epoch losses although they
+    agree within the tolerance: a tie at its threshold, not different math."""
+
+    epoch: int  # 0-based: the epoch whose loss the two schedulers decided on
+    metrics: tuple[float, float]  # each backend's epoch loss (the metric it stepped on)
+    bests: tuple[float, float]  # each scheduler's best metric before that step
+    lrs: tuple[float, float]  # each backend's learning rate for the next epoch
+    labels: tuple[str, str] = ("numpy", "torch")
+
+    def __str__(self) -> str:
+        (la, lb), (ma, mb), (ba, bb) = self.labels, self.metrics, self.bests
+        return (f"the schedulers' learning rates part at the end of epoch {self.epoch} "
+                f"({la} goes on with lr {self.lrs[0]!r}, {lb} with {self.lrs[1]!r}): "
+                f"ReduceLROnPlateau compared epoch losses that agree within the tolerance "
+                f"({la}: {ma!r} against its best {ba!r}; {lb}: {mb!r} against {bb!r}) and they "
+                f"fall on opposite sides of its threshold — a tie, not different math; the "
+                f"later epochs (two different schedules) are not compared. A threshold > 0 "
+                f"(torch's default 1e-4) avoids such ties")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "metrics": list(self.metrics), "bests": list(self.bests),
+                "lrs": list(self.lrs),
+                "message": str(self)}
+
+
+class PlateauReplay:
+    """ReduceLROnPlateau (the hand-written twin, whose decisions equal torch's for the same
+    metrics) replayed on each backend's epoch losses, summed as the backends sum them: the
+    first epoch after which the two rates part, i.e. where the backends' own schedulers
+    (each stepping on its own epoch loss) took different decisions. The other schedulers count
+    epochs, never losses: nothing to replay."""
+
+    def __init__(self, choice: SchedulerChoice, lr: float,
+                 labels: tuple[str, str] = ("numpy", "torch")) -> None:
+        self.schedulers = [choice.build(lr_scheduler, optim.SGD([np.zeros(1)], lr=lr))
+                           for _ in range(2)]
+        self.labels = labels
+        self.sums = [0.0, 0.0]
+        self.batches = 0
+
+    @classmethod
+    def of(cls, choice: SchedulerChoice | None, lr: Any,
+           labels: tuple[str, str] = ("numpy", "torch")) -> PlateauReplay | None:
+        if choice is None or choice.name != "reducelronplateau" or lr is None:
+            return None
+        return cls(choice, float(lr), labels)
+
+    def add(self, epoch: int, losses: tuple[float, float],
+            end_of_epoch: bool) -> ScheduleTie | None:
+        """One update's losses (one per backend); at the end of an epoch, step both replays and
+        return the :class:`ScheduleTie` if their rates part there."""
+        self.batches += 1
+        for i, loss in enumerate(losses):
+            self.sums[i] += loss
+        if not end_of_epoch:
+            return None
+        metrics = (self.sums[0] / self.batches, self.sums[1] / self.batches)
+        self.sums, self.batches = [0.0, 0.0], 0
+        bests = (float(self.schedulers[0].best), float(self.schedulers[1].best))
+        for scheduler, metric in zip(self.schedulers, metrics, strict=True):
+            scheduler.step(metric)
+        lrs = tuple(s.optimizer.param_groups[0]["lr"] for s in self.schedulers)
+        if lrs[0] == lrs[1]:
+            return None
+        return ScheduleTie(epoch, metrics, bests, (lrs[0], lrs[1]), self.labels)
+
+#: the options that are numbers (min_lr: one or a list; betas: checked by Adam)
+_NUMERIC = ("momentum", "dampening", "weight_decay", "eps", "alpha", "lr_decay",
+            "initial_accumulator_value", "gamma", "eta_min", "factor", "patience",
+            "threshold", "cooldown", "min_lr")
+
+
 def _jsonable(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    """The options as strict JSON: a tuple as a list. The checks refuse a non-finite number;
+    should one come through anyway it is written as a string ("inf"), never as ``Infinity``."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, float) and not math.isfinite(v):
+            return repr(v)
+        return v
+    return {k: plain(v) for k, v in kwargs.items()}
+
+
+def _finite(kind: str, options: Mapping[str, Any], numeric: tuple[str, ...]) -> None:
+    """Every number among ``options`` finite, and each ``numeric`` key a real number (or a
+    list/tuple of them): what the constructors accept but a later step would trip over
+    (``gamma="half"``, ``gamma=None``) or turn into inf/NaN weights (``eps=1e999``)."""
+    for key, value in options.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            real = isinstance(item, int | float) and not isinstance(item, bool)
+            if key in numeric and not real:
+                raise ValueError(f"{kind}_kwargs: {key} must be a real number, got {value!r}")
+            if real and not math.isfinite(item):
+                raise ValueError(f"{kind}_kwargs: {key} must be finite, got {value!r}")
 
 
 def _name(kind: str, name: Any, known: Mapping[str, str]) -> str:
@@ -129,9 +226,10 @@ def check_optimizer(name: Any = "sgd", kwargs: Any = None) -> OptimizerChoice:
     name = _name("optimizer", name, OPTIMIZERS)
     cls = getattr(optim, OPTIMIZERS[name])
     options = _keywords("optimizer", name, kwargs, cls, ("params", "lr"))
+    _finite("optimizer", options, _NUMERIC)
     try:
         cls([np.zeros(1)], lr=0.1, **options)  # torch's checks, before any step
-    except TypeError as exc:
+    except (TypeError, IndexError, KeyError) as exc:
         raise TypeError(f"optimizer_kwargs: {exc}") from None
     return OptimizerChoice(name, options)
 
@@ -155,8 +253,9 @@ def check_scheduler(name: Any = None, kwargs: Any = None) -> SchedulerChoice | N
         value = options.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"scheduler_kwargs: {key} must be a whole number >= 1, got {value!r}")
+    _finite("scheduler", options, _NUMERIC)
     try:
         cls(_probe(), **options)
-    except TypeError as exc:
+    except (TypeError, IndexError, KeyError) as exc:
         raise TypeError(f"scheduler_kwargs: {exc}") from None
     return SchedulerChoice(name, options)

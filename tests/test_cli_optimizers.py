@@ -41,9 +41,35 @@ def test_default_json_names_the_lessons_sgd(capsys):
     (["--optimizer-option", "nesterov=True"], "Nesterov momentum requires a momentum"),
     (["--scheduler", "steplr"], "steplr needs step_size"),
     (["--scheduler-option", "gamma=0.5"], "scheduler_kwargs: given without a scheduler"),
+    (["--optimizer", "adam", "--optimizer-option", "betas=(0.9,)"], "betas: expected a pair"),
+    (["--optimizer", "adam", "--optimizer-option", "betas={}"], "betas: expected a pair"),
+    (["--optimizer", "adam", "--optimizer-option", "betas=(0.9, 0.99, 0.5)"],
+     "betas: expected a pair"),
+    (["--optimizer", "adam", "--optimizer-option", "betas=(0, 0.99)"],
+     "betas must be either both floats"),
+    (["--optimizer-option", "momentum={[1]:2}"], "momentum: not a valid value"),
+    (["--scheduler", "exponentiallr", "--scheduler-option", "gamma=half"],
+     "gamma must be a real number, got 'half'"),
+    (["--scheduler", "steplr", "--scheduler-option", "step_size=2", "--scheduler-option",
+      "gamma=None"], "gamma must be a real number, got None"),
+    (["--optimizer", "adagrad", "--optimizer-option", "eps=1e999"], "eps must be finite"),
+    (["--scheduler", "reducelronplateau", "--scheduler-option", "min_lr=[0.0, 0.1]"],
+     "expected 1 min_lrs, got 2"),
 ])
 def test_bad_values_exit_2_with_one_line(argv, match, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["--concept", "mse_training", "--epochs", "2", *argv])
     err = capsys.readouterr().err
     assert info.value.code == 2 and match in err and len(err.strip().splitlines()) == 1
+
+
+def test_json_is_strict_even_for_extreme_options(capsys):
+    """Every option value that passes the checks is written as strict JSON (no Infinity)."""
+    argv = ["--concept", "mse_training", "--epochs", "3", "--optimizer", "adagrad",
+            "--optimizer-option", "eps=1e300", "--scheduler", "reducelronplateau",
+            "--scheduler-option", "min_lr=[0.001]", "--json", "-"]
+    assert cli.main(argv) == 0
+    record = json.loads(capsys.readouterr().out)["concepts"][0]
+    json.dumps(record, allow_nan=False)
+    assert record["optimizer"]["options"] == {"eps": 1e300}
+    assert record["scheduler"]["options"] == {"min_lr": [0.001]}

@@ -78,3 +78,47 @@ def test_reduce_on_plateau_torchs_errors(kwargs, message):
         torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
     with pytest.raises(ValueError, match=message):
         lr_scheduler.ReduceLROnPlateau(nopt, **kwargs)
+
+
+def test_reduce_on_plateau_min_lr_list_as_torch():
+    nopt, topt = _pair()
+    ours = lr_scheduler.ReduceLROnPlateau(nopt, min_lr=[0.05], patience=0)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, min_lr=[0.05], patience=0)
+    for m in [1.0, 1.0, 1.0, 1.0]:
+        ours.step(m)
+        theirs.step(m)
+        assert ours.get_last_lr() == theirs.get_last_lr()
+    assert ours.get_last_lr() == [0.05]  # 0.1 → 0.01 floored at min_lr
+    for make in (torch.optim.lr_scheduler.ReduceLROnPlateau, lr_scheduler.ReduceLROnPlateau):
+        with pytest.raises(ValueError, match="expected 1 min_lrs, got 2"):
+            make(topt if make is torch.optim.lr_scheduler.ReduceLROnPlateau else nopt,
+                 min_lr=[0.0, 0.1])
+
+
+@pytest.mark.parametrize(("kwargs", "metrics", "lrs"), [
+    # mode max, abs: 0.95 is not above best + 0.1 (a bad epoch → cut); best − 0.1 would pass it
+    ({"mode": "max", "threshold_mode": "abs", "threshold": 0.1}, [1.0, 0.95, 1.2],
+     [1.0, 0.5, 0.5]),
+    # mode max, rel: 0.95 is not above best·(1 + 0.1); best·(1 − 0.1) would pass it
+    ({"mode": "max", "threshold_mode": "rel", "threshold": 0.1}, [1.0, 0.95, 1.2],
+     [1.0, 0.5, 0.5]),
+    # mode min, abs: 1.05 is not below best − 0.1; best + 0.1 would pass it
+    ({"mode": "min", "threshold_mode": "abs", "threshold": 0.1}, [1.0, 1.05, 0.8],
+     [1.0, 0.5, 0.5]),
+    # a cut of exactly eps (1.0 → 0.5 with eps 0.5) is skipped: old − new > eps, not >=
+    ({"eps": 0.5}, [1.0, 2.0, 3.0], [1.0, 1.0, 1.0]),
+    ({"eps": 0.4999}, [1.0, 2.0, 3.0], [1.0, 0.5, 0.5]),  # 0.5 → 0.25 is a cut of 0.25 < eps
+])
+def test_reduce_on_plateau_each_comparison_as_torch(kwargs, metrics, lrs):
+    nopt = optim.SGD([np.zeros(2)], lr=1.0)
+    topt = torch.optim.SGD([torch.zeros(2, dtype=torch.float64, requires_grad=True)], lr=1.0)
+    kwargs = {"patience": 0, "factor": 0.5, **kwargs}
+    ours = lr_scheduler.ReduceLROnPlateau(nopt, **kwargs)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
+    got = []
+    for m in metrics:
+        ours.step(m)
+        theirs.step(m)
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        got.append(ours.get_last_lr()[0])
+    assert got == lrs

@@ -180,3 +180,35 @@ def test_scheduled_runs_every_step():
         result = compare("backprop", optimizer="adam", lr=0.01, scheduler=name,
                          scheduler_kwargs=kwargs, epochs=1000, record=False)
         assert result.passed and max(result.max_abs_diff.values()) <= 1e-12, name
+
+
+PLATEAU_TIE = {"threshold": 0.0, "patience": 0, "factor": 0.9, "eps": 0.0}
+
+
+def test_plateau_tie_is_named_a_tie_not_different_math():
+    """threshold=0: at epoch 335 the epoch losses compared (this one against the best so far,
+    a few ULPs apart between the backends) fall on opposite sides of the threshold; NumPy cuts
+    the rate and torch does not. The steps up to there agree; the rest is not compared."""
+    import json
+
+    r = compare("mse_training", optimizer="adam", lr=0.05, epochs=340,
+                scheduler="reducelronplateau", scheduler_kwargs=PLATEAU_TIE)
+    tie = r.schedule_tie
+    assert r.passed and tie is not None and tie.epoch == 335 and r.steps == 336
+    assert tie.lrs[0] == tie.lrs[1] * 0.9  # NumPy cut, torch kept its rate
+    assert abs(tie.bests[0] - tie.bests[1]) <= 1e-15 and tie.metrics[0] == tie.metrics[1]
+    assert r.max_abs_diff["weights"] <= 1e-15  # every compared step within a few ULPs
+    record = json.loads(json.dumps(r.to_json(), allow_nan=False))
+    assert record["schedule_tie"]["epoch"] == 335 and "a tie, not different math" in str(tie)
+
+
+def test_plateau_with_wrong_math_is_not_called_a_tie(monkeypatch):
+    """A scheduler that decides wrongly (an improvement must beat the best by 1e-3, not 0) parts
+    from torch's on the same losses: a mismatch, never excused as a tie."""
+    from gd_compare import lr_scheduler
+
+    monkeypatch.setattr(lr_scheduler.ReduceLROnPlateau, "_is_better",
+                        lambda self, a, best: a < best - 1e-3)
+    r = compare("mse_training", optimizer="adam", lr=0.05, epochs=40,
+                scheduler="reducelronplateau", scheduler_kwargs=PLATEAU_TIE)
+    assert not r.passed and r.schedule_tie is None
