@@ -408,6 +408,8 @@ def plot_main(argv: Sequence[str]) -> int:
     """``gd-compare plot``: write the PNGs, list them; exit 0/1/2 as the main command."""
     parser = build_plot_parser()
     args = parser.parse_args(argv)
+    if not args.out.strip():  # Path("") is the current folder: never write there unasked
+        parser.error("--out: expected a folder name, got an empty name")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -423,10 +425,11 @@ def plot_main(argv: Sequence[str]) -> int:
         print(note, file=sys.stderr)
     from . import plots  # matplotlib is imported only for this subcommand
 
-    try:
-        saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
-                               progress=sys.stderr.isatty(), echo=lambda p: print(f"wrote {p}"),
-                               params=_wanted(args))
+    try:  # an overflow is reported once, as a DivergenceError, not as numpy warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
+                                   progress=sys.stderr.isatty(),
+                                   echo=lambda p: print(f"wrote {p}"), params=_wanted(args))
     except DivergenceError as exc:
         print(f"{PROG} plot: {exc}", file=sys.stderr)
         return 1

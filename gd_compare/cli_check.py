@@ -2,8 +2,9 @@
 
 The function is loaded from the file and run by :func:`gd_compare.check.check` in lockstep with
 the PyTorch autograd twin. Exit status: 0 the function is right, 1 it is wrong — a wrong step
-(printed with its diagnosis), a failure inside it, or a file that does not import or has no such
-function (its error in one line) — and 2 for a usage error (a bad option, a missing file). An
+(printed with its diagnosis), a failure inside it, or a file that does not import (the learner's
+code failed: its error in one line) — and 2 for a usage error: a bad option, a missing file, or a
+FUNCTION the imported file does not define as a function (what was typed names nothing to check). An
 instructor can loop it over a folder of submissions::
 
     for f in submissions/*.py; do gd-compare check "$f:train_epoch" --concept mse_training; done
@@ -28,7 +29,12 @@ from .harness import DEFAULT_TOLERANCE
 
 
 class LoadError(Exception):
-    """The learner's file could not be imported, or has no such function."""
+    """The learner's file could not be imported: the learner's code failed (exit 1)."""
+
+
+class NoSuchFunctionError(LoadError):
+    """The file imports but the FUNCTION typed on the command line is not a function in it:
+    a usage error (exit 2), like a missing file."""
 
 
 def build_check_parser() -> argparse.ArgumentParser:
@@ -101,9 +107,9 @@ def load_function(file: Path, name: str) -> Callable[..., Any]:
             sys.path.remove(folder)
     fn = getattr(module, name, None)
     if fn is None:
-        raise LoadError(f"{file}: has no function {name!r}")
+        raise NoSuchFunctionError(f"{file}: has no function {name!r}")
     if not callable(fn):
-        raise LoadError(f"{file}: {name!r} is a {type(fn).__name__}, not a function")
+        raise NoSuchFunctionError(f"{file}: {name!r} is a {type(fn).__name__}, not a function")
     return fn
 
 
@@ -141,11 +147,13 @@ def check_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     file, name = _split_target(parser, args.target)
     params = _params(args.concept, args, parser)
-    if args.json and args.json != "-":
-        _check_writable(parser, args.json)
+    if args.json is not None and args.json != "-":
+        _check_writable(parser, args.json)  # an empty name too: exit 2, as the main command
     target = {"path": str(file), "function": name, "concept": args.concept}
     try:
         fn = load_function(file, name)
+    except NoSuchFunctionError as exc:  # what the user typed names no function: usage, no JSON
+        parser.error(str(exc))
     except LoadError as exc:
         if args.json:
             _write_json(args.json, target | {"passed": False, "problem": "import",

@@ -39,6 +39,8 @@ DTYPES: dict[str, np.dtype] = {"float64": np.dtype(np.float64), "float32": np.dt
 
 def check_dtype(dtype: str | np.dtype | type) -> np.dtype:
     """``"float64"`` (default everywhere) or ``"float32"``."""
+    if dtype is None:  # np.dtype(None) is float64: None would quietly mean float64
+        raise TypeError("dtype: expected 'float64' or 'float32', got None")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:

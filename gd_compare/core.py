@@ -280,9 +280,18 @@ def check_neuron_data(
     return X, y, (np.ascontiguousarray(w, dtype=dtype), b.astype(dtype))  # type: ignore[union-attr]
 
 
-def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
+#: The most weights a network may have. The lesson's has 14 (6·2 + 2); 10 million float64 are
+#: 80 MB per copy, and a comparison holds several at once (both backends' weights, gradients,
+#: optimizer state, the recorded history): beyond this a typo such as ``hidden=99999999``
+#: would exhaust the memory instead of being refused.
+MAX_NETWORK_WEIGHTS = 10_000_000
+
+
+def check_hidden(hidden: int | Sequence[int], n_features: int | None = None) -> tuple[int, ...]:
     """The sizes of a network's hidden layers: one int per layer, each >= 1 (an int alone is
-    one hidden layer). Errors name the layer: ``hidden[1] (hidden layer 2)``."""
+    one hidden layer). Errors name the layer: ``hidden[1] (hidden layer 2)``. The network on
+    ``n_features`` inputs may have at most :data:`MAX_NETWORK_WEIGHTS` weights (without
+    ``n_features``, counted as if on one input: a bound on the hidden layers alone)."""
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
         hidden = (hidden,)
     elif isinstance(hidden, np.ndarray) and hidden.ndim == 1:
@@ -297,10 +306,20 @@ def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
             "hidden: expected at least one hidden layer, got () (a network without hidden "
             "layers is the single neuron of mse_training)"
         )
-    return tuple(
+    sizes = tuple(
         check_count(f"hidden[{k}] (size of hidden layer {k + 1})", size)
         for k, size in enumerate(hidden)
     )
+    fan_in = (max(int(n_features or 1), 1), *sizes)
+    count = sum(a * b for a, b in zip(fan_in, (*sizes, 1), strict=True))
+    if count > MAX_NETWORK_WEIGHTS:
+        raise ValueError(
+            f"hidden: expected layer sizes giving at most {MAX_NETWORK_WEIGHTS:,} weights, got "
+            f"hidden={sizes}: {count:,} weights"
+            + (f" on {n_features} inputs" if n_features else " on one input, at least")
+            + " (a network that large would not fit in memory)"
+        )
+    return sizes
 
 
 def layer_name(k: int, n_layers: int) -> str:
@@ -400,6 +419,7 @@ def check_network(
     """
     sizes = check_hidden(hidden)
     X, y, _ = check_dataset(features, targets)
+    check_hidden(sizes, X.shape[1])  # the weights of the network on these features
     if weights is None:
         return X, y, None, sizes
     if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):

@@ -186,7 +186,7 @@ def initial_network_weights(
         raise TypeError(f"n_features: expected an int, got {type(n_features).__name__}")
     if n_features < 1:
         raise ValueError(f"n_features: expected >= 1, got {n_features}")
-    sizes = check_hidden(hidden)
+    sizes = check_hidden(hidden, n_features)
     rs = np.random.RandomState(seed)
     scale = 1 / n_features**0.5
     fan_in = (n_features, *sizes[:-1])

@@ -212,6 +212,38 @@ def _backends() -> tuple[ModuleType, ModuleType]:
     return numpy_backend, torch_backend
 
 
+def _check_options(spec: Concept, inputs: Inputs, backends: Any, stop_on_failure: Any,
+                   progress: Any) -> tuple[ModuleType, ModuleType]:
+    """``stop_on_failure`` a bool, ``progress`` a bool or a callable (neither read by its
+    truthiness), ``backends`` None or a pair of modules, each with every function the run of
+    ``spec`` calls; returns the pair to run."""
+    if not isinstance(stop_on_failure, (bool, np.bool_)):
+        raise TypeError(f"stop_on_failure: expected True or False, got {stop_on_failure!r}")
+    if not (isinstance(progress, (bool, np.bool_)) or callable(progress)):
+        raise TypeError(f"progress: expected True, False or a callable progress(done, total), "
+                        f"got {progress!r}")
+    if backends is None:
+        return _backends()
+    if not isinstance(backends, (tuple, list)) or len(backends) != 2:
+        got = f"{len(backends)} of them" if isinstance(backends, (tuple, list)) \
+            else f"{type(backends).__name__} {backends!r}"
+        raise TypeError(f"backends: expected a pair (yours, the reference), e.g. (my_backend, "
+                        f"torch_backend), or None for (numpy_backend, torch_backend); got {got}")
+    needed = [spec.function_name]
+    if spec.kind == "training":
+        needed = ["iter_" + spec.function_name, _loss_name(spec, inputs.kwargs)]
+        if inputs.test is not None:
+            needed.append(spec.accuracy_function)
+    for i, mod in enumerate(backends):
+        if isinstance(mod, (str, bytes)) or mod is None:
+            raise TypeError(f"backends[{i}]: expected a backend module, got {mod!r}")
+        missing = [f for f in needed if not callable(getattr(mod, f, None))]
+        if missing:
+            raise TypeError(f"backends[{i}]: {backend_label(mod, type(mod).__name__)} lacks "
+                            f"{', '.join(missing)} (what {spec.name} calls; see numpy_backend)")
+    return backends[0], backends[1]
+
+
 def compare(
     concept: str,
     *,
@@ -242,7 +274,7 @@ def compare(
     atol = default_atol if atol is None else _check_tolerance("atol", atol)
     record = _check_record(record)
     inputs = spec.inputs(dt, **params)
-    np_mod, torch_mod = backends or _backends()
+    np_mod, torch_mod = _check_options(spec, inputs, backends, stop_on_failure, progress)
     labels = (backend_label(np_mod, "numpy"), backend_label(torch_mod, "torch"))
     if labels[0] == labels[1]:
         labels = (labels[0] + " (1st)", labels[1] + " (2nd)")
@@ -645,10 +677,13 @@ def _take(steps: Iterator[Step], count: int) -> tuple[list[Step], BaseException 
     return taken, None
 
 
-def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
+def _loss_name(spec: Concept, kwargs: dict[str, Any]) -> str:
     mse, sse = spec.loss_functions
-    name = {"sse": sse, "bce": spec.bce_function}.get(kwargs.get("loss"), mse)
-    return getattr(mod, name)
+    return {"sse": sse, "bce": spec.bce_function}.get(kwargs.get("loss"), mse)
+
+
+def _loss_function(spec: Concept, mod: ModuleType, kwargs: dict[str, Any]):
+    return getattr(mod, _loss_name(spec, kwargs))
 
 
 def _total_steps(kwargs: dict[str, Any]) -> int:

@@ -8,13 +8,14 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gd_compare import compare
 from gd_compare import numpy_backend as nb
 from gd_compare.cli import main
 from gd_compare.gradcheck import check_backends
+from gd_compare.verdict import AMPLIFICATION
 
 pytestmark = pytest.mark.torch
 
@@ -64,6 +65,10 @@ def test_every_step_agrees(concept, params, loss, bias):
     network=st.booleans(),
     seed=st.integers(0, 2**16),
 )
+# saturated 2-unit network on inputs of scale 300: the free-running weights drift 5.4e-11 apart
+# (806442 ULPs) by amplified rounding, although every step from a common state agrees to 3e-16
+@example(n=23, d=1, scale=300.0, soft=True, bias=False, loss="bce", batch=1, network=True,
+         seed=13138)
 def test_agreement_over_shapes_and_values(n, d, scale, soft, bias, loss, batch, network, seed):
     rng = np.random.default_rng(seed)
     X = rng.normal(scale=scale, size=(n, d))
@@ -75,6 +80,19 @@ def test_agreement_over_shapes_and_values(n, d, scale, soft, bias, loss, batch, 
     else:
         result = compare("sgd_batching", weights=rng.normal(size=d), **common)
     assert result.passed, str(result.first_failure)
+    figures = result.rejudge
+    if figures is not None and figures.amplified_steps:
+        # The trajectory amplifies rounding (saturated units: a 1-ULP nudge of NumPy's own start
+        # grows as fast), so no fixed bound on the free-running |Δ| holds. What must hold: every
+        # amplified step was re-taken from a common state, where the gradients agree within the
+        # run's rtol (1e-12; measured 3.1e-16 in the example above, at most 3.1e-13 over 300
+        # random draws of this test; a wrong update is off by O(1) relatively), and the
+        # free-running gap stays within the allowed multiple of the 1-ULP witness's gap.
+        assert figures.common_state_steps >= figures.amplified_steps
+        assert figures.common_state_max_rel <= result.rtol, figures
+        assert figures.max_ratio <= AMPLIFICATION, figures
+        return
+    # nothing amplified: the free-running gap is rounding of values of this size
     finite = [v for v in result.max_abs_diff.values() if np.isfinite(v)]
     scale_of = max(1.0, float(np.max(np.abs(result.numpy.losses))))
     assert max(finite) <= 1e-13 * scale_of * max(1.0, scale)

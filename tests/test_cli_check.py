@@ -99,8 +99,6 @@ def test_json_to_a_file_and_a_raising_function(learner, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("mine.py:nothere", "mine.py: has no function 'nothere'"),
-    ("mine.py:NOT_A_FUNCTION", "mine.py: 'NOT_A_FUNCTION' is a int, not a function"),
     ("broken.py:f", "broken.py: cannot import: SyntaxError: invalid syntax (line 2)"),
     ("needs.py:f", "needs.py: cannot import: ModuleNotFoundError: No module named "
                    "'no_such_module_here'"),
@@ -138,14 +136,22 @@ def test_a_syntax_error_in_a_subprocess_shows_no_traceback(tmp_path):
     (["{learner}:train_epoch", "--concept", "mse_training", "--lr", "-1"],
      "argument --lr: expected a finite number > 0"),
     (["{learner}:1x", "--concept", "mse_training"], "'1x' is not a function name"),
+    (["{learner}:nothere", "--concept", "mse_training"], "mine.py: has no function 'nothere'"),
+    (["{learner}:NOT_A_FUNCTION", "--concept", "mse_training"],
+     "mine.py: 'NOT_A_FUNCTION' is a int, not a function"),
+    (["{learner}:train_epoch", "--concept", "mse_training", "--json", ""],
+     "--json: expected a file name or - (stdout), got an empty name"),
+    (["{learner}:train_epoch", "--concept", "mse_training", "--json", " "],
+     "--json: expected a file name or - (stdout), got an empty name"),
 ])
 def test_usage_errors_exit_2_in_one_line(learner, args, message, capsys):
     argv = ["check", *(a.format(learner=learner) for a in args)]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert message in err and err.count("\n") <= 2 and "Traceback" not in err
+    assert out == ""  # nothing written: no FAIL line, no JSON
 
 
 def _learner_file(tmp_path: Path, m) -> str:

@@ -60,6 +60,32 @@ def test_plot_bad_out_is_a_usage_error(tmp_path, capsys):
     assert err.count("\n") == 1 and "--out" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("out", ["", "  "])
+def test_plot_empty_out_is_a_usage_error_and_writes_nothing(tmp_path, monkeypatch, out, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["plot", "--out", out, "--concept", "simple_step"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out: expected a folder name, got an empty name" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_divergence_is_one_message_without_numpy_warnings(tmp_path, capfd):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a warning would end the run here
+        code = cli.main(["plot", "--out", str(tmp_path), "--concept", "mse_training",
+                         "--lr", "1e308", "--epochs", "2"])
+    assert code == 1
+    out, err = capfd.readouterr()
+    assert err == ("gd-compare plot: numpy backend: mse_training diverged: the weights are no "
+                   "longer finite at epoch 0, step 0 of that epoch (update 1); try a smaller "
+                   "learning rate than lr=1e+308\n")
+    assert "RuntimeWarning" not in out
+
+
 @pytest.mark.parametrize("argv", [["plot", "--concept", "nope"], ["plot", "--dpi", "0"],
                                   ["plot", "--bogus"]])
 def test_plot_bad_options(argv, capsys):

@@ -240,6 +240,43 @@ def test_bad_harness_options_are_named():
         compare("sgd_batching", seed=-1)
 
 
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"backends": (nb,)}, TypeError, "backends: expected a pair (yours, the reference), e.g. "
+     "(my_backend, torch_backend), or None for (numpy_backend, torch_backend); got 1 of them"),
+    ({"backends": (nb, nb, nb)}, TypeError, "backends: expected a pair (yours, the reference), "
+     "e.g. (my_backend, torch_backend), or None for (numpy_backend, torch_backend); got 3 of "
+     "them"),
+    ({"backends": ()}, TypeError, "; got 0 of them"),
+    ({"backends": "ab"}, TypeError, "; got str 'ab'"),
+    ({"backends": ("a", nb)}, TypeError, "backends[0]: expected a backend module, got 'a'"),
+    ({"backends": (nb, types.SimpleNamespace(mse=nb.mse))}, TypeError,
+     "backends[1]: SimpleNamespace lacks iter_mse_training, accuracy (what mse_training calls; "
+     "see numpy_backend)"),
+    ({"backends": (nb, types)}, TypeError, "backends[1]: types lacks iter_mse_training, mse, "
+     "accuracy"),
+    ({"backends": (nb, types), "loss": "sse"}, TypeError, "types lacks iter_mse_training, sse, "
+     "accuracy"),
+    ({"stop_on_failure": "no"}, TypeError, "stop_on_failure: expected True or False, got 'no'"),
+    ({"stop_on_failure": None}, TypeError, "stop_on_failure: expected True or False, got None"),
+    ({"progress": "x"}, TypeError, "progress: expected True, False or a callable "
+     "progress(done, total), got 'x'"),
+    ({"progress": 5}, TypeError, "progress: expected True, False or a callable "
+     "progress(done, total), got 5"),
+    ({"dtype": None}, TypeError, "dtype: expected 'float64' or 'float32', got None"),
+])
+def test_bad_call_options_are_named_before_any_run(kwargs, error, message):
+    with pytest.raises(error) as exc:
+        compare("mse_training", epochs=1, **kwargs)
+    assert message in str(exc.value)
+
+
+def test_a_step_concept_needs_only_its_function():
+    stub = types.SimpleNamespace(simple_step=nb.simple_step)
+    assert compare("simple_step", backends=(nb, stub)).passed
+    with pytest.raises(TypeError, match=r"backends\[0\]: SimpleNamespace lacks simple_step "):
+        compare("simple_step", backends=(types.SimpleNamespace(), nb))
+
+
 def test_bad_user_data_is_named_before_training():
     X = np.random.default_rng(0).random((10, 3))
     y = (X[:, 0] > 0.5).astype(float)
