@@ -147,6 +147,60 @@ def test_finite_differences_confirm_bias_and_bce_gradients(concept, loss):
     assert check.max_rel_error < 1e-7
 
 
+def _scratch_backend(**steps):
+    """A backend module whose one-step functions are ``steps`` (the others: NumPy's)."""
+    from types import ModuleType
+
+    mod = ModuleType("scratch_backend")
+    for name in ("sigmoid_step", "sigmoid_exercise", "backprop_exercise"):
+        setattr(mod, name, steps.get(name, getattr(nb, name)))
+    return mod
+
+
+@pytest.mark.parametrize("concept", ["sigmoid_step", "sigmoid_exercise", "backprop_exercise"])
+def test_finite_differences_cover_the_biases_of_the_one_step_concepts(concept):
+    from gd_compare.gradcheck import concept_problem
+
+    names = concept_problem(concept, bias=True).names
+    assert names[-2:] == (("bias_hidden", "bias_output") if concept == "backprop_exercise"
+                          else ("weights", "bias"))
+    assert "bias" not in "".join(concept_problem(concept).names)
+    check = check_concept(concept, "numpy", bias=True)
+    assert check.passed and check.max_rel_error < 1e-7, str(check)
+    assert all(np.any(g != 0) for g in check.analytic)  # every gradient really checked
+
+
+def test_finite_differences_catch_a_wrong_del_b_in_a_one_step_concept():
+    """del_b without sigmoid'(h) (error·lr, as if the bias skipped the chain rule) or with the
+    input's x: the weights' gradient is right, the witness names the bias."""
+    from dataclasses import replace
+
+    def no_sigmoid_prime(x, y, weights, lr=0.5, *, bias=False):
+        step = nb.sigmoid_step(x, y, weights, lr, bias=bias)
+        return replace(step, del_b=lr * step.error * np.ones(1)) if bias else step
+
+    def hidden_bias_times_x(x, target, w_ih, w_ho, lr=0.5, *, bias=False):
+        step = nb.backprop_exercise(x, target, w_ih, w_ho, lr, bias=bias)
+        return replace(step, delta_b_h=step.delta_b_h * np.sum(x)) if bias else step
+
+    scratch = _scratch_backend(sigmoid_step=no_sigmoid_prime,
+                               sigmoid_exercise=no_sigmoid_prime,
+                               backprop_exercise=hidden_bias_times_x)
+    for concept, wrong in (("sigmoid_step", ("bias",)), ("sigmoid_exercise", ("bias",)),
+                           ("backprop_exercise", ("bias_hidden",))):
+        check = check_concept(concept, scratch, bias=True)
+        assert check.failed == wrong, str(check)
+        assert check_concept(concept, scratch).passed  # without a bias nothing is wrong
+
+
+def test_a_one_step_bias_is_checked_only_where_the_step_starts_it():
+    from gd_compare.gradcheck import concept_problem
+
+    problem = concept_problem("sigmoid_step", bias=True)
+    with pytest.raises(ValueError, match="starts every bias at 0"):
+        problem.gradient(nb, (problem.params[0], np.ones(1)))
+
+
 def test_finite_differences_catch_bce_stepped_as_if_sse(admissions):
     """The course's confusion: report log-loss, step with the squared error's error_term."""
     X, y, _, _ = admissions
