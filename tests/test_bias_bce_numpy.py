@@ -3,6 +3,8 @@ figures, the finite-difference witness and bad input."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -149,8 +151,6 @@ def test_finite_differences_confirm_bias_and_bce_gradients(concept, loss):
 
 def _scratch_backend(**steps):
     """A backend module whose one-step functions are ``steps`` (the others: NumPy's)."""
-    from types import ModuleType
-
     mod = ModuleType("scratch_backend")
     for name in ("sigmoid_step", "sigmoid_exercise", "backprop_exercise"):
         setattr(mod, name, steps.get(name, getattr(nb, name)))
@@ -245,3 +245,55 @@ def test_bad_bias_and_bce_input(admissions):
     w, b = initial_weights(6), np.array([0.25])
     nb.mse_training(X, soft, (w, b), epochs=3, loss="bce", bias=True)
     assert b[0] == 0.25 and np.array_equal(w, initial_weights(6))
+
+
+# --------------------------------------------------------------------------- the verdict's words
+
+
+def _gradient_off(name: str, k: int) -> ModuleType:
+    """The NumPy backend, but its gradient function (the common-state check's) returns array
+    ``k`` 1.5 times too large; the training itself is NumPy's, bit for bit."""
+    mod = ModuleType("off_backend")
+    for attr in dir(nb):
+        if not attr.startswith("__"):
+            setattr(mod, attr, getattr(nb, attr))
+    real = getattr(nb, name)
+
+    def off(*args, **kw):
+        grads = real(*args, **kw)
+        grads = list(grads) if isinstance(grads, tuple) else [grads]
+        grads[k] = grads[k] * 1.5
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+    setattr(mod, name, off)
+    return mod
+
+
+@pytest.mark.parametrize(("concept", "point", "k", "name"), [
+    ("mse_training", {}, 1, "bias"),
+    ("mse_training", {}, 0, "weights"),
+    ("backprop", {"hidden": (3,)}, 2, "bias[0] (hidden layer 1)"),
+    ("backprop", {"hidden": (3,)}, 3, "bias[1] (the output unit)"),
+    ("backprop", {"hidden": (3,)}, 1, "weights[1] (layer 2: hidden layer 1 → output)"),
+])
+def test_a_common_state_gradient_mismatch_names_the_array(concept, point, k, name):
+    from gd_compare import compare
+
+    spec_gradient = {"mse_training": "gradient", "backprop": "network_gradient"}[concept]
+    result = compare(concept, epochs=2, bias=True, **point,
+                     backends=(nb, _gradient_off(spec_gradient, k)))
+    assert not result.passed
+    message = str(result.first_failure)
+    assert f"the gradients differ: {name}, max |Δ|" in message, message
+    assert "parameter " not in message
+
+
+def test_param_names_of_a_neuron_and_a_network():
+    from gd_compare.tracking import param_names
+
+    assert param_names(1, False) == ["weights"]
+    assert param_names(2, True) == ["weights", "bias"]
+    assert param_names(3, False) == ["weights[0] (layer 1: input → hidden layer 1)",
+                                     "weights[1] (layer 2: hidden layer 1 → hidden layer 2)",
+                                     "weights[2] (layer 3: hidden layer 2 → output)"]
+    assert param_names(4, True)[2:] == ["bias[0] (hidden layer 1)", "bias[1] (the output unit)"]
