@@ -388,6 +388,8 @@ def build_plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=_dpi, default=100, help="PNG resolution, 10 to 600 (default 100)")
     _run_options(p)
     _add_training_options(p)
+    p.add_argument("--traceback", action="store_true",
+                   help="when a run crashes, show the whole traceback (default: one line)")
     return p
 
 
@@ -425,21 +427,42 @@ def plot_main(argv: Sequence[str]) -> int:
         print(note, file=sys.stderr)
     from . import plots  # matplotlib is imported only for this subcommand
 
-    try:  # an overflow is reported once, as a DivergenceError, not as numpy warnings
-        with np.errstate(over="ignore", invalid="ignore"):
-            saved = plots.save_all(out, concepts=args.concept, dtype=args.dtype, dpi=args.dpi,
-                                   progress=sys.stderr.isatty(),
-                                   echo=lambda p: print(f"wrote {p}"), params=_wanted(args))
-    except DivergenceError as exc:
-        print(f"{PROG} plot: {exc}", file=sys.stderr)
-        return 1
-    for r in saved.comparisons:
+    paths, comparisons, stopped = [], [], []
+    for name in names:  # one concept at a time: a run that crashes does not stop the others
+        try:  # an overflow is reported once, as a DivergenceError, not as numpy warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                saved = plots.save_all(out, concepts=[name], dtype=args.dtype, dpi=args.dpi,
+                                       progress=sys.stderr.isatty(),
+                                       echo=lambda p: print(f"wrote {p}"), params=_wanted(args))
+        except Exception as exc:  # diverged or crashed: one line (see _run), then the next one
+            stopped.append(_plot_failure(name, exc, args.traceback))
+            continue
+        paths += saved.paths
+        comparisons += saved.comparisons
+    for r in comparisons:
         if not r.passed:
             print(f"FAIL {r.first_failure}", file=sys.stderr)
-    verdict = "all runs agree" if saved.passed else "MISMATCH"
-    print(f"{len(saved.paths)} PNGs in {out}; {sum(r.passed for r in saved.comparisons)}/"
-          f"{len(saved.comparisons)} runs pass: {verdict}")
-    return 0 if saved.passed else 1
+    passed = sum(r.passed for r in comparisons)
+    ok = passed == len(comparisons) and not stopped
+    verdict = "all runs agree" if ok else "MISMATCH"
+    print(f"{len(paths)} PNGs in {out}; {passed}/{len(comparisons)} runs pass: {verdict}"
+          + (f"; stopped: {', '.join(stopped)}" if stopped else ""))
+    return 0 if ok else 1
+
+
+def _plot_failure(name: str, exc: Exception, show_traceback: bool) -> str:
+    """One line on stderr naming the concept whose pictures could not be drawn and why (the
+    whole traceback first with ``--traceback``); returns the concept's name."""
+    if isinstance(exc, DivergenceError):
+        print(f"{PROG} plot: {name} diverged: {exc}", file=sys.stderr)
+        return name
+    if show_traceback:
+        traceback.print_exception(exc)
+    text = str(exc).strip()
+    message = type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")
+    print(f"{PROG} plot: {name} crashed: {message}"
+          + ("" if show_traceback else " (--traceback shows where)"), file=sys.stderr)
+    return name
 
 
 def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:

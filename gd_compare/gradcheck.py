@@ -293,6 +293,9 @@ def concept_problem(concept: str, **point: Any) -> Problem:
 
     - ``simple_step``: E = (w·x − y)² (its MSE); g = the ``slope`` it computes.
     - ``sigmoid_step``/``sigmoid_exercise``: E = ½(y − sigmoid(x·w))²; g = −del_w at lr = 1.
+      ``bias=True``: E = ½(y − sigmoid(x·w + b))² at b = 0 (where the step starts its bias);
+      g = (−del_w, −del_b). ``backprop_exercise``: E = ½(target − output)², g = the −delta_w's
+      and, with ``bias=True``, the −delta_b's (biases at 0).
     - ``mse_training``: E = ½·MSE over all records (``per_record`` too); ``sgd_batching``: over
       the first batch of the shared :class:`~gd_compare.core.BatchOrder`; ``backprop``: the
       network's E over the first batch (all records when full batch), every layer.
@@ -309,25 +312,50 @@ def concept_problem(concept: str, **point: Any) -> Problem:
             concept, lambda w: float((w * x - y) ** 2), np.float64(kw["w"]), ("w",),
             lambda mod, w: np.float64(mod.simple_step(x, y, float(w), 1.0).slope),
         )
+    bias = bool(kw.get("bias", False))
     if concept == "backprop_exercise":
         x, t = np.asarray(kw["x"], dtype=np.float64), float(kw["target"])
         weights = tuple(np.asarray(kw[k], dtype=np.float64)
                         for k in ("weights_input_hidden", "weights_hidden_output"))
+        names = ("weights_input_hidden", "weights_hidden_output")
+        if bias:  # the step's start: b_h (h,) and b_o (1,) at 0
+            weights += (np.zeros(np.shape(weights[1])), np.zeros(1))
+            names += ("bias_hidden", "bias_output")
 
         def exercise_gradient(mod: ModuleType, ws: Any) -> tuple[np.ndarray, ...]:
-            step = mod.backprop_exercise(x, t, ws[0], ws[1], 1.0)
-            return (-np.asarray(step.delta_w_i_h), -np.asarray(step.delta_w_h_o))
+            _biases_at_zero(concept, ws[2:])
+            step = mod.backprop_exercise(x, t, ws[0], ws[1], 1.0, bias=bias)
+            grads = (-np.asarray(step.delta_w_i_h), -np.asarray(step.delta_w_h_o))
+            if bias:
+                grads += (-np.asarray(step.delta_b_h), -np.asarray(step.delta_b_o))
+            return grads
 
         return Problem(
-            concept, lambda ws: 0.5 * float((t - _network_output(x, ws)) ** 2), weights,
-            ("weights_input_hidden", "weights_hidden_output"), exercise_gradient,
+            concept, lambda ws: 0.5 * float(np.sum((t - _network_output(x, ws)) ** 2)),
+            weights, names, exercise_gradient,
         )
     if spec.kind == "step":
         x, y = np.asarray(kw["x"], dtype=np.float64), float(kw["y"])
-        return Problem(
-            concept, lambda w: 0.5 * float((y - _sigmoid(np.dot(x, w))) ** 2),
-            np.asarray(kw["weights"], dtype=np.float64), ("weights",),
-            lambda mod, w: -np.asarray(getattr(mod, spec.function_name)(x, y, w, 1.0).del_w),
+        w0 = np.asarray(kw["weights"], dtype=np.float64)
+        step = spec.function_name
+
+        def neuron_loss(w: np.ndarray, b: float = 0.0) -> float:
+            return 0.5 * float((y - _sigmoid(np.dot(x, w) + b)) ** 2)
+
+        if not bias:
+            return Problem(
+                concept, neuron_loss, w0, ("weights",),
+                lambda mod, w: -np.asarray(getattr(mod, step)(x, y, w, 1.0).del_w),
+            )
+
+        def neuron_gradient(mod: ModuleType, wb: Any) -> tuple[np.ndarray, np.ndarray]:
+            _biases_at_zero(concept, wb[1:])
+            result = getattr(mod, step)(x, y, wb[0], 1.0, bias=True)
+            return -np.asarray(result.del_w), -np.asarray(result.del_b)
+
+        return Problem(  # the step's start: b = 0
+            concept, lambda wb: neuron_loss(wb[0], float(wb[1][0])), (w0, np.zeros(1)),
+            ("weights", "bias"), neuron_gradient,
         )
     X = as_float_array("features", kw["features"], ndim=2).astype(np.float64)
     y = as_float_array("targets", kw["targets"], ndim=1).astype(np.float64)
@@ -346,7 +374,6 @@ def concept_problem(concept: str, **point: Any) -> Problem:
                                                                         "weights": weights})))
         return _stepped(params, step.params)
 
-    bias = bool(kw.get("bias", False))
     if concept == "backprop":
         weights = tuple(np.asarray(w, dtype=np.float64) for w in kw["weights"])
         layers, biases = split_network(weights)
@@ -376,6 +403,14 @@ def concept_problem(concept: str, **point: Any) -> Problem:
         concept, lambda wb: _loss_of_h(Xb @ wb[0] + wb[1], yb, reduction), params,
         ("weights", "bias"), lambda mod, wb: first_update(mod, tuple(wb)),
     )
+
+
+def _biases_at_zero(concept: str, biases: Sequence[np.ndarray]) -> None:
+    """A one-step concept starts its biases at 0 (it takes no bias): its gradient exists only
+    there."""
+    if any(np.any(b != 0) for b in biases):
+        raise ValueError(f"{concept}: the step starts every bias at 0; its gradient can be "
+                         "checked only there")
 
 
 def _backend(backend: str | ModuleType) -> ModuleType:

@@ -43,7 +43,7 @@ from .core import (
     split_network,
 )
 from .options import PlateauReplay, ScheduleTie, check_scheduler
-from .tracking import Judge, Mismatch, _StepBuffer, _Tracker, ulp_distance
+from .tracking import Judge, Mismatch, _StepBuffer, _Tracker, param_names, ulp_distance
 from .verdict import (
     MAX_TOLERANCE,
     Rejudge,
@@ -514,9 +514,10 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
 
     fn = getattr(mods[0], "iter_" + spec.function_name)
     witness = Sensitivity(lambda: fn(**kwargs))
+    names = param_names(len(_start_params(kwargs)), bool(kwargs.get("bias", False)))
     return Rejudge(mods, tracker.labels, X, y, order,
                    gradient if all(g is not None for g in grads) else None, loss, witness,
-                   tracker.rtol, tracker.atol, float(kwargs.get("lr") or 0.0))
+                   tracker.rtol, tracker.atol, float(kwargs.get("lr") or 0.0), names=tuple(names))
 
 
 def _judge(rejudge: Rejudge) -> Judge:

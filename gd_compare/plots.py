@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .concepts import CONCEPTS, check_dtype, get_concept
-from .core import DivergenceError
+from .core import DivergenceError, check_reduction
 from .harness import DEFAULT_TOLERANCE, BackendRun, Comparison, Mismatch, compare, ulp_distance
 
 NUMPY_LABEL = "NumPy (by hand)"
@@ -128,17 +128,32 @@ def diff_series(result: Comparison) -> dict[str, np.ndarray]:
 
 def epoch_losses(
     result: Comparison, features: np.ndarray, targets: np.ndarray, steps_per_epoch: int,
-    backend: str = "numpy",
+    backend: str = "numpy", loss: str = "mse",
 ) -> np.ndarray:
-    """The train MSE over all of ``features``/``targets`` at the end of every epoch, computed
-    (with the NumPy ``mse``) from the weights ``backend`` had after the epoch's last update."""
+    """The train loss over all of ``features``/``targets`` at the end of every epoch — the NumPy
+    neuron's ``mse``, ``sse`` or ``bce``, as ``loss`` names (the loss the run descended) —
+    computed from the parameters ``backend`` had after the epoch's last update: the weights, and
+    the bias when the run has one."""
     from . import numpy_backend
 
+    function = getattr(numpy_backend, check_reduction(loss))
     run = getattr(result, backend)
-    if len(run.history) != 1:
-        raise ValueError("epoch_losses: needs a single weight vector recorded at every update")
-    weights = run.history[0][steps_per_epoch - 1 :: steps_per_epoch]
-    return np.array([numpy_backend.mse(features, targets, w) for w in weights])
+    if not run.history:
+        raise ValueError("epoch_losses: the comparison recorded no parameter history "
+                         "(record=False)")
+    recorded = len(run.history[0])
+    steps = run.history_steps if len(run.history_steps) == recorded else _updates(recorded)
+    rows = np.flatnonzero(np.asarray(steps) % steps_per_epoch == 0)
+    if len(rows) != result.steps // steps_per_epoch:
+        raise ValueError("epoch_losses: needs the parameters after every epoch's last update "
+                         "(record=True)")
+    return np.array([function(features, targets, _neuron_params(run, row)) for row in rows])
+
+
+def _neuron_params(run: BackendRun, row: int) -> np.ndarray | tuple[np.ndarray, ...]:
+    """The neuron's parameters after recorded update ``row``: w, or the pair (w, b)."""
+    params = tuple(h[row] for h in run.history)
+    return params[0] if len(params) == 1 else params
 
 
 # --------------------------------------------------------------------------- one concept
@@ -425,12 +440,15 @@ def lr_sweep_figure(runs: Mapping[float, Comparison | BaseException], *, logy: b
 
 
 def batch_size_figure(
-    runs: Mapping[int, Comparison], features: np.ndarray, targets: np.ndarray
+    runs: Mapping[int, Comparison], features: np.ndarray, targets: np.ndarray, *,
+    loss: str = "mse",
 ) -> Figure:
     """Mini-batch SGD at several batch sizes, same epochs. Left: the batch loss of every update
     (log x axis: batch size 1 makes n updates per epoch, full batch one) — the noise of small
-    batches. Right: the train MSE over all records at the end of every epoch — per epoch the
-    small batches are ahead, because they made more (noisier) updates."""
+    batches. Right: the train loss over all records at the end of every epoch — per epoch the
+    small batches are ahead, because they made more (noisier) updates. ``loss``: the loss the
+    runs descended (``mse``, ``sse`` or ``bce``), drawn on both sides; the runs may have a bias."""
+    name = check_reduction(loss).upper()
     fig = Figure(figsize=(13.0, 4.6), layout="constrained")
     left, right = fig.subplots(1, 2)
     n = len(targets)
@@ -441,8 +459,8 @@ def batch_size_figure(
         _overlay(left, _updates(len(r.numpy.losses)), r.numpy.losses, r.torch.losses, color,
                  label)
         per_epoch = math.ceil(n / size)
-        a = epoch_losses(r, features, targets, per_epoch, "numpy")
-        b = epoch_losses(r, features, targets, per_epoch, "torch")
+        a = epoch_losses(r, features, targets, per_epoch, "numpy", loss)
+        b = epoch_losses(r, features, targets, per_epoch, "torch", loss)
         _overlay(right, _updates(len(a)), a, b, color, label)
     for ax in (left, right):
         handles, _ = ax.get_legend_handles_labels()
@@ -450,10 +468,10 @@ def batch_size_figure(
         ax.grid(alpha=0.3)
     left.set_xscale("log")
     left.set_xlabel("update (log scale)")
-    left.set_ylabel("MSE of the batch")
+    left.set_ylabel(f"{name} of the batch")
     left.set_title("Per update: small batches are noisy")
     right.set_xlabel("epoch")
-    right.set_ylabel("train MSE (all records) after the epoch")
+    right.set_ylabel(f"train {name} (all records) after the epoch")
     right.set_title("Per epoch: more updates per epoch descend faster, but noisily")
     return fig
 
@@ -612,7 +630,8 @@ def save_all(
         X, y, _, _ = load_admissions().arrays(check_dtype(dtype))
         sizes = {size: run("sgd_batching", batch_size=size, epochs=BATCH_EPOCHS)
                  for size in _valid_sizes(BATCH_SIZES, len(y))}
-        save(batch_size_figure(sizes, X, y), "sgd_batching_batch_sizes.png")
+        save(batch_size_figure(sizes, X, y, loss=given.get("loss", "mse")),
+             "sgd_batching_batch_sizes.png")
     return SavedPlots(paths, results)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .concepts import check_dtype
-from .core import Step
+from .core import Step, layer_name
 from .verdict import update_rows
 
 
@@ -169,6 +169,25 @@ def param_labels(n_params: int, bias: bool) -> list[tuple[str, tuple[int, ...]]]
     index = (lambda k: ()) if half == 1 else (lambda k: (k,))
     return ([("weights", index(k)) for k in range(half)]
             + [("bias", index(k)) for k in range(n_params - half)])
+
+
+def param_names(n_params: int, bias: bool) -> list[str]:
+    """Each parameter array's name for a message, as :func:`param_labels` names it: "weights"
+    and "bias" for a neuron; "weights[k] (layer k+1: input → hidden layer 1)", ..., and
+    "bias[k] (hidden layer k+1)", ..., "bias[L] (the output unit)" for a network."""
+    labels = param_labels(n_params, bias)
+    n_layers = sum(quantity == "weights" for quantity, _ in labels)
+    names = []
+    for quantity, index in labels:
+        if not index:
+            names.append(quantity)
+        elif quantity == "weights":
+            names.append(layer_name(index[0], n_layers))
+        else:
+            k = index[0]
+            unit = "the output unit" if k == n_layers - 1 else f"hidden layer {k + 1}"
+            names.append(f"bias[{k}] ({unit})")
+    return names
 
 
 class _StepBuffer:

@@ -198,8 +198,10 @@ class Rejudge:
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
                  X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
-                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0) -> None:
+                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0,
+                 names: tuple[str, ...] = ()) -> None:
         self.mods, self.labels = mods, labels
+        self.names = names  # each parameter array's name in a message (harness.py)
         self.lr = lr
         self.X, self.y, self.order = X, y, order
         self.gradient, self.loss, self.witness = gradient, loss, witness
@@ -256,8 +258,9 @@ class Rejudge:
                 noise_k = max(float(np.max(np.abs(a - np.asarray(ref[k], dtype=np.float64)),
                                            initial=0)) for ref in noise)
                 if not diff <= self.rtol * scale + ulps + 4 * noise_k:
-                    return (f"from the same weights and batch, the gradients differ: parameter "
-                            f"{k}, max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
+                    name = self.names[k] if k < len(self.names) else f"parameter {k}"
+                    return (f"from the same weights and batch, the gradients differ: {name}, "
+                            f"max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
                             f"{self.rtol:g}; rounding noise of the sum {noise_k:.3g}) — "
                             f"different math")
         if not loss:

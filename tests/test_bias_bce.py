@@ -205,6 +205,9 @@ def test_gradcheck_covers_biases_and_bce_in_both_backends():
     checks = check_backends("backprop", loss="bce", bias=True, hidden=(3,))
     for check in checks.values():
         assert check.passed and check.names[-2:] == ("biases[0]", "biases[1]")
+    for concept in ("sigmoid_step", "backprop_exercise"):  # the one-step concepts too
+        checks = check_backends(concept, bias=True)
+        assert all(c.passed and "bias" in c.names[-1] for c in checks.values())
 
 
 def test_cli_bias_and_loss(capsys):

@@ -3,6 +3,8 @@ figures, the finite-difference witness and bad input."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -147,6 +149,58 @@ def test_finite_differences_confirm_bias_and_bce_gradients(concept, loss):
     assert check.max_rel_error < 1e-7
 
 
+def _scratch_backend(**steps):
+    """A backend module whose one-step functions are ``steps`` (the others: NumPy's)."""
+    mod = ModuleType("scratch_backend")
+    for name in ("sigmoid_step", "sigmoid_exercise", "backprop_exercise"):
+        setattr(mod, name, steps.get(name, getattr(nb, name)))
+    return mod
+
+
+@pytest.mark.parametrize("concept", ["sigmoid_step", "sigmoid_exercise", "backprop_exercise"])
+def test_finite_differences_cover_the_biases_of_the_one_step_concepts(concept):
+    from gd_compare.gradcheck import concept_problem
+
+    names = concept_problem(concept, bias=True).names
+    assert names[-2:] == (("bias_hidden", "bias_output") if concept == "backprop_exercise"
+                          else ("weights", "bias"))
+    assert "bias" not in "".join(concept_problem(concept).names)
+    check = check_concept(concept, "numpy", bias=True)
+    assert check.passed and check.max_rel_error < 1e-7, str(check)
+    assert all(np.any(g != 0) for g in check.analytic)  # every gradient really checked
+
+
+def test_finite_differences_catch_a_wrong_del_b_in_a_one_step_concept():
+    """del_b without sigmoid'(h) (error·lr, as if the bias skipped the chain rule) or with the
+    input's x: the weights' gradient is right, the witness names the bias."""
+    from dataclasses import replace
+
+    def no_sigmoid_prime(x, y, weights, lr=0.5, *, bias=False):
+        step = nb.sigmoid_step(x, y, weights, lr, bias=bias)
+        return replace(step, del_b=lr * step.error * np.ones(1)) if bias else step
+
+    def hidden_bias_times_x(x, target, w_ih, w_ho, lr=0.5, *, bias=False):
+        step = nb.backprop_exercise(x, target, w_ih, w_ho, lr, bias=bias)
+        return replace(step, delta_b_h=step.delta_b_h * np.sum(x)) if bias else step
+
+    scratch = _scratch_backend(sigmoid_step=no_sigmoid_prime,
+                               sigmoid_exercise=no_sigmoid_prime,
+                               backprop_exercise=hidden_bias_times_x)
+    for concept, wrong in (("sigmoid_step", ("bias",)), ("sigmoid_exercise", ("bias",)),
+                           ("backprop_exercise", ("bias_hidden",))):
+        check = check_concept(concept, scratch, bias=True)
+        assert check.failed == wrong, str(check)
+        assert check_concept(concept, scratch).passed  # without a bias nothing is wrong
+
+
+def test_a_one_step_bias_is_checked_only_where_the_step_starts_it():
+    from gd_compare.gradcheck import concept_problem
+
+    problem = concept_problem("sigmoid_step", bias=True)
+    with pytest.raises(ValueError, match="starts every bias at 0"):
+        problem.gradient(nb, (problem.params[0], np.ones(1)))
+
+
 def test_finite_differences_catch_bce_stepped_as_if_sse(admissions):
     """The course's confusion: report log-loss, step with the squared error's error_term."""
     X, y, _, _ = admissions
@@ -191,3 +245,55 @@ def test_bad_bias_and_bce_input(admissions):
     w, b = initial_weights(6), np.array([0.25])
     nb.mse_training(X, soft, (w, b), epochs=3, loss="bce", bias=True)
     assert b[0] == 0.25 and np.array_equal(w, initial_weights(6))
+
+
+# --------------------------------------------------------------------------- the verdict's words
+
+
+def _gradient_off(name: str, k: int) -> ModuleType:
+    """The NumPy backend, but its gradient function (the common-state check's) returns array
+    ``k`` 1.5 times too large; the training itself is NumPy's, bit for bit."""
+    mod = ModuleType("off_backend")
+    for attr in dir(nb):
+        if not attr.startswith("__"):
+            setattr(mod, attr, getattr(nb, attr))
+    real = getattr(nb, name)
+
+    def off(*args, **kw):
+        grads = real(*args, **kw)
+        grads = list(grads) if isinstance(grads, tuple) else [grads]
+        grads[k] = grads[k] * 1.5
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+    setattr(mod, name, off)
+    return mod
+
+
+@pytest.mark.parametrize(("concept", "point", "k", "name"), [
+    ("mse_training", {}, 1, "bias"),
+    ("mse_training", {}, 0, "weights"),
+    ("backprop", {"hidden": (3,)}, 2, "bias[0] (hidden layer 1)"),
+    ("backprop", {"hidden": (3,)}, 3, "bias[1] (the output unit)"),
+    ("backprop", {"hidden": (3,)}, 1, "weights[1] (layer 2: hidden layer 1 → output)"),
+])
+def test_a_common_state_gradient_mismatch_names_the_array(concept, point, k, name):
+    from gd_compare import compare
+
+    spec_gradient = {"mse_training": "gradient", "backprop": "network_gradient"}[concept]
+    result = compare(concept, epochs=2, bias=True, **point,
+                     backends=(nb, _gradient_off(spec_gradient, k)))
+    assert not result.passed
+    message = str(result.first_failure)
+    assert f"the gradients differ: {name}, max |Δ|" in message, message
+    assert "parameter " not in message
+
+
+def test_param_names_of_a_neuron_and_a_network():
+    from gd_compare.tracking import param_names
+
+    assert param_names(1, False) == ["weights"]
+    assert param_names(2, True) == ["weights", "bias"]
+    assert param_names(3, False) == ["weights[0] (layer 1: input → hidden layer 1)",
+                                     "weights[1] (layer 2: hidden layer 1 → hidden layer 2)",
+                                     "weights[2] (layer 3: hidden layer 2 → output)"]
+    assert param_names(4, True)[2:] == ["bias[0] (hidden layer 1)", "bias[1] (the output unit)"]

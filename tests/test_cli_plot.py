@@ -172,3 +172,48 @@ def test_plot_takes_the_run_options(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["plot", "--out", str(out), "--concept", "sgd_batching", "--batch-size", "361"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("options", [["--bias"], ["--loss", "bce"], ["--bias", "--loss", "bce"],
+                                     ["--bias", "--loss", "sse"]])
+def test_plot_batch_sizes_with_bias_and_loss(tmp_path, short_runs, capsys, options):
+    """sgd_batching's batch-size picture with a bias and each loss: drawn, no traceback."""
+    out = tmp_path / "figs"
+    assert cli.main(["plot", "--out", str(out), "--dpi", "30", "--concept", "sgd_batching",
+                     *options]) == 0
+    assert {p.name for p in out.iterdir()} == {"sgd_batching.png",
+                                                "sgd_batching_batch_sizes.png"}
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "all runs agree" in captured.out
+
+
+@pytest.mark.parametrize("with_traceback", [False, True])
+def test_plot_crash_is_one_line_and_the_others_still_run(tmp_path, monkeypatch, capsys,
+                                                         with_traceback):
+    from gd_compare import DivergenceError, plots
+
+    real = plots.compare
+
+    def crash(name, **kw):
+        if name == "sigmoid_step":
+            raise RuntimeError("boom\nsecond line")
+        if name == "sigmoid_exercise":
+            raise DivergenceError("sigmoid_exercise: loss became inf at step 3")
+        return real(name, **kw)
+
+    monkeypatch.setattr(plots, "compare", crash)
+    argv = ["plot", "--out", str(tmp_path), "--dpi", "20", "--concept", "sigmoid_step",
+            "--concept", "sigmoid_exercise", "--concept", "simple_step"]
+    assert cli.main(argv + (["--traceback"] if with_traceback else [])) == 1
+    captured = capsys.readouterr()
+    assert [p.name for p in tmp_path.iterdir()] == ["simple_step.png"]
+    lines = [ln for ln in captured.err.splitlines() if ln.startswith("gd-compare plot:")]
+    assert lines == [
+        "gd-compare plot: sigmoid_step crashed: RuntimeError: boom"
+        + ("" if with_traceback else " (--traceback shows where)"),
+        "gd-compare plot: sigmoid_exercise diverged: sigmoid_exercise: loss became inf at step 3"]
+    assert ("Traceback" in captured.err) is with_traceback
+    if not with_traceback:
+        assert captured.err.count("\n") == 2
+    assert captured.out.endswith("1 PNGs in " + str(tmp_path) + "; 2/2 runs pass: MISMATCH; "
+                                 "stopped: sigmoid_step, sigmoid_exercise\n")

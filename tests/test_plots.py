@@ -155,6 +155,50 @@ def test_batch_size_figure(sgd_runs, admissions):
     assert _line(per_epoch, "batch size 1").get_ydata()[0] == numpy_backend.mse(X, y, w_end)
 
 
+@pytest.mark.parametrize(("bias", "loss"), [(True, "mse"), (False, "bce"), (True, "bce"),
+                                           (True, "sse")])
+def test_batch_size_figure_with_a_bias_and_each_loss(admissions, bias, loss):
+    """The per-epoch train loss is the run's own loss (the BCE of a BCE run, not the MSE),
+    computed from the weights *and* the bias after each epoch's last update."""
+    from gd_compare import compare, numpy_backend
+
+    X, y, _, _ = admissions
+    runs = {size: compare("sgd_batching", batch_size=size, epochs=2, bias=bias, loss=loss)
+            for size in (32, 360)}
+    fig = plots.batch_size_figure(runs, X, y, loss=loss)
+    per_update, per_epoch = fig.axes
+    assert per_epoch.get_ylabel() == f"train {loss.upper()} (all records) after the epoch"
+    assert per_update.get_ylabel() == f"{loss.upper()} of the batch"
+    function = getattr(numpy_backend, loss)
+    for backend, label in (("numpy", "batch size 32"), ("torch", None)):
+        run = getattr(runs[32], backend)
+        ends = [12, 24]  # ceil(360 / 32) = 12 updates per epoch
+        params = [tuple(h[s - 1] for h in run.history) for s in ends]
+        expected = [function(X, y, p if bias else p[0]) for p in params]
+        np.testing.assert_array_equal(
+            plots.epoch_losses(runs[32], X, y, 12, backend, loss), expected)
+        if label:
+            np.testing.assert_array_equal(_line(per_epoch, label).get_ydata(), expected)
+    if bias:  # the bias moved, so the loss is not that of the weights alone
+        w, b = (h[-1] for h in runs[360].numpy.history)
+        assert b[0] != 0
+        assert _line(per_epoch, "batch size 360 (full batch)").get_ydata()[-1] != function(X, y, w)
+    with pytest.raises(ValueError, match="loss: expected one of"):
+        plots.epoch_losses(runs[32], X, y, 12, loss="hinge")
+
+
+def test_epoch_losses_needs_every_epoch_end(admissions):
+    from gd_compare import compare
+
+    X, y, _, _ = admissions
+    run = compare("sgd_batching", batch_size=32, epochs=2, record=5)
+    with pytest.raises(ValueError, match="every epoch's last update"):
+        plots.epoch_losses(run, X, y, 12)
+    run = compare("sgd_batching", batch_size=32, epochs=2, record=False)
+    with pytest.raises(ValueError, match="no parameter history"):
+        plots.epoch_losses(run, X, y, 12)
+
+
 def test_to_png_is_a_deterministic_png(mse_run):
     fig = plots.comparison_figure(mse_run)
     a, b = plots.to_png(fig), plots.to_png(fig)
