@@ -42,8 +42,9 @@ from .core import BatchOrder, DivergenceError, Step
 
 #: A free-running gap up to this many times the sensitivity witness's gap is amplified rounding.
 AMPLIFICATION = 100.0
-#: rtol and atol must be below this: with rtol >= 1 any two numbers of one sign "agree".
-MAX_TOLERANCE = 1.0
+#: rtol and atol must be below this: no tolerance may hide an error as large as a percent (a
+#: 2x error passed under rtol=0.9), and an atol of 1e-2 is already ~1e-3 of the lesson's weights.
+MAX_TOLERANCE = 1e-2
 
 
 def backend_label(mod: Any, default: str) -> str:
@@ -157,6 +158,138 @@ class Sensitivity:
         return self.max_gap, self.max_loss_gap
 
 
+# --------------------------------------------------------------------------- each backend's update
+
+
+#: Steps of a plain-SGD run whose parameters the audit keeps for a later re-judge (a block of the
+#: lockstep comparison is at most 512 steps).
+_KEEP_STEPS = 1100
+
+
+class UpdateAudit:
+    """Each backend's *own* update against its own gradient, at its own weights.
+
+    Step k of a backend must move its weights w by what its optimizer makes of ∇E(w; batch k),
+    computed with that backend's own gradient function: for the lesson's plain SGD,
+    Δw = −lr·∇E(w); for any other optimizer (or a learning-rate schedule), Δw is what a *shadow*
+    of the hand-written optimizer (:mod:`gd_compare.optim`, :mod:`gd_compare.lr_scheduler`) does
+    when fed that backend's gradients from step 1 on (its state — momentum buffer, Adam's
+    moments, the scheduled lr — follows the backend's own trajectory). A backend that stops
+    learning, scales its lr or steps its optimizer wrongly fails at the first such step, even
+    where the free-running trajectories have long parted (a chaotic run).
+
+    Plain SGD has no state: its steps are audited only when re-judged (:meth:`problem`), at no
+    cost to a run that agrees. A stateful run's shadows take every step (one gradient per
+    backend and step). ``order`` is a fresh replay of the run's batch order.
+    """
+
+    def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
+                 X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any,
+                 start: tuple[np.ndarray, ...], lr: float, rtol: float, dtype: np.dtype,
+                 optimizer: Any, scheduler: Any, optim_module: ModuleType,
+                 scheduler_module: ModuleType) -> None:
+        self.mods, self.labels, self.X, self.y = mods, labels, X, y
+        self.gradient, self.rtol, self.dtype, self.lr = gradient, rtol, dtype, lr
+        self.stateful = not (optimizer.lesson and scheduler is None)
+        self._order, self._n_batches = order, len(order)
+        self._batches = self._all_batches()
+        self._batch_step = 0
+        self._batch: Any = slice(None)
+        self._scheduler = scheduler
+        self._shadows = []
+        self._schedules: list[Any] = []
+        for _ in mods:
+            params = [np.array(p, dtype=dtype) for p in start]
+            opt = optimizer.build(optim_module, params, lr)
+            self._shadows.append(opt)
+            self._schedules.append(scheduler.build(scheduler_module, opt) if scheduler else None)
+        self._epoch_loss = [0.0, 0.0]
+        self._before = (start, start)
+        self._kept: dict[int, tuple[Any, ...]] = {}
+        self._found: dict[int, str] = {}
+        self.steps_audited = 0
+        self.max_rel = 0.0
+
+    def _all_batches(self) -> Iterator[Any]:
+        while True:
+            yield from self._order
+
+    def _rows(self, step: int) -> Any:
+        while self._batch_step < step:
+            self._batch = next(self._batches)
+            self._batch_step += 1
+        return self._batch
+
+    def observe(self, step: int, a: Step, b: Step) -> None:
+        """Called with every step (parameters copied) before it is judged."""
+        before, self._before = self._before, (a.params, b.params)
+        if not self.stateful:
+            self._kept[step] = (before, (a.params, b.params))
+            self._kept.pop(step - _KEEP_STEPS, None)
+            return
+        self._found.pop(step - _KEEP_STEPS, None)
+        try:
+            problem = self._check(step, before, (a.params, b.params))
+        except (ValueError, TypeError, IndexError) as exc:  # no audit: the mismatch stands
+            problem = f"could not check the step's update against its optimizer: {exc}"
+        if problem is not None:
+            self._found[step] = problem
+        for i, s in enumerate((a, b)):
+            self._epoch_loss[i] += s.loss
+            if s.end_of_epoch:
+                if self._schedules[i] is not None:
+                    self._scheduler.step(self._schedules[i],
+                                         self._epoch_loss[i] / self._n_batches)
+                self._epoch_loss[i] = 0.0
+
+    def problem(self, step: int) -> str | None:
+        """Why a backend's update at ``step`` is not its optimizer's step from its own gradient,
+        or ``None``. Re-judged steps come in increasing order."""
+        if self.stateful:
+            return self._found.get(step)
+        kept = self._kept.get(step)
+        if kept is None:
+            return None
+        return self._check(step, *kept)
+
+    def _check(self, step: int, before: tuple[Any, Any], after: tuple[Any, Any]) -> str | None:
+        rows = self._rows(step)
+        X, y = self.X[rows], self.y[rows]
+        self.steps_audited += 1
+        found = None
+        for i, mod in enumerate(self.mods):
+            w0 = tuple(np.asarray(p) for p in before[i])
+            if not all(np.isfinite(p).all() for p in w0):
+                continue
+            g = self.gradient(mod, X, y, w0[0] if len(w0) == 1 else w0)
+            g = tuple(g) if isinstance(g, tuple) else (g,)
+            shadow = self._shadows[i]
+            for p, w in zip(shadow.params, w0, strict=True):
+                p[...] = w
+            shadow.step([np.asarray(v, dtype=p.dtype) for v, p in zip(g, shadow.params,
+                                                                       strict=True)])
+            for k, (p, w, w1) in enumerate(zip(shadow.params, w0, after[i], strict=True)):
+                w, w1, e = (np.asarray(v, dtype=np.float64) for v in (w, w1, p))
+                got, want = w1 - w, e - w
+                diff = float(np.max(np.abs(got - want), initial=0))
+                scale = max(float(np.max(np.abs(got), initial=0)),
+                            float(np.max(np.abs(want), initial=0)))
+                magnitude = max(float(np.max(np.abs(w), initial=0)),
+                                float(np.max(np.abs(w1), initial=0)))
+                ulp = float(np.spacing(np.asarray(magnitude, dtype=self.dtype)))
+                if scale > 0:
+                    self.max_rel = max(self.max_rel, diff / scale)
+                if found is None and not diff <= (self.rtol * scale + 2 * ulp
+                                                  + subnormal_floor(self.dtype)):
+                    rule = ("its optimizer's step (a hand-written twin fed its own gradients)"
+                            if self.stateful else "−lr·∇E(w)")
+                    found = (f"the {self.labels[i]} backend's own update at this step is not "
+                             f"{rule}: parameter {k}, max |Δw − expected| {diff:.3g} "
+                             f"({diff / scale if scale else math.inf:.3g} of |Δw| "
+                             f"{scale:.3g}) — a wrong update")
+        return found
+
+
 # --------------------------------------------------------------------------- re-judging a step
 
 
@@ -178,10 +311,14 @@ class RejudgeFigures:
     max_gap: float = 0.0
     witness_gap: float = 0.0
     max_ratio: float = 0.0
+    update_audit_steps: int = 0
+    update_audit_max_rel: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"common_state": {"steps": self.common_state_steps,
                                  "max_rel_gradient_diff": self.common_state_max_rel},
+                "update_audit": {"steps": self.update_audit_steps,
+                                 "max_rel_update_diff": self.update_audit_max_rel},
                 "sensitivity": {"amplified_steps": self.amplified_steps,
                                 "max_free_running_gap": self.max_gap,
                                 "witness_gap": self.witness_gap,
@@ -198,8 +335,10 @@ class Rejudge:
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
                  X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
-                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0) -> None:
+                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0,
+                 audit: UpdateAudit | None = None) -> None:
         self.mods, self.labels = mods, labels
+        self.audit = audit
         self.lr = lr
         self.X, self.y, self.order = X, y, order
         self.gradient, self.loss, self.witness = gradient, loss, witness
@@ -287,6 +426,15 @@ class Rejudge:
                 return refs
             refs.append(tuple(r) if isinstance(r, tuple) else (r,))
         return refs
+
+    def update_problem(self, step: int) -> str | None:
+        """Each backend's own update at ``step`` (:class:`UpdateAudit`); ``None`` when right."""
+        if self.audit is None:
+            return None
+        problem = self.audit.problem(step)
+        self.figures.update_audit_steps = self.audit.steps_audited
+        self.figures.update_audit_max_rel = self.audit.max_rel
+        return problem
 
     def amplified(self, step: int, gap: float, loss_gap: float) -> str | None:
         """``None`` when a free-running gap (weights, loss) is within :data:`AMPLIFICATION`
