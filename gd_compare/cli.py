@@ -298,7 +298,10 @@ def _notes(r: Comparison) -> list[str]:
             f"an unstable trajectory amplifies — the free-running gap reaches {f.max_gap:.3g}, "
             f"at most {f.max_ratio:.3g}x what NumPy drifts against itself nudged by 1 ULP per "
             f"step (allowed {AMPLIFICATION:g}x); from a common state ({f.common_state_steps} "
-            f"steps re-judged) the gradients agree to {f.common_state_max_rel:.2g} (relative)")
+            f"steps re-judged) the gradients agree to {f.common_state_max_rel:.2g} (relative)"
+            + (f", and each backend's own update is its optimizer's step from its own gradient "
+               f"to {f.update_audit_max_rel:.2g} ({f.update_audit_steps} steps audited)"
+               if f.update_audit_steps else ""))
     if r.threshold_rows:
         notes.append(f"{r.concept}: test row(s) {list(r.threshold_rows)} sit on the threshold: "
                      f"the outputs agree within the tolerance but fall on opposite sides of 0.5 "

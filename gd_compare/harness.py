@@ -406,6 +406,8 @@ def _compare_training(
                 run.test_accuracy = getattr(mods[i], spec.accuracy_function)(*inputs.test,
                                                                             _arg(s.params))
         runs.append(run)
+    if rejudge is not None:
+        rejudge.sync()
     extra: dict[str, Any] = {"rejudge": None if rejudge is None else rejudge.figures}
     if finished:
         if rejudge is not None:  # the gradients at the start and at the end, below any atol

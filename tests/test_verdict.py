@@ -25,7 +25,7 @@ from gd_compare.verdict import (
                                          ("rtol", 0.01), ("atol", 1.0), ("atol", 5.0)])
 def test_tolerances_that_let_any_mismatch_pass_are_refused(name, value):
     """No tolerance may hide an error of a percent (rtol=0.9 passed a halved slope)."""
-    with pytest.raises(ValueError, match=rf"{name}: expected a number >= 0 and < 0.01"):
+    with pytest.raises(ValueError, match=rf"{name}: expected a number >= 0 and < 0\.01"):
         compare("simple_step", **{name: value})
 
 
