@@ -301,7 +301,10 @@ def _notes(r: Comparison) -> list[str]:
             f"an unstable trajectory amplifies — the free-running gap reaches {f.max_gap:.3g}, "
             f"at most {f.max_ratio:.3g}x what NumPy drifts against itself nudged by 1 ULP per "
             f"step (allowed {AMPLIFICATION:g}x); from a common state ({f.common_state_steps} "
-            f"steps re-judged) the gradients agree to {f.common_state_max_rel:.2g} (relative)")
+            f"steps re-judged) the gradients agree to {f.common_state_max_rel:.2g} (relative)"
+            + (f", and each backend's own update is its optimizer's step from its own gradient "
+               f"to {f.update_audit_max_rel:.2g} ({f.update_audit_steps} steps audited)"
+               if f.update_audit_steps else ""))
     if r.threshold_rows:
         notes.append(f"{r.concept}: test row(s) {list(r.threshold_rows)} sit on the threshold: "
                      f"the outputs agree within the tolerance but fall on opposite sides of 0.5 "
@@ -453,8 +456,8 @@ def plot_main(argv: Sequence[str]) -> int:
 def _plot_failure(name: str, exc: Exception, show_traceback: bool) -> str:
     """One line on stderr naming the concept whose pictures could not be drawn and why (the
     whole traceback first with ``--traceback``); returns the concept's name."""
-    if isinstance(exc, DivergenceError):
-        print(f"{PROG} plot: {name} diverged: {exc}", file=sys.stderr)
+    if isinstance(exc, DivergenceError):  # its message names the backend and the concept
+        print(f"{PROG} plot: {exc}", file=sys.stderr)
         return name
     if show_traceback:
         traceback.print_exception(exc)
