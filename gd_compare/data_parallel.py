@@ -40,7 +40,7 @@ import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -321,69 +321,101 @@ def _twin_steps(dp: DataParallelRun) -> Iterator[Step]:
             run.scheduler.step(schedule, epoch_loss / len(steps))
 
 
-def iter_data_parallel(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | Sequence[ArrayLike] | None = None,
-    lr: float = 0.5,
-    epochs: int = 20,
-    batch_size: int = 30,
-    *,
-    workers: int = 2,
-    hidden: int | Sequence[int] | None = None,
-    seed: int | None = LESSON_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    optimizer: str = "sgd",
-    optimizer_kwargs: Mapping[str, Any] | None = None,
-    scheduler: str | None = None,
-    scheduler_kwargs: Mapping[str, Any] | None = None,
-    bias: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Iterator[Step]:
-    """Data-parallel SGD by hand, one :class:`Step` per update (the all-reduced loss; the
-    parameters every worker holds). ``workers`` K shards of ``batch_size`` B records each per
-    update (module docstring); ``hidden=None`` is the lesson's neuron, sizes a network.
-    ``loss``: "mse", "sse" or "bce"; ``bias=True``: one bias per unit, from 0, after the
-    weights in ``Step.params``; ``optimizer``, ``optimizer_kwargs``, ``scheduler``,
-    ``scheduler_kwargs``: as every training concept's (``numpy_backend.iter_sgd_batching``).
-    ``timeout`` only matters to the PyTorch twin's processes (same signature)."""
-    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
-                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                           scheduler_kwargs=scheduler_kwargs, bias=bias)
-    return _twin_steps(dp)
+class DataParallelFunctions(NamedTuple):
+    """The two public data-parallel functions of one backend, in this order."""
+
+    iter_data_parallel: Callable[..., Iterator[Step]]
+    data_parallel: Callable[..., Training]
 
 
-def data_parallel(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | Sequence[ArrayLike] | None = None,
-    lr: float = 0.5,
-    epochs: int = 20,
-    batch_size: int = 30,
-    *,
-    workers: int = 2,
-    hidden: int | Sequence[int] | None = None,
-    seed: int | None = LESSON_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    optimizer: str = "sgd",
-    optimizer_kwargs: Mapping[str, Any] | None = None,
-    scheduler: str | None = None,
-    scheduler_kwargs: Mapping[str, Any] | None = None,
-    bias: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_data_parallel` run to the end."""
-    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
-                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                           scheduler_kwargs=scheduler_kwargs, bias=bias)
-    return dp.finish(_twin_steps(dp), _loss(dp.run.reduction), record)
+def data_parallel_functions(
+    steps: Callable[[DataParallelRun, float], Iterator[Step]],
+    loss_function: Callable[[str], Callable[..., float]],
+    module: str,
+) -> DataParallelFunctions:
+    """The public data-parallel functions, written once, for the backend whose stream of
+    steps is ``steps(dp, timeout)`` (NumPy: :func:`_twin_steps` in this process; PyTorch:
+    ``distributed.run_steps`` in worker processes) and whose lesson's-log loss for a reduction
+    is ``loss_function(reduction)``. One signature and one docstring by construction, as
+    :func:`~gd_compare.training.training_functions`; ``module`` names the module they are
+    attached to (for ``help()``)."""
+
+    def iter_data_parallel(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | Sequence[ArrayLike] | None = None,
+        lr: float = 0.5,
+        epochs: int = 20,
+        batch_size: int = 30,
+        *,
+        workers: int = 2,
+        hidden: int | Sequence[int] | None = None,
+        seed: int | None = LESSON_SEED,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Iterator[Step]:
+        """Data-parallel SGD, one :class:`Step` per update (the all-reduced loss; the
+        parameters every worker holds). ``workers`` K shards of ``batch_size`` B records each
+        per update (module docstring); ``hidden=None`` is the lesson's neuron, sizes a network.
+        ``loss``: "mse", "sse" or "bce"; ``bias=True``: one bias per unit, from 0, after the
+        weights in ``Step.params``; ``optimizer``, ``optimizer_kwargs``, ``scheduler``,
+        ``scheduler_kwargs``: as every training concept's (``numpy_backend.iter_sgd_batching``).
+        NumPy: every shard's gradient by hand, in this process; PyTorch: ``workers`` processes
+        (DDP, gloo, ``torch.optim``), rank 0's steps. All arguments are checked here, before any
+        worker starts; ``timeout`` (PyTorch's processes only): seconds without progress before
+        the workers are ended with a :class:`WorkerError`."""
+        dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers,
+                               hidden, seed, shuffle, drop_last, loss, timeout,
+                               optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                               scheduler=scheduler, scheduler_kwargs=scheduler_kwargs, bias=bias)
+        return steps(dp, float(timeout))
+
+    def data_parallel(
+        features: ArrayLike,
+        targets: ArrayLike,
+        weights: ArrayLike | Sequence[ArrayLike] | None = None,
+        lr: float = 0.5,
+        epochs: int = 20,
+        batch_size: int = 30,
+        *,
+        workers: int = 2,
+        hidden: int | Sequence[int] | None = None,
+        seed: int | None = LESSON_SEED,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        loss: Reduction = "mse",
+        optimizer: str = "sgd",
+        optimizer_kwargs: Mapping[str, Any] | None = None,
+        scheduler: str | None = None,
+        scheduler_kwargs: Mapping[str, Any] | None = None,
+        bias: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        record: bool | int = True,
+    ) -> Training:
+        """:func:`iter_data_parallel` run to the end."""
+        dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers,
+                               hidden, seed, shuffle, drop_last, loss, timeout,
+                               optimizer=optimizer, optimizer_kwargs=optimizer_kwargs,
+                               scheduler=scheduler, scheduler_kwargs=scheduler_kwargs, bias=bias)
+        return dp.finish(steps(dp, float(timeout)), loss_function(dp.run.reduction), record)
+
+    functions = DataParallelFunctions(iter_data_parallel, data_parallel)
+    for function in functions:
+        function.__module__ = module
+        function.__qualname__ = function.__name__
+    return functions
+
+
+# by hand in this process (no timeout to keep); _loss, defined below, looked up at each call
+iter_data_parallel, data_parallel = data_parallel_functions(
+    lambda dp, _timeout: _twin_steps(dp), lambda reduction: _loss(reduction), __name__)
 
 
 def _loss(reduction: str) -> Callable[..., float]:

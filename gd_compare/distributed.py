@@ -35,7 +35,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -48,12 +48,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
-from .core import Reduction, Step, Training, raise_if_diverged
-from .data import LESSON_SEED
+from .core import Reduction, Step, raise_if_diverged
 from .data_parallel import (
     DEFAULT_TIMEOUT,
     DataParallelRun,
     WorkerError,
+    data_parallel_functions,
     data_parallel_run,
     epoch_orders,
     forget_pool,
@@ -545,68 +545,14 @@ def run_steps(dp: DataParallelRun, timeout: float = DEFAULT_TIMEOUT,
 # --------------------------------------------------------------------------- public twins
 
 
-def iter_data_parallel(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | Sequence[ArrayLike] | None = None,
-    lr: float = 0.5,
-    epochs: int = 20,
-    batch_size: int = 30,
-    *,
-    workers: int = 2,
-    hidden: int | Sequence[int] | None = None,
-    seed: int | None = LESSON_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    optimizer: str = "sgd",
-    optimizer_kwargs: Mapping[str, Any] | None = None,
-    scheduler: str | None = None,
-    scheduler_kwargs: Mapping[str, Any] | None = None,
-    bias: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Iterator[Step]:
-    """Data-parallel training in ``workers`` processes (DDP, gloo, ``torch.optim``), rank 0's
-    :class:`Step` per update. Arguments as ``data_parallel.iter_data_parallel`` — all checked
-    here, before any worker starts; ``timeout``: seconds without progress before the workers
-    are ended with a :class:`WorkerError`."""
-    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
-                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                           scheduler_kwargs=scheduler_kwargs, bias=bias)
-    return run_steps(dp, float(timeout))
+def _loss(reduction: str) -> Callable[..., float]:
+    return {"mse": data_parallel_mse, "sse": data_parallel_sse,
+            "bce": data_parallel_bce}[reduction]
 
 
-def data_parallel(
-    features: ArrayLike,
-    targets: ArrayLike,
-    weights: ArrayLike | Sequence[ArrayLike] | None = None,
-    lr: float = 0.5,
-    epochs: int = 20,
-    batch_size: int = 30,
-    *,
-    workers: int = 2,
-    hidden: int | Sequence[int] | None = None,
-    seed: int | None = LESSON_SEED,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    loss: Reduction = "mse",
-    optimizer: str = "sgd",
-    optimizer_kwargs: Mapping[str, Any] | None = None,
-    scheduler: str | None = None,
-    scheduler_kwargs: Mapping[str, Any] | None = None,
-    bias: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
-    record: bool | int = True,
-) -> Training:
-    """:func:`iter_data_parallel` run to the end."""
-    dp = data_parallel_run(features, targets, weights, lr, epochs, batch_size, workers, hidden,
-                           seed, shuffle, drop_last, loss, timeout, optimizer=optimizer,
-                           optimizer_kwargs=optimizer_kwargs, scheduler=scheduler,
-                           scheduler_kwargs=scheduler_kwargs, bias=bias)
-    f = {"mse": data_parallel_mse, "sse": data_parallel_sse,
-         "bce": data_parallel_bce}[dp.run.reduction]
-    return dp.finish(run_steps(dp, float(timeout)), f, record)
+# run_steps looked up at each call, as a module global (a test may replace it)
+iter_data_parallel, data_parallel = data_parallel_functions(
+    lambda dp, timeout: run_steps(dp, timeout), _loss, __name__)
 
 
 def data_parallel_mse(features: ArrayLike, targets: ArrayLike, params: Any) -> float:

@@ -38,6 +38,16 @@ def test_public_training_functions_are_written_once(name):
     assert a.__doc__ == b.__doc__ and a.__qualname__ == name
 
 
+@pytest.mark.parametrize("name", ["iter_data_parallel", "data_parallel"])
+def test_public_data_parallel_functions_are_written_once(name):
+    """Built by gd_compare.data_parallel for both sides: one body, each side's stream of steps."""
+    a, b = getattr(nb, name), getattr(tb, name)
+    assert a is not b and a.__code__ is b.__code__
+    assert (a.__module__, b.__module__) == ("gd_compare.data_parallel", "gd_compare.distributed")
+    assert a.__doc__ == b.__doc__ and a.__qualname__ == name
+    assert inspect.signature(a) == inspect.signature(b)
+
+
 def test_lesson_numbers_from_autograd():
     s = tb.simple_step()
     assert s.slope == -24.0 and s.w == pytest.approx(2.24, abs=1e-15)
