@@ -212,3 +212,16 @@ def test_plateau_with_wrong_math_is_not_called_a_tie(monkeypatch):
     r = compare("mse_training", optimizer="adam", lr=0.05, epochs=40,
                 scheduler="reducelronplateau", scheduler_kwargs=PLATEAU_TIE)
     assert not r.passed and r.schedule_tie is None
+
+
+@pytest.mark.parametrize("concept", ["sgd_batching", "backprop"])
+def test_plateau_metric_is_the_epochs_mean_loss(concept):
+    """ReduceLROnPlateau steps on the mean of the epoch's update losses. With mini-batches and an
+    absolute threshold the decision depends on that scale (a sum would look 12x more improved):
+    both backends must cut the rate at the same epochs, so every step agrees."""
+    result = compare(concept, batch_size=32, epochs=12, lr=0.5, scheduler="reducelronplateau",
+                     scheduler_kwargs={"threshold_mode": "abs", "threshold": 2e-3,
+                                       "patience": 0, "factor": 0.5})
+    assert result.passed, str(result.first_failure)
+    assert result.steps == 12 * 12
+    assert result.schedule_tie is None
