@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))  # this checkout's gd_compare, wherever the script
 import numpy as np  # noqa: E402
 
 from gd_compare import compare, initial_weights, load_admissions, make_synthetic  # noqa: E402
-from gd_compare import numpy_backend as by_hand  # noqa: E402
-from gd_compare.core import BatchOrder, Step  # noqa: E402
+from gd_compare.lesson.core import BatchOrder, Step  # noqa: E402
+from gd_compare.numpy_backend import by_hand  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_optimizers import bench_optimizers  # noqa: E402
@@ -366,7 +366,7 @@ def bench_end_to_end(repeats: int, quick: bool) -> str:
     """The lesson's runs whole: compare() against the two backends run alone, one after the
     other (each from its iter_ function to the last step, set-up included)."""
     from gd_compare import torch_backend
-    from gd_compare.concepts import CONCEPTS
+    from gd_compare.lesson.concepts import CONCEPTS
 
     cases = [("mse_training", {}), ("sgd_batching", {}),
              ("sgd_batching", {"batch_size": 1, "epochs": 3 if quick else 10})]
@@ -516,7 +516,7 @@ def main(argv: list[str] | None = None) -> str:
     started = time.perf_counter()
     import torch
 
-    from gd_compare.harness import TORCH_THREADS
+    from gd_compare.proof.harness import TORCH_THREADS
 
     default_threads = torch.get_num_threads()
     if TORCH_THREADS:  # time the backends alone as compare() runs them

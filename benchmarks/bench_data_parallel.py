@@ -5,7 +5,8 @@
 
 Three tables (the admissions data, the lesson's neuron, B = 30 records per worker, float64):
 
-1. **Start-up**: starting K workers (``gd_compare.distributed.WorkerPool``) until every one has
+1. **Start-up**: starting K workers (``gd_compare.torch_backend.distributed.WorkerPool``) until
+every one has
    joined the gloo process group: cold (the fork server imports torch and warms it up first),
    warm (the fork server already runs: workers are forked), and with ``spawn`` instead (every
    worker imports torch itself) for comparison.
@@ -63,7 +64,7 @@ def _timed(fn, steps: int) -> float:
 
 
 def startup(ks: list[int], repeats: int) -> dict[str, dict[int, float]]:
-    from gd_compare import distributed
+    from gd_compare.torch_backend import distributed
 
     out: dict[str, dict[int, float]] = {"cold": {}, "warm": {}, "spawn": {}}
     for k in ks:
@@ -193,10 +194,10 @@ def per_step(ks: list[int], steps: int, repeats: int) -> dict[int, dict[str, flo
 
 
 def end_to_end(ks: list[int], epochs: int) -> dict[int, dict[str, float]]:
-    from gd_compare import data_parallel as dpm
     from gd_compare import initial_weights, load_admissions
     from gd_compare import torch_backend as tb
-    from gd_compare.distributed import run_steps
+    from gd_compare.lesson import parallel as dpm
+    from gd_compare.torch_backend.distributed import run_steps
 
     X, y, _, _ = load_admissions().arrays()
     w = initial_weights(6)

@@ -30,7 +30,7 @@ def _step_only(name: str, options: dict, lr: float, k: int) -> dict[str, Callabl
     """Seconds per ``step()`` of the optimizer alone on a (6,) weight vector."""
     import torch
 
-    from gd_compare.options import check_optimizer
+    from gd_compare.lesson.options import check_optimizer
 
     choice = check_optimizer(name, options)
     rng = np.random.default_rng(0)

@@ -8,8 +8,8 @@
 same names; ``import gd_compare`` does not import torch until the PyTorch backend is used.
 """
 
-from .concepts import CONCEPTS, get_concept
-from .core import (
+from gd_compare.lesson.concepts import CONCEPTS, get_concept
+from gd_compare.lesson.core import (
     BackpropStep,
     BatchOrder,
     DivergenceError,
@@ -18,15 +18,15 @@ from .core import (
     Step,
     Training,
 )
-from .data import (
+from gd_compare.lesson.data import (
     Admissions,
     initial_network_weights,
     initial_weights,
     load_admissions,
     make_synthetic,
 )
-from .gradcheck import GradCheck, check_concept, check_gradient, numerical_gradient
-from .harness import (
+from gd_compare.proof.gradcheck import GradCheck, check_concept, check_gradient, numerical_gradient
+from gd_compare.proof.harness import (
     DEFAULT_TOLERANCE,
     Comparison,
     Mismatch,

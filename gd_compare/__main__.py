@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from gd_compare.cli.run import main
 
 sys.exit(main())

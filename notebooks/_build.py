@@ -32,9 +32,12 @@ def setup(names: str, backends: bool = True) -> str:
     """The first code cell: imports (only what the notebook uses: ruff checks notebooks too)."""
     lines = ["import numpy as np", "", f"from gd_compare import {names}"]
     if backends:
-        lines += ["from gd_compare import numpy_backend as by_hand",
-                  "from gd_compare import torch_backend as autograd"]
-    lines += ["from gd_compare.teaching import harness_table, side_by_side", "",
+        lines += ["from gd_compare.numpy_backend import by_hand"]
+    lines += ["from gd_compare.show import plots",
+              "from gd_compare.show.teaching import harness_table, side_by_side"]
+    if backends:
+        lines += ["from gd_compare.torch_backend import autograd"]
+    lines += ["",
               "np.set_printoptions(precision=6)",
               "show = plots.display_png  # draws a matplotlib Figure as a PNG, whatever the backend"]
     return "\n".join(lines)
@@ -84,7 +87,7 @@ To find the slope of the loss with respect to the weight, multiply (the chain ru
 
 """
            + RUN_NOTE),
-        code(setup("assert_equivalent, plots")),
+        code(setup("assert_equivalent")),
         md("""
 ## The code, twice
 
@@ -165,7 +168,7 @@ This is gradient descent on E = ½(y − ŷ)²: −∂E/∂w = (y − ŷ)·sigmo
 
 """
            + RUN_NOTE),
-        code(setup("assert_equivalent, plots")),
+        code(setup("assert_equivalent")),
         md("""
 ## The code, twice
 
@@ -251,7 +254,7 @@ PyTorch is given exactly that E, `(0.5 * nn.MSELoss()(output, y)).backward()`, a
 
 """
            + RUN_NOTE),
-        code(setup("DivergenceError, assert_equivalent, compare, load_admissions, plots",
+        code(setup("DivergenceError, assert_equivalent, compare, load_admissions",
                    backends=False)),
         md("""
 ## The data, as the lesson's `data_prep` made it — and why its file fails on pandas 3
@@ -271,7 +274,7 @@ dummies to float (`.astype(float)`), the numbers the course had.
         code("""
 import pandas as pd
 
-from gd_compare.data import read_admissions_csv
+from gd_compare.lesson.data import read_admissions_csv
 
 # the course's data_prep.py, line for line, on whatever pandas is installed here
 data = read_admissions_csv()
@@ -409,25 +412,25 @@ Each update is the full-batch update of notebook 3 on a batch of m records, aver
 **weights += learnrate · Σ_batch error_term·x / m**
 
 Every epoch draws a fresh permutation of the 360 records from one seeded generator
-(`gd_compare.core.BatchOrder`); both backends are handed *the same* batches in the same order —
+(`gd_compare.lesson.core.BatchOrder`); both backends are handed *the same* batches in the same order —
 NumPy and PyTorch both index their data with them (for PyTorch that is what a `DataLoader`
 with this object as its sampler would hand over; a test checks it bit for bit). Defaults:
 batch size 32, 100 epochs, learnrate 0.5 (12 updates per epoch, the last batch has 8 records).
 
 """
            + RUN_NOTE),
-        code(setup("assert_equivalent, compare, plots", backends=False)),
+        code(setup("assert_equivalent, compare", backends=False)),
         md("## The batch order both backends share"),
         code("""
-from gd_compare.core import BatchOrder
-from gd_compare.teaching import source
+from gd_compare.lesson.core import BatchOrder
+from gd_compare.show.teaching import source
 
 print(source(BatchOrder.__iter__))
 """),
         md("""
 ## The code, twice
 
-`sgd_batching` itself is written once for both backends (`gd_compare/training.py`): it checks
+`sgd_batching` itself is written once for both backends (`gd_compare/lesson/training.py`): it checks
 the arguments, builds the shared batch order and hands it to each backend's loop. The NumPy loop
 calls the same hand-written update as notebook 3 on `X[batch]`; the PyTorch loop is the same
 function as for full-batch training — only the batch order differs.
@@ -553,12 +556,12 @@ from gd_compare import (
     compare,
     initial_network_weights,
     load_admissions,
-    plots,
 )
-from gd_compare import numpy_backend as by_hand
-from gd_compare import torch_backend as autograd
-from gd_compare.gradcheck import check_backends
-from gd_compare.teaching import harness_table, side_by_side, source
+from gd_compare.numpy_backend import by_hand
+from gd_compare.proof.gradcheck import check_backends
+from gd_compare.show import plots
+from gd_compare.show.teaching import harness_table, side_by_side, source
+from gd_compare.torch_backend import autograd
 
 np.set_printoptions(precision=6)
 show = plots.display_png  # draws a matplotlib Figure as a PNG, whatever the backend
@@ -723,7 +726,7 @@ harness_table(list(runs.values()), labels=list(runs))
 
 Two implementations can agree and both be wrong. Had both differentiated the MSE where the course
 steps on ½·MSE, both steps would be twice too large — in lockstep, and the harness would say PASS.
-`gd_compare.gradcheck` is a witness that knows only the loss: central differences, one weight at
+`gd_compare.proof.gradcheck` is a witness that knows only the loss: central differences, one weight at
 a time,
 
 ∂E/∂p ≈ (E(p + h) − E(p − h)) / 2h,   h = 1e-6, in float64

@@ -34,9 +34,10 @@ the PyTorch side calls `loss.backward()` and `torch.optim.<Class>` unchanged.
         code("""
 import numpy as np
 
-from gd_compare import assert_equivalent, compare, optim, plots
-from gd_compare.lr_scheduler import CosineAnnealingLR, cosine_closed_form
-from gd_compare.teaching import harness_table, side_by_side, source
+from gd_compare import assert_equivalent, compare, optim
+from gd_compare.optim.lr_scheduler import CosineAnnealingLR, cosine_closed_form
+from gd_compare.show import plots
+from gd_compare.show.teaching import harness_table, side_by_side, source
 
 np.set_printoptions(precision=6)
 show = plots.display_png  # draws a matplotlib Figure as a PNG, whatever the backend

@@ -47,11 +47,12 @@ import types
 import numpy as np
 from matplotlib.figure import Figure
 
-from gd_compare import assert_equivalent, compare, load_admissions, plots
-from gd_compare import numpy_backend as by_hand
-from gd_compare import torch_backend as autograd
-from gd_compare.core import Step
-from gd_compare.teaching import harness_table, side_by_side
+from gd_compare import assert_equivalent, compare, load_admissions
+from gd_compare.lesson.core import Step
+from gd_compare.numpy_backend import by_hand
+from gd_compare.show import plots
+from gd_compare.show.teaching import harness_table, side_by_side
+from gd_compare.torch_backend import autograd
 
 np.set_printoptions(precision=6)
 show = plots.display_png
@@ -118,7 +119,7 @@ neuron is most wrong. The cross-entropy's step is the error itself, close to 1 t
 """),
         code("""
 hs = np.linspace(-10, 10, 201)
-steps = {(mod.__name__.split(".")[-1], loss):
+steps = {(mod.__name__.split(".")[1], loss):
          np.array([-float(mod.gradient([[1.0]], [1.0], [h], loss=loss)[0]) for h in hs])
          for mod in (by_hand, autograd) for loss in ("mse", "bce")}
 for loss in ("mse", "bce"):

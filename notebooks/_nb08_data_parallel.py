@@ -33,11 +33,11 @@ Minibatch SGD*): **K workers with batch B each take the steps of one worker with
 
 Here that claim is checked step by step, on PyTorch's own distributed engine:
 
-- **PyTorch** (`gd_compare/distributed.py`): K real processes join a `torch.distributed`
+- **PyTorch** (`gd_compare/torch_backend/distributed.py`): K real processes join a `torch.distributed`
   process group (`gloo`, CPU); each wraps the neuron in `DistributedDataParallel` (DDP), reads
   its records through a `DistributedSampler` and a `DataLoader`, and steps `torch.optim.SGD`.
   DDP all-reduces the gradients inside `loss.backward()`. No derivative is written.
-- **NumPy** (`gd_compare/data_parallel.py`): each shard's gradient by hand (the same
+- **NumPy** (`gd_compare/numpy_backend/distributed.py`): each shard's gradient by hand (the same
   `gradient` as notebooks 3 and 4) and the all-reduce written out: **g = Σ_r g_r / K**.
 
 One update with K workers, the lesson's loss convention (E = ½·MSE):
@@ -57,18 +57,13 @@ single process's batch.
 import numpy as np
 from matplotlib.figure import Figure
 
-from gd_compare import (
-    assert_equivalent,
-    compare,
-    distributed,
-    initial_weights,
-    load_admissions,
-    plots,
-)
-from gd_compare import data_parallel as dp
-from gd_compare import numpy_backend as by_hand
-from gd_compare import torch_backend as autograd
-from gd_compare.teaching import harness_table, side_by_side
+from gd_compare import assert_equivalent, compare, initial_weights, load_admissions
+from gd_compare.lesson import parallel
+from gd_compare.numpy_backend import by_hand
+from gd_compare.numpy_backend import distributed as dp
+from gd_compare.show import plots
+from gd_compare.show.teaching import harness_table, side_by_side
+from gd_compare.torch_backend import autograd, distributed
 
 np.set_printoptions(precision=6)
 show = plots.display_png  # draws a matplotlib Figure as a PNG, whatever the backend
@@ -88,10 +83,10 @@ the order) are seen twice this epoch.
         code("""
 order = np.array([7, 3, 9, 0, 5, 1, 8, 2, 6, 4])
 for rank in range(4):
-    print(f"worker {rank}: records {dp.shard_indices(order, 4, rank)}")
-print("with drop_last:", [dp.shard_indices(order, 4, r, drop_last=True).tolist() for r in range(4)])
+    print(f"worker {rank}: records {parallel.shard_indices(order, 4, rank)}")
+print("with drop_last:", [parallel.shard_indices(order, 4, r, drop_last=True).tolist() for r in range(4)])
 """),
-        code("from gd_compare.teaching import source\n\nprint(source(dp.shard_indices))"),
+        code("from gd_compare.show.teaching import source\n\nprint(source(parallel.shard_indices))"),
         md("""
 Every worker holds the same number of records, so the shards of one step are always equal in
 size — and the K shards of step j together are records j·K·B … (j+1)·K·B − 1 of the padded
@@ -103,7 +98,8 @@ Left: the NumPy twin — K shard gradients by hand, the all-reduce, one SGD step
 `optimizer=`, the hand-written optimizer given the all-reduced gradient; a scheduler once per
 epoch). Right: what each PyTorch worker runs — DDP around the model and its loss, and
 `torch.optim`. (The harness's labels name the backend modules; this code lives in
-`gd_compare/data_parallel.py` and `gd_compare/distributed.py`, re-exported by the backends.)
+`gd_compare/numpy_backend/distributed.py` and `gd_compare/torch_backend/distributed.py`, re-exported
+by the backends; the sharding both share is in `gd_compare/lesson/parallel.py`.)
 """),
         code("side_by_side([dp.allreduce_mean, dp._shard_gradient, dp._twin_steps], "
              "[distributed._Objective, distributed.train_shard])"),
@@ -115,7 +111,7 @@ gradients, their all-reduce — and the gradient of the 60 records as one batch.
 """),
         code("""
 w = initial_weights(6)
-run = dp.data_parallel_run(X, y, w, lr=0.5, epochs=1, batch_size=15, workers=4, hidden=None,
+run = parallel.data_parallel_run(X, y, w, lr=0.5, epochs=1, batch_size=15, workers=4, hidden=None,
                            seed=42, shuffle=True, drop_last=False, loss="mse")
 shards = next(run.epochs())[0]  # epoch 0, step 0: one index array per worker
 grads = [by_hand.gradient(X[s], y[s], w) for s in shards]
@@ -139,7 +135,7 @@ same averaged gradient). Inside `keep_workers()` the runs share their workers; w
 ends, every worker is ended.
 """),
         code("""
-with dp.keep_workers():
+with parallel.keep_workers():
     k2 = assert_equivalent(compare("data_parallel", workers=2, batch_size=30, epochs=20))
     k4 = assert_equivalent(compare("data_parallel", workers=4, batch_size=15, epochs=20))
 harness_table([k2, k4], labels=["K=2, B=30", "K=4, B=15"])
@@ -186,7 +182,7 @@ below is DDP in real processes, checked step by step against its NumPy twin.
 """),
         code("""
 runs = {}
-with dp.keep_workers():
+with parallel.keep_workers():
     for k, lr in ((1, 0.5), (4, 0.5), (4, 2.0)):
         runs[k, lr] = assert_equivalent(compare("data_parallel", workers=k, batch_size=30,
                                                 lr=lr, epochs=30))
@@ -224,7 +220,7 @@ unscaled lr they lag behind.
 
 ```bash
 torchrun --nnodes 2 --node-rank 0 --nproc-per-node 2 --master-addr HOST --master-port 29500 \\
-    -m gd_compare.distributed --epochs 20 --out steps.jsonl
+    -m gd_compare.torch_backend.distributed --epochs 20 --out steps.jsonl
 ```
 
 - Speed: on this 2-core machine K processes are *slower* than one (`benchmarks/bench_data_parallel.py`):

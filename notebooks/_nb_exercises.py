@@ -52,7 +52,7 @@ def check_cell(call: str):
 SETUP = '''
 import numpy as np
 
-from gd_compare.check import check
+from gd_compare.learner.check import check
 
 
 def sigmoid(x):
@@ -233,7 +233,7 @@ def spot_the_bug() -> list:
         md("""
 # Spot the bug · every classic mistake against autograd
 
-Each entry of `gd_compare.mistakes` is a deliberately wrong, learner-shaped function. Below,
+Each entry of `gd_compare.learner.mistakes` is a deliberately wrong, learner-shaped function. Below,
 every mistake in the lesson's training loop (`mse_training`: one epoch per call) runs **on its
 own** for 60 epochs from the lesson's start, next to autograd's run: its train-MSE curve is
 its signature. Most look harmless on a plot (a slightly slower or faster curve); `check` finds
@@ -243,12 +243,12 @@ each one at the first step where it matters and names it.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gd_compare import numpy_backend as by_hand
-from gd_compare import torch_backend as autograd
-from gd_compare.check import catalogue_table, check, run_catalogue
-from gd_compare.data import initial_weights, load_admissions
-from gd_compare.mistakes import for_concept
-from gd_compare.plots import display_png
+from gd_compare.learner.check import catalogue_table, check, run_catalogue
+from gd_compare.learner.mistakes import for_concept
+from gd_compare.lesson.data import initial_weights, load_admissions
+from gd_compare.numpy_backend import by_hand
+from gd_compare.show.plots import display_png
+from gd_compare.torch_backend import autograd
 
 X, y, _, _ = load_admissions().arrays()
 start = initial_weights(X.shape[1])
@@ -289,7 +289,7 @@ The same for backpropagation (`backprop`: one epoch per call, the course's netwo
 that 60 epochs move it): the hidden layer's mistakes barely change the loss curve.
 """),
         code('''
-from gd_compare.data import initial_network_weights
+from gd_compare.lesson.data import initial_network_weights
 
 network = initial_network_weights(X.shape[1], (2,), seed=21)
 net_reference = autograd.backprop_training(X, y, network, lr=0.5, epochs=EPOCHS)

@@ -41,7 +41,7 @@ def _data_parallel_workers():
     """Every ``data_parallel`` run of the session with the same K shares one set of worker
     processes (starting K workers costs seconds: each imports torch); all are ended at the end.
     No torch is imported here: the pools are started only by runs that use them."""
-    from gd_compare.data_parallel import keep_workers
+    from gd_compare.lesson.parallel import keep_workers
 
     with keep_workers():
         yield

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from gd_compare import CONCEPTS, DivergenceError, initial_weights
 from gd_compare import numpy_backend as nb
-from gd_compare.data import BACKPROP_SEED, initial_network_weights
+from gd_compare.lesson.data import BACKPROP_SEED, initial_network_weights
+from gd_compare.numpy_backend import by_hand
 
 # The course's backpropagation exercise: one record, 3 inputs, 2 hidden units, lr 0.5; it prints
 # "Change in weights for hidden layer to output layer" and "... input layer to hidden layer".
@@ -317,7 +318,7 @@ def test_torch_network_keeps_numpy_shapes_and_caller_arrays(admissions):
 
 @pytest.mark.torch
 def test_cli_backprop_table_and_json(tmp_path, capsys):
-    from gd_compare.cli import main
+    from gd_compare.cli.run import main
 
     out = tmp_path / "bp.json"
     assert main(["--concept", "backprop", "--epochs", "90", "--json", str(out)]) == 0
@@ -357,9 +358,9 @@ BREAKS = {
 
 
 def _broken_backend(tmp_path: Path, old: str, new: str):
-    """A scratch copy of numpy_backend.py with one line changed, imported as a module of the
-    package (so its relative imports work) but never registered in sys.modules."""
-    source = Path(nb.__file__).read_text(encoding="utf-8")
+    """A scratch copy of numpy_backend/by_hand.py with one line changed, imported as a module
+    of the package but never registered in sys.modules."""
+    source = Path(by_hand.__file__).read_text(encoding="utf-8")
     assert source.count(old) >= 1, old
     path = tmp_path / "broken_numpy_backend.py"
     path.write_text(source.replace(old, new), encoding="utf-8")
@@ -372,8 +373,8 @@ def _broken_backend(tmp_path: Path, old: str, new: str):
 
 @pytest.mark.parametrize("name", list(BREAKS))
 def test_a_broken_backward_is_caught_by_the_witness_even_when_backends_agree(tmp_path, name):
-    from gd_compare.gradcheck import check_concept
-    from gd_compare.harness import compare
+    from gd_compare.proof.gradcheck import check_concept
+    from gd_compare.proof.harness import compare
 
     broken = _broken_backend(tmp_path, *BREAKS[name])
     point = {"hidden": (3, 3), "epochs": 20}
@@ -390,8 +391,8 @@ def test_a_broken_backward_is_caught_by_the_witness_even_when_backends_agree(tmp
 @pytest.mark.parametrize("name", list(BREAKS))
 def test_a_broken_backward_is_caught_by_the_harness_and_the_witness(tmp_path, name):
     from gd_compare import torch_backend as tb
-    from gd_compare.gradcheck import check_backends
-    from gd_compare.harness import assert_equivalent, compare
+    from gd_compare.proof.gradcheck import check_backends
+    from gd_compare.proof.harness import assert_equivalent, compare
 
     broken = _broken_backend(tmp_path, *BREAKS[name])
     point = {"hidden": (3, 3), "epochs": 20}
@@ -433,7 +434,7 @@ def test_the_course_quiz_to_the_printed_digit():
 
 
 def test_the_course_log_line_is_the_last_record_against_all_targets():
-    from gd_compare.data import load_admissions
+    from gd_compare.lesson.data import load_admissions
 
     X, y, _, _ = load_admissions(seed=BACKPROP_SEED).arrays()
     ws = initial_network_weights(6, (2,), seed=BACKPROP_SEED)
@@ -447,7 +448,7 @@ def test_the_backprop_concept_is_the_quiz():
     spec = CONCEPTS["backprop"]
     assert spec.defaults["split_seed"] == 21 and spec.defaults["seed"] == 21
     assert CONCEPTS["mse_training"].defaults["split_seed"] == 42
-    from gd_compare.data import load_admissions
+    from gd_compare.lesson.data import load_admissions
 
     X, *_ = load_admissions(seed=21).arrays()
     np.testing.assert_array_equal(spec.inputs().kwargs["features"], X)
@@ -463,7 +464,7 @@ def test_the_backprop_concept_is_the_quiz():
 def test_the_course_quiz_in_both_backends_and_the_cli(capsys):
     from gd_compare import compare, load_admissions
     from gd_compare import torch_backend as tb
-    from gd_compare.cli import main
+    from gd_compare.cli.run import main
 
     X, y, X_test, y_test = load_admissions(seed=BACKPROP_SEED).arrays()
     run = tb.backprop_training(X, y, log="course", record=False)

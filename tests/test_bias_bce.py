@@ -12,10 +12,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gd_compare import compare
-from gd_compare import numpy_backend as nb
-from gd_compare.cli import main
-from gd_compare.gradcheck import check_backends
-from gd_compare.verdict import AMPLIFICATION
+from gd_compare.cli.run import main
+from gd_compare.numpy_backend import by_hand as nb
+from gd_compare.proof.gradcheck import check_backends
+from gd_compare.proof.verdict import AMPLIFICATION
 
 pytestmark = pytest.mark.torch
 

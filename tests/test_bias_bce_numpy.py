@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gd_compare import numpy_backend as nb
-from gd_compare.data import initial_network_weights, initial_weights
-from gd_compare.gradcheck import check_concept, check_gradient
+from gd_compare.lesson.data import initial_network_weights, initial_weights
+from gd_compare.proof.gradcheck import check_concept, check_gradient
 
 # --------------------------------------------------------------------------- the BCE formula
 
@@ -71,7 +71,7 @@ def test_the_bias_is_a_weight_on_a_constant_input_of_one(admissions):
 
 
 def test_bias_starts_at_zero_and_the_weights_keep_the_lessons_draw(admissions):
-    from gd_compare.training import network_run, neuron_run
+    from gd_compare.lesson.training import network_run, neuron_run
 
     X, y, _, _ = admissions
     w, b = neuron_run(X, y, None, 0.5, 1, "mse", bias=True).params
@@ -116,8 +116,8 @@ def test_per_record_matches_the_matrix_form_with_bias_and_bce(admissions):
 
 
 def test_bias_routes_the_large_full_batch_around_the_blocked_kernel(monkeypatch):
-    from gd_compare import kernels
-    from gd_compare.data import make_synthetic
+    from gd_compare.lesson.data import make_synthetic
+    from gd_compare.numpy_backend import kernels
 
     X, y = make_synthetic(3000, 4)
     monkeypatch.setattr(kernels, "BLOCK_BYTES", 256 * 4 * 8)  # n spans several blocks
@@ -159,7 +159,7 @@ def _scratch_backend(**steps):
 
 @pytest.mark.parametrize("concept", ["sigmoid_step", "sigmoid_exercise", "backprop_exercise"])
 def test_finite_differences_cover_the_biases_of_the_one_step_concepts(concept):
-    from gd_compare.gradcheck import concept_problem
+    from gd_compare.proof.gradcheck import concept_problem
 
     names = concept_problem(concept, bias=True).names
     assert names[-2:] == (("bias_hidden", "bias_output") if concept == "backprop_exercise"
@@ -194,7 +194,7 @@ def test_finite_differences_catch_a_wrong_del_b_in_a_one_step_concept():
 
 
 def test_a_one_step_bias_is_checked_only_where_the_step_starts_it():
-    from gd_compare.gradcheck import concept_problem
+    from gd_compare.proof.gradcheck import concept_problem
 
     problem = concept_problem("sigmoid_step", bias=True)
     with pytest.raises(ValueError, match="starts every bias at 0"):
@@ -289,7 +289,7 @@ def test_a_common_state_gradient_mismatch_names_the_array(concept, point, k, nam
 
 
 def test_param_names_of_a_neuron_and_a_network():
-    from gd_compare.tracking import param_names
+    from gd_compare.proof.tracking import param_names
 
     assert param_names(1, False) == ["weights"]
     assert param_names(2, True) == ["weights", "bias"]

@@ -1,4 +1,5 @@
-"""gd_compare.check: a learner's function in lockstep with autograd — the first wrong step and
+"""gd_compare.learner.check: a learner's function in lockstep with autograd — the first wrong step
+and
 the computed diagnosis; the whole catalogue caught where it matters, in float64 and float32."""
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare import solutions as sol
-from gd_compare.check import catalogue_table, check, run_catalogue
-from gd_compare.mistakes import CATALOGUE, get_mistake
+from gd_compare.learner import solutions as sol
+from gd_compare.learner.check import catalogue_table, check, run_catalogue
+from gd_compare.learner.mistakes import CATALOGUE, get_mistake
 
 pytestmark = pytest.mark.torch
 
@@ -67,7 +68,7 @@ def test_the_first_wrong_step_names_quantity_index_and_both_values():
     r = check(m.learner(), "mse_training", epochs=3)
     assert (r.step, r.epoch, r.batch, r.record, r.quantity, r.index) == (1, 0, None, 0,
                                                                           "weights", (0,))
-    from gd_compare.data import initial_weights
+    from gd_compare.lesson.data import initial_weights
 
     start = initial_weights(6)[0]  # the learner's step is twice autograd's
     assert r.learner_value - start == pytest.approx(2 * (r.autograd_value - start), rel=1e-9)
@@ -80,7 +81,7 @@ def test_records_where_a_mistake_first_shows():
         r = check(get_mistake(concept, name).learner(), concept, epochs=2)
         assert r.record == 1
     r = check(get_mistake("sgd_batching", "no_mean").learner(), "sgd_batching", epochs=1)
-    from gd_compare.core import BatchOrder
+    from gd_compare.lesson.core import BatchOrder
 
     first_batch = next(iter(BatchOrder(360, 32, seed=42)))
     assert (r.epoch, r.batch, r.record) == (0, 0, int(first_batch[1]))

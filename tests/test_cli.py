@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from gd_compare import CONCEPTS, cli, harness
+from gd_compare import CONCEPTS
+from gd_compare.cli import run as cli
+from gd_compare.proof import harness
 
 pytestmark = pytest.mark.torch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gd_compare.cli import main
+from gd_compare.cli.run import main
 
 LEARNER = textwrap.dedent('''
     import numpy as np
@@ -159,7 +159,8 @@ def _learner_file(tmp_path: Path, m) -> str:
     import inspect
 
     src = inspect.getsource(m.implementation)
-    head = "import numpy as np\n\nfrom gd_compare.solutions import sigmoid, sigmoid_prime\n\n\n"
+    head = ("import numpy as np\n\n"
+            "from gd_compare.learner.solutions import sigmoid, sigmoid_prime\n\n\n")
     tail = f"\n\nfn = {m.implementation.__name__}" + ("()" if m.stateful else "") + "\n"
     path = tmp_path / f"{m.concept}_{m.name}.py"
     path.write_text(head + src + tail, encoding="utf-8")
@@ -168,7 +169,7 @@ def _learner_file(tmp_path: Path, m) -> str:
 
 @pytest.mark.torch
 def test_the_cli_catches_the_whole_catalogue_at_its_step(tmp_path, capsys):
-    from gd_compare.mistakes import CATALOGUE
+    from gd_compare.learner.mistakes import CATALOGUE
 
     for entries in CATALOGUE.values():
         for m in entries:

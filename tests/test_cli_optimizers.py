@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gd_compare import cli
+from gd_compare.cli import run as cli
 
 pytestmark = pytest.mark.torch
 pytest.importorskip("torch")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gd_compare import cli
+from gd_compare.cli import run as cli
 
 pytestmark = pytest.mark.torch
 
@@ -20,7 +20,8 @@ ALL_PNGS = {"simple_step.png", "sigmoid_step.png", "sigmoid_exercise.png", "mse_
 @pytest.fixture
 def short_runs(monkeypatch):
     """Every training run a few epochs long, so writing all the PNGs takes seconds."""
-    from gd_compare import CONCEPTS, plots
+    from gd_compare import CONCEPTS
+    from gd_compare.show import plots
 
     real = plots.compare
 
@@ -98,7 +99,8 @@ def test_plot_bad_options(argv, capsys):
 def test_plot_mismatch_exits_1(tmp_path, monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from gd_compare import numpy_backend, plots
+    from gd_compare import numpy_backend
+    from gd_compare.show import plots
 
     def off(**kw):
         r = numpy_backend.simple_step(**kw)
@@ -148,7 +150,7 @@ def test_compare_progress_bar_quiet_for_short_runs(capsys):
 
 
 def test_plot_takes_the_run_options(tmp_path, monkeypatch, capsys):
-    from gd_compare import plots
+    from gd_compare.show import plots
 
     seen = []
     real = plots.compare
@@ -190,7 +192,8 @@ def test_plot_batch_sizes_with_bias_and_loss(tmp_path, short_runs, capsys, optio
 @pytest.mark.parametrize("with_traceback", [False, True])
 def test_plot_crash_is_one_line_and_the_others_still_run(tmp_path, monkeypatch, capsys,
                                                          with_traceback):
-    from gd_compare import DivergenceError, plots
+    from gd_compare import DivergenceError
+    from gd_compare.show import plots
 
     real = plots.compare
 

@@ -1,4 +1,4 @@
-"""gd_compare.core: input checks, the shared batch order, the lesson's log."""
+"""gd_compare.lesson.core: input checks, the shared batch order, the lesson's log."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare.core import (
+from gd_compare.lesson.core import (
     BatchOrder,
     as_float_array,
     check_count,
@@ -148,7 +148,7 @@ def test_pandas_frames_mixing_float_and_bool_columns_are_numbers():
 
 
 def test_check_threshold_and_seed():
-    from gd_compare.core import check_seed, check_threshold
+    from gd_compare.lesson.core import check_seed, check_threshold
 
     assert check_threshold(0.5) == 0.5
     with pytest.raises(TypeError, match="threshold"):

@@ -1,4 +1,4 @@
-"""gd_compare.data: the lesson's data_prep, reproduced exactly (NumPy/pandas only)."""
+"""gd_compare.lesson.data: the lesson's data_prep, reproduced exactly (NumPy/pandas only)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare import data
-from gd_compare.data import (
+from gd_compare.lesson import data
+from gd_compare.lesson.data import (
     FEATURE_COLUMNS,
     initial_weights,
     load_admissions,

@@ -1,4 +1,4 @@
-"""gd_compare.data_parallel: DistributedSampler's split and data-parallel SGD by hand (no torch).
+"""gd_compare.lesson.parallel: DistributedSampler's split and data-parallel SGD by hand (no torch).
 
 The PyTorch side (K real processes, DDP) is tested in ``test_distributed.py``.
 """
@@ -14,16 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare import data_parallel as dpm
 from gd_compare import initial_network_weights, initial_weights
 from gd_compare import numpy_backend as nb
-from gd_compare.data_parallel import (
-    WorkerError,
-    allreduce_mean,
-    data_parallel_run,
-    shard_batches,
-    shard_indices,
-)
+from gd_compare.lesson import parallel
+from gd_compare.lesson.parallel import WorkerError, data_parallel_run, shard_batches, shard_indices
+from gd_compare.numpy_backend import distributed as dpm
+from gd_compare.numpy_backend.distributed import allreduce_mean
 
 
 def _steps(stream) -> list[tuple]:
@@ -47,7 +43,8 @@ def _assert_same_steps(a: list[tuple], b: list[tuple], tol: float = 1e-12) -> fl
 
 
 def test_the_numpy_twin_does_not_import_torch():
-    code = ("import sys; from gd_compare import data_parallel as d, load_admissions; "
+    code = ("import sys; from gd_compare import load_admissions; "
+            "from gd_compare.numpy_backend import distributed as d; "
             "X, y, *_ = load_admissions().arrays(); "
             "d.data_parallel(X, y, epochs=1, workers=4, batch_size=10); "
             "sys.exit('torch' in sys.modules)")
@@ -100,7 +97,7 @@ def test_epoch_orders_are_the_batch_orders_permutations():
 
     order = BatchOrder(12, 12 // 2 - 1, seed=5)
     expected = [np.concatenate(list(order)) for _ in range(3)]
-    got = list(dpm.epoch_orders(12, 3, 5, True))
+    got = list(parallel.epoch_orders(12, 3, 5, True))
     for e, g in zip(expected, got, strict=True):
         # BatchOrder sorts within a batch; the permutation's batches are the same sets
         for start in range(0, 12, 5):
@@ -154,7 +151,7 @@ def test_total_steps_counts_the_updates_the_twin_makes(n, k, b, drop_last, epoch
     y = (np.arange(n) % 2).astype(float)
     steps = list(dpm.iter_data_parallel(X, y, np.zeros(2), epochs=epochs, batch_size=b,
                                         workers=k, drop_last=drop_last))
-    assert len(steps) == dpm.total_steps(n, k, b, drop_last, epochs)
+    assert len(steps) == parallel.total_steps(n, k, b, drop_last, epochs)
 
 
 def test_drop_last_takes_only_full_steps(admissions):
@@ -259,11 +256,12 @@ def test_the_loss_functions_take_a_neurons_weight_and_bias_pair(admissions):
         np.testing.assert_array_equal(got, want)
     ws = initial_network_weights(6, (2,))
     assert dpm.data_parallel_bce(X, y, ws) == nb.network_bce(X, y, ws)
-    assert dpm.is_network(ws) and not dpm.is_network((w, b)) and not dpm.is_network(w)
+    assert parallel.is_network(ws)
+    assert not parallel.is_network((w, b)) and not parallel.is_network(w)
 
 
 def test_the_concept_passes_the_options_on():
-    from gd_compare.concepts import get_concept
+    from gd_compare.lesson.concepts import get_concept
 
     kw = get_concept("data_parallel").inputs(optimizer="adam", optimizer_kwargs={"eps": 1e-6},
                                               scheduler="steplr",
@@ -353,17 +351,17 @@ class _FakePool:
 
 
 def test_keep_workers_keeps_one_pool_per_k_and_closes_them_on_exit(monkeypatch):
-    monkeypatch.setattr(dpm, "_KEPT", None)  # outside the session's block (conftest)
-    assert dpm.kept_pool(2) is None and not dpm.keep_pool(_FakePool(2))
+    monkeypatch.setattr(parallel, "_KEPT", None)  # outside the session's block (conftest)
+    assert parallel.kept_pool(2) is None and not parallel.keep_pool(_FakePool(2))
     two, four = _FakePool(2), _FakePool(4)
-    with dpm.keep_workers():
-        assert dpm.keep_pool(two) and dpm.keep_pool(four)
-        with dpm.keep_workers():  # nested: the outer block owns the pools
-            assert dpm.kept_pool(2) is two
+    with parallel.keep_workers():
+        assert parallel.keep_pool(two) and parallel.keep_pool(four)
+        with parallel.keep_workers():  # nested: the outer block owns the pools
+            assert parallel.kept_pool(2) is two
         assert not two.closed
-        dpm.forget_pool(four)  # a pool that failed is not reused (and closes itself)
-        assert dpm.kept_pool(4) is None
-    assert two.closed and not four.closed and dpm.kept_pool(2) is None
+        parallel.forget_pool(four)  # a pool that failed is not reused (and closes itself)
+        assert parallel.kept_pool(4) is None
+    assert two.closed and not four.closed and parallel.kept_pool(2) is None
 
 
 def test_worker_error_names_rank_and_step():

@@ -1,4 +1,5 @@
-"""gd_compare.distributed: K real worker processes (gloo, DDP, torch.optim.SGD) against the NumPy
+"""gd_compare.torch_backend.distributed: K real worker processes (gloo, DDP, torch.optim.SGD)
+against the NumPy
 twin and against one process with batch K·B; faults end cleanly; the torchrun path.
 
 Starting K workers costs seconds (each imports torch), so the proofs share one set of workers
@@ -21,17 +22,18 @@ import numpy as np
 import pytest
 
 from gd_compare import compare, initial_network_weights, initial_weights
-from gd_compare import data_parallel as dpm
-from gd_compare.data_parallel import WorkerError, data_parallel_run
+from gd_compare.lesson import parallel
+from gd_compare.lesson.parallel import WorkerError, data_parallel_run
+from gd_compare.numpy_backend import distributed as dpm
 
 pytestmark = pytest.mark.torch
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader, DistributedSampler, Subset  # noqa: E402
 
-from gd_compare import distributed  # noqa: E402
 from gd_compare import torch_backend as tb  # noqa: E402
-from gd_compare.distributed import Fault, RankMismatchError, WorkerPool  # noqa: E402
+from gd_compare.torch_backend import distributed  # noqa: E402
+from gd_compare.torch_backend.distributed import Fault, RankMismatchError, WorkerPool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,14 +67,14 @@ def _assert_gone(pids: list[int]) -> None:
     pools the module keeps on purpose."""
     assert pids
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
-    kept = {pid for pool in (dpm._KEPT or {}).values() for pid in pool.pids}
+    kept = {pid for pool in (parallel._KEPT or {}).values() for pid in pool.pids}
     assert set(_spawned_children()) <= kept
 
 
 @pytest.fixture
 def pools():
     """The proofs share one set of workers per K: the session keeps them (conftest)."""
-    assert dpm._KEPT is not None
+    assert parallel._KEPT is not None
 
 
 def _twin(kwargs: dict) -> list:
@@ -92,10 +94,11 @@ def test_the_split_is_distributed_samplers(n, k, drop_last):
                                      rank=rank, shuffle=False, drop_last=drop_last)
         positions = list(sampler)
         np.testing.assert_array_equal(order[positions],
-                                      dpm.shard_indices(order, k, rank, drop_last))
+                                      parallel.shard_indices(order, k, rank, drop_last))
         loader = DataLoader(sampler.dataset, batch_size=3, sampler=sampler, drop_last=drop_last)
         got = [b.tolist() for b in loader]
-        want = dpm.shard_batches(dpm.shard_indices(order, k, rank, drop_last), 3, drop_last)
+        shard = parallel.shard_indices(order, k, rank, drop_last)
+        want = parallel.shard_batches(shard, 3, drop_last)
         assert got == [w.tolist() for w in want]
 
 
@@ -234,7 +237,7 @@ def test_a_bad_option_is_named_before_any_worker_starts(monkeypatch, admissions)
 
 
 def test_the_cli_runs_data_parallel_with_options(pools, capsys):
-    from gd_compare.cli import main
+    from gd_compare.cli.run import main
 
     code = main(["--concept", "data_parallel", "--workers", "2", "--epochs", "2",
                  "--optimizer", "adam", "--optimizer-option", "amsgrad=True", "--bias",
@@ -264,7 +267,7 @@ def test_the_harness_knows_how_many_updates_a_data_parallel_run_makes(pools):
 
 
 def test_the_cli_runs_data_parallel(pools):
-    from gd_compare.cli import main
+    from gd_compare.cli.run import main
 
     out = io.StringIO()
     with redirect_stdout(out):
@@ -276,7 +279,7 @@ def test_the_cli_runs_data_parallel(pools):
 
 
 def test_a_run_outside_keep_workers_ends_its_workers(monkeypatch, admissions):
-    monkeypatch.setattr(dpm, "_KEPT", None)  # as outside the session's keep_workers block
+    monkeypatch.setattr(parallel, "_KEPT", None)  # as outside the session's keep_workers block
     X, y, _, _ = admissions
     before = set(_spawned_children())
     pids: list[int] = []
@@ -294,10 +297,10 @@ def test_a_run_outside_keep_workers_ends_its_workers(monkeypatch, admissions):
 
 
 def test_the_kept_workers_end_with_the_block(monkeypatch):
-    monkeypatch.setattr(dpm, "_KEPT", None)
-    with dpm.keep_workers():
+    monkeypatch.setattr(parallel, "_KEPT", None)
+    with parallel.keep_workers():
         pool = WorkerPool(1)
-        assert dpm.keep_pool(pool)
+        assert parallel.keep_pool(pool)
         pids = pool.pids
         assert all(Path(f"/proc/{p}").exists() for p in pids)
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
@@ -349,7 +352,7 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_a_whole_json(monke
                                                                           tmp_path):
     """A worker fault is the concept's error (exit 1, one line naming the rank, no traceback):
     the table shows its ERROR row and the JSON is written whole, its entry saying why."""
-    from gd_compare.cli import main
+    from gd_compare.cli.run import main
 
     original = distributed.run_steps
     pids: list[int] = []
@@ -399,7 +402,8 @@ def test_the_torchrun_path_matches_the_numpy_twin(tmp_path, admissions):
                "--loss", "bce"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
            "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
-           "-m", "gd_compare.distributed", "--epochs", "2", *options, "--out", str(out)]
+           "-m", "gd_compare.torch_backend.distributed", "--epochs", "2", *options, "--out",
+           str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     steps = [json.loads(line) for line in out.read_text().splitlines()]
@@ -422,7 +426,8 @@ def test_main_names_a_bad_option_before_joining_the_group(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     assert distributed.main(["--optimizer", "sgd", "--optimizer-option", "momentum=-1"]) == 2
-    assert "gd_compare.distributed: Invalid momentum value: -1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "gd_compare.torch_backend.distributed: Invalid momentum value: -1" in err
 
 
 def test_main_outside_torchrun_says_how_to_start_it(monkeypatch, capsys):

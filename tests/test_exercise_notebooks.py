@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gd_compare import solutions
-from gd_compare.mistakes import for_concept
+from gd_compare.learner import solutions
+from gd_compare.learner.mistakes import for_concept
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "notebooks" / "exercises"

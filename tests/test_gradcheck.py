@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gd_compare import numpy_backend as nb
-from gd_compare.data import initial_network_weights, make_synthetic
-from gd_compare.gradcheck import (
+from gd_compare.lesson.data import initial_network_weights, make_synthetic
+from gd_compare.proof.gradcheck import (
     RTOL,
     GradCheck,
     check_backends,

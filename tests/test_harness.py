@@ -1,4 +1,4 @@
-"""gd_compare.harness: lockstep comparison of the two backends, and that it fails loudly."""
+"""gd_compare.proof.harness: lockstep comparison of the two backends, and that it fails loudly."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ def test_float32_comparison_keeps_float32_inputs():
 
 
 def test_an_infinite_value_against_a_finite_one_is_a_mismatch():
-    from gd_compare.harness import _Tracker
+    from gd_compare.proof.harness import _Tracker
 
     tracker = _Tracker("x", np.dtype("float64"), 1e-12, 1e-12)
     assert not tracker.check("weights", 1, [np.inf], [1.0])

@@ -1,4 +1,5 @@
-"""gd_compare.kernels: the cache-blocked full-batch kernel against the plain vectorised step and
+"""gd_compare.numpy_backend.kernels: the cache-blocked full-batch kernel against the plain
+vectorised step and
 the lesson's loop."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare import kernels
-from gd_compare import numpy_backend as nb
-from gd_compare.harness import DEFAULT_TOLERANCE
+from gd_compare.numpy_backend import by_hand as nb
+from gd_compare.numpy_backend import kernels
+from gd_compare.proof.harness import DEFAULT_TOLERANCE
 
 TOL = {np.dtype(k): v for k, v in DEFAULT_TOLERANCE.items()}
 

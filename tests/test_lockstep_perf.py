@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gd_compare import CONCEPTS, DivergenceError, assert_equivalent, compare, make_synthetic
-from gd_compare import harness as harness_mod
 from gd_compare import numpy_backend as nb
-from gd_compare.core import BatchOrder
+from gd_compare.lesson.core import BatchOrder
+from gd_compare.proof import harness as harness_mod
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")

@@ -1,4 +1,5 @@
-"""gd_compare.lr_scheduler against torch.optim.lr_scheduler: the same learning rate after every
+"""gd_compare.optim.lr_scheduler against torch.optim.lr_scheduler: the same learning rate after
+every
 epoch (the recursive forms, as torch computes them), and the closed form's last-digit drift."""
 
 from __future__ import annotations
@@ -6,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gd_compare import lr_scheduler, optim
+from gd_compare import optim
+from gd_compare.optim import lr_scheduler
 
 torch = pytest.importorskip("torch")
 

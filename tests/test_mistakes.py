@@ -1,4 +1,5 @@
-"""gd_compare.mistakes and gd_compare.solutions, NumPy only: every catalogue entry documented,
+"""gd_compare.learner.mistakes and gd_compare.learner.solutions, NumPy only: every catalogue entry
+documented,
 learner-shaped, and really wrong where the reference is right."""
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ import numpy as np
 import pytest
 
 from gd_compare import numpy_backend as nb
-from gd_compare import solutions as sol
-from gd_compare.data import initial_weights
-from gd_compare.exercises import EXERCISES, get_exercise, takes_rng
-from gd_compare.mistakes import CATALOGUE, for_concept, get_mistake
+from gd_compare.learner import solutions as sol
+from gd_compare.learner.exercises import EXERCISES, get_exercise, takes_rng
+from gd_compare.learner.mistakes import CATALOGUE, for_concept, get_mistake
+from gd_compare.lesson.data import initial_weights
 
 ENTRIES = [m for entries in CATALOGUE.values() for m in entries]
 NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch]

@@ -1,6 +1,6 @@
 """The mutation classes a review found surviving the CLI's default run, each pinned down by a
 NumPy-only test against an independent oracle — the learner-style reference code of
-:mod:`gd_compare.solutions` (plain loops, no shared helper with the backend):
+:mod:`gd_compare.learner.solutions` (plain loops, no shared helper with the backend):
 
 - the per-record path (``per_record=True``), for the neuron and the network;
 - ``loss="sse"`` (the step and the reported loss), on every training path;
@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gd_compare import kernels
 from gd_compare import numpy_backend as nb
-from gd_compare import solutions as ref
-from gd_compare.data import initial_network_weights, initial_weights
+from gd_compare.learner import solutions as ref
+from gd_compare.lesson.data import initial_network_weights, initial_weights
+from gd_compare.numpy_backend import kernels
 
 RTOL = 1e-12
 
@@ -87,7 +87,7 @@ def test_sgd_batches_against_the_reference_batch_step(data, loss):
 
 
 def _batches(n, size, epochs):
-    from gd_compare.core import BatchOrder
+    from gd_compare.lesson.core import BatchOrder
 
     order = BatchOrder(n, size, seed=42)
     return [b for _ in range(epochs) for b in order]
@@ -291,7 +291,7 @@ def _message(concept, bad, epoch, batch, index, lr):
 
 
 def test_every_path_names_where_it_diverged(data):
-    from gd_compare.core import DivergenceError
+    from gd_compare.lesson.core import DivergenceError
 
     X, y, w = data
     weights_inf = "the weights are no longer finite"

@@ -8,9 +8,9 @@ import pytest
 
 from gd_compare import compare
 from gd_compare import numpy_backend as nb
-from gd_compare.cli import main
-from gd_compare.core import MAX_NETWORK_WEIGHTS, check_hidden
-from gd_compare.data import initial_network_weights
+from gd_compare.cli.run import main
+from gd_compare.lesson.core import MAX_NETWORK_WEIGHTS, check_hidden
+from gd_compare.lesson.data import initial_network_weights
 
 
 def test_the_bound_counts_every_weight():

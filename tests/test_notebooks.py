@@ -65,8 +65,8 @@ def test_committed_with_outputs_small_and_standard_kernel(path):
     pngs = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2
     text = _text(nb)
-    assert "NumPy (by hand) — gd_compare/numpy_backend.py" in text  # the code, side by side
-    assert "PyTorch (autograd) — gd_compare/torch_backend.py" in text
+    assert "NumPy (by hand) — gd_compare/numpy_backend/by_hand.py" in text  # the code, side by side
+    assert "PyTorch (autograd) — gd_compare/torch_backend/autograd.py" in text
     assert "PASS" in text and "FAIL" not in _harness_text(nb)  # the harness's table
 
 
@@ -165,9 +165,11 @@ def test_readme_lists_every_notebook():
 
 def _listed_modules() -> dict:
     """Modules a listing may name besides the backends (notebook 08: ``dp.``, ``distributed.``)."""
-    from gd_compare import data_parallel, distributed
+    from gd_compare.lesson import parallel
+    from gd_compare.numpy_backend import distributed as data_parallel
+    from gd_compare.torch_backend import distributed
 
-    return {"dp": data_parallel, "distributed": distributed}
+    return {"dp": data_parallel, "parallel": parallel, "distributed": distributed}
 
 
 @pytest.mark.torch
@@ -175,7 +177,7 @@ def _listed_modules() -> dict:
 def test_committed_code_listings_are_the_current_source(path):
     """The code a committed notebook shows is ``gd_compare``'s code now: after a change to a
     displayed function, ``notebooks/_build.py`` must be re-run (its outputs would drift)."""
-    from gd_compare.teaching import side_by_side
+    from gd_compare.show.teaching import side_by_side
 
     listings = 0
     for cell in _load(path)["cells"]:

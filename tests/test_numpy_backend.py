@@ -23,7 +23,7 @@ LESSON_LOG = [0.2627609384996635, 0.20928619409324875, 0.20084292908073426,
 
 
 def test_importing_the_numpy_backend_does_not_import_torch():
-    code = ("import sys, gd_compare, gd_compare.numpy_backend, gd_compare.harness; "
+    code = ("import sys, gd_compare, gd_compare.numpy_backend, gd_compare.proof.harness; "
             "gd_compare.numpy_backend.mse_training(*gd_compare.load_admissions().arrays()[:2], "
             "epochs=2); sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

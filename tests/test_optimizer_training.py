@@ -11,7 +11,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from gd_compare import compare, optim
-from gd_compare.options import OPTIMIZERS
+from gd_compare.lesson.options import OPTIMIZERS
 
 torch = pytest.importorskip("torch")
 common_optimizers = pytest.importorskip("torch.testing._internal.common_optimizers")
@@ -205,7 +205,7 @@ def test_plateau_tie_is_named_a_tie_not_different_math():
 def test_plateau_with_wrong_math_is_not_called_a_tie(monkeypatch):
     """A scheduler that decides wrongly (an improvement must beat the best by 1e-3, not 0) parts
     from torch's on the same losses: a mismatch, never excused as a tie."""
-    from gd_compare import lr_scheduler
+    from gd_compare.optim import lr_scheduler
 
     monkeypatch.setattr(lr_scheduler.ReduceLROnPlateau, "_is_better",
                         lambda self, a, best: a < best - 1e-3)

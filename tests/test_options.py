@@ -1,4 +1,4 @@
-"""gd_compare.options and the optimizer arguments of the training functions, NumPy side only:
+"""gd_compare.lesson.options and the optimizer arguments of the training functions, NumPy side only:
 names and keywords checked (errors list the valid ones), torch's messages for invalid values
 raised before any step, the lesson's SGD untouched."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from gd_compare import numpy_backend as nb
 from gd_compare import optim
-from gd_compare.options import check_optimizer, check_scheduler
+from gd_compare.lesson.options import check_optimizer, check_scheduler
 
 
 def test_default_is_the_lesson_sgd_bit_for_bit(admissions):
@@ -131,7 +131,7 @@ def test_step_rejects_a_gradient_of_the_wrong_shape_unchanged():
 
 
 def test_plateau_replay_finds_where_the_decisions_part():
-    from gd_compare.options import PlateauReplay
+    from gd_compare.lesson.options import PlateauReplay
 
     choice = check_scheduler("reducelronplateau", {"threshold": 0.0, "patience": 0,
                                                    "factor": 0.5})

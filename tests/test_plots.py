@@ -1,13 +1,14 @@
-"""gd_compare.plots: the figures draw the comparison's own data, labelled, on the right axes."""
+"""gd_compare.show.plots: the figures draw the comparison's own data, labelled, on the right
+axes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gd_compare.harness import BackendRun, Comparison
+from gd_compare.proof.harness import BackendRun, Comparison
 
-plots = pytest.importorskip("gd_compare.plots")
+plots = pytest.importorskip("gd_compare.show.plots")
 
 pytestmark = pytest.mark.torch
 

@@ -31,7 +31,7 @@ TRAINING = ["iter_mse_training", "mse_training", "iter_sgd_batching", "sgd_batch
 
 @pytest.mark.parametrize("name", TRAINING)
 def test_public_training_functions_are_written_once(name):
-    """Built by gd_compare.training for both backends: one body, each backend's loops."""
+    """Built by gd_compare.lesson.training for both backends: one body, each backend's loops."""
     a, b = getattr(nb, name), getattr(tb, name)
     assert a is not b and a.__code__ is b.__code__
     assert (a.__module__, b.__module__) == ("gd_compare.numpy_backend", "gd_compare.torch_backend")
@@ -40,10 +40,10 @@ def test_public_training_functions_are_written_once(name):
 
 @pytest.mark.parametrize("name", ["iter_data_parallel", "data_parallel"])
 def test_public_data_parallel_functions_are_written_once(name):
-    """Built by gd_compare.data_parallel for both sides: one body, each side's stream of steps."""
+    """Built by gd_compare.lesson.parallel for both sides: one body, each side's stream of steps."""
     a, b = getattr(nb, name), getattr(tb, name)
     assert a is not b and a.__code__ is b.__code__
-    assert (a.__module__, b.__module__) == ("gd_compare.data_parallel", "gd_compare.distributed")
+    assert (a.__module__, b.__module__) == ("gd_compare.numpy_backend", "gd_compare.torch_backend")
     assert a.__doc__ == b.__doc__ and a.__qualname__ == name
     assert inspect.signature(a) == inspect.signature(b)
 
@@ -127,7 +127,7 @@ def test_float32_stays_float32(admissions):
 def test_the_dataloader_hands_over_the_shared_batch_order(admissions):
     from torch.utils.data import DataLoader, TensorDataset
 
-    from gd_compare.core import BatchOrder
+    from gd_compare.lesson.core import BatchOrder
 
     X, y, _, _ = admissions
     numpy_side = BatchOrder(len(y), 32, seed=9)

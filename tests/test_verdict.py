@@ -1,4 +1,5 @@
-"""gd_compare.verdict: no false PASS below atol, no false FAIL from amplified rounding, ties at
+"""gd_compare.proof.verdict: no false PASS below atol, no false FAIL from amplified rounding, ties
+at
 the threshold, and the dtype asked for is the dtype used (issue 8, part B)."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import pytest
 
 from gd_compare import compare, load_admissions
 from gd_compare import numpy_backend as nb
-from gd_compare.verdict import (
+from gd_compare.lesson.core import Step
+from gd_compare.proof.verdict import (
     AMPLIFICATION,
     Sensitivity,
     backend_label,
@@ -49,7 +51,7 @@ def test_backend_labels_are_module_names():
 
 
 def test_dtype_problem_names_the_backend():
-    from gd_compare.core import Step
+    from gd_compare.lesson.core import Step
 
     w32 = np.zeros(2, dtype=np.float32)
     ok = Step(1, 0, True, (w32,), float(np.float32(0.1)))
@@ -333,7 +335,7 @@ def test_a_torch_model_in_double_fails_in_a_float32_run():
             loss = torch.nn.functional.mse_loss(model(Xt), yt)
             (0.5 * loss).backward()
             optimizer.step()
-            yield tb.Step(epoch + 1, epoch, True, (model.weights_view(),), loss.item())
+            yield Step(epoch + 1, epoch, True, (model.weights_view(),), loss.item())
 
     double.iter_mse_training = iter_mse_training
     result = compare("mse_training", epochs=5, dtype="float32", backends=(nb, double))

@@ -1,0 +1,526 @@
+"""Check a learner's own code: their function in lockstep with PyTorch autograd, the first wrong
+step, and the classic mistake that explains it.
+
+>>> from gd_compare.learner.check import check
+>>> result = check(my_epoch, "mse_training", epochs=50)
+>>> result.passed, result.step, result.diagnosis
+
+:func:`check` calls the learner's function once per step, each time from the state the PyTorch
+twin (:mod:`gd_compare.torch_backend`: ``loss.backward()``, ``torch.optim.SGD``) is in, and
+compares what it returns with the twin's step from that same state (tolerances as the harness:
+1e-12 in float64, 1e-5 in float32). At the first step that differs it stops and *computes* a
+diagnosis: every entry of :mod:`gd_compare.learner.mistakes` for the concept is run from the same
+state
+(a mistake that keeps state between calls is replayed from the first step), and the entries whose
+step reproduces the learner's are named. When none does, the pattern is described (the ratio to
+autograd's change, its sign, which layer). The learner-shaped signatures are listed in
+:mod:`gd_compare.learner.exercises`.
+
+A learner function that raises, returns something of the wrong shape or dtype, returns NaN, or
+runs past ``time_limit`` seconds gets a :class:`CheckResult` with one clear message — never a
+traceback from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gd_compare.learner.exercises import (
+    Exercise,
+    ReturnError,
+    Run,
+    State,
+    Where,
+    get_exercise,
+    takes_rng,
+)
+from gd_compare.learner.mistakes import Mistake, for_concept
+from gd_compare.proof.harness import DEFAULT_TOLERANCE
+
+__all__ = ["CheckResult", "check"]
+
+#: the learning-rate factor of the probe that tells apart mistakes that coincide at one lr
+_PROBE_LR_FACTOR = 0.3
+#: at most this many records are tried when finding the first record where a mistake shows
+_MAX_RECORDS = 400
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What :func:`check` found. ``step`` (1-based update), ``epoch`` and ``batch`` (0-based),
+    ``record`` (the row of ``features`` at which a wrong step first shows: the step is right
+    on the rows before it alone) are ``None`` where they do not apply or when it passed."""
+
+    concept: str
+    function: str
+    passed: bool
+    dtype: str
+    #: steps compared (all of them when it passed)
+    steps: int
+    #: None when passed; else "wrong values", "wrong shape", "wrong dtype", "wrong return",
+    #: "returned None", "wrong type", "not finite", "raised", "timeout"
+    problem: str | None = None
+    message: str = ""
+    step: int | None = None
+    epoch: int | None = None
+    batch: int | None = None
+    record: int | None = None
+    quantity: str | None = None
+    index: tuple[int, ...] | None = None
+    learner_value: float | None = None
+    autograd_value: float | None = None
+    #: the catalogue entries that reproduce the learner's wrong step (names)
+    matches: tuple[str, ...] = ()
+    diagnosis: str | None = None
+    #: largest |learner − autograd| per quantity over the steps compared
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def where(self) -> str:
+        """``step 3 (epoch 0, batch 2, record 17)``."""
+        if self.step is None:
+            return ""
+        parts = [f"{k} {v}" for k, v in (("epoch", self.epoch), ("batch", self.batch),
+                                          ("record", self.record)) if v is not None]
+        return f"step {self.step}" + (f" ({', '.join(parts)})" if parts else "")
+
+    def __str__(self) -> str:
+        head = f"{self.concept}: {self.function}"
+        if self.passed:
+            worst = max(self.max_abs_diff.values(), default=0.0)
+            return (f"{head} agrees with PyTorch autograd at all {self.steps} step(s) "
+                    f"({self.dtype}, max |Δ| {worst:.2g})")
+        text = f"{head} — {self.where()}: {self.message}"
+        if self.diagnosis:
+            text += f"\n  diagnosis: {self.diagnosis}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the CLI's ``--json``)."""
+        d = dataclasses.asdict(self)
+        d["index"] = list(self.index) if self.index is not None else None
+        d["matches"] = list(self.matches)
+        return d
+
+
+class _TimeLimit(BaseException):
+    """Raised inside the learner's code when it runs past the time limit (a BaseException, so
+    that a learner's ``except Exception`` does not swallow it)."""
+
+
+class _Failed(Exception):  # noqa: N818 — internal: the learner's call went wrong
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def _where_in_learner(exc: BaseException, fn: Callable[..., Any]) -> str:
+    """``line 12 of epoch.py, in my_epoch``: the deepest frame in the learner's file."""
+    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if code is not None and f.filename == code.co_filename]
+    frame = (mine or frames[-1:] or [None])[-1]
+    if frame is None:
+        return ""
+    return f" (line {frame.lineno} of {os.path.basename(frame.filename)}, in {frame.name})"
+
+
+def _alarm(signum, frame):  # pragma: no cover - runs inside the learner's code
+    raise _TimeLimit
+
+
+def _run_limited(fn: Callable[..., Any], args: tuple, limit: float | None) -> Any:
+    if not limit:
+        return fn(*args)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return fn(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise _TimeLimit
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _call(fn: Callable[..., Any], args: tuple, limit: float | None) -> Any:
+    """The learner's ``fn(*args)``: its printing swallowed, numpy's warnings off; what goes
+    wrong becomes a :class:`_Failed` with one line."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+            return _run_limited(fn, args, limit)
+    except _TimeLimit:
+        raise _Failed("timeout", f"{name} did not return within {limit:g} s") from None
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise _Failed("raised", f"{name} raised {type(exc).__name__}"
+                      f"{': ' + text if text else ''}{_where_in_learner(exc, fn)}") from None
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _bad(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a64 - b64)
+        scale = np.maximum(np.abs(a64), np.abs(b64))
+        return ~((diff <= atol + rtol * np.where(np.isfinite(scale), scale, 0.0)) | (a64 == b64))
+
+
+def _agree(got: dict[str, np.ndarray], want: dict[str, np.ndarray], rtol: float,
+           atol: float) -> bool:
+    return all(np.shape(got[q]) == np.shape(want[q]) and not _bad(got[q], want[q], rtol,
+                                                                   atol).any() for q in want)
+
+
+@dataclass
+class _Ctx:
+    fn: Callable[..., Any]
+    name: str
+    ex: Exercise
+    run: Run
+    rtol: float
+    atol: float
+    limit: float | None
+    history: list[State] = field(default_factory=list)
+
+
+def _learner_step(ctx: _Ctx, fn: Callable[..., Any], run: Run, where: Where, state: State,
+                  session: dict[str, Any], rows: int | None = None):
+    """One call of ``fn`` from ``state`` on the step's rows (the first ``rows`` of them)."""
+    X, y = ctx.ex.rows(run, where)
+    if rows is not None:
+        X, y = X[:rows], y[:rows]
+    args = ctx.ex.args(run, X, y, state, session)
+    result = _call(fn, args, ctx.limit)
+    try:
+        return ctx.ex.read(run, result, args)
+    except ReturnError as exc:
+        raise _Failed(exc.problem, f"{ctx.name} {exc}") from None
+
+
+# --------------------------------------------------------------------------- the diagnosis
+
+
+def _mistake_step(ctx: _Ctx, m: Mistake, run: Run, where: Where):
+    """The catalogue entry's result at ``where`` from the same state (replayed from step 1
+    when it keeps state between calls); None when it fails."""
+    try:
+        if not m.stateful:
+            k = where.step
+            return _learner_step(ctx, m.implementation, run, where, ctx.history[k - 1],
+                                 run.session(k))
+        fn, session = m.learner(), run.session()
+        out = None
+        for w in run.plan[:where.step]:
+            out = _learner_step(ctx, fn, run, w, ctx.history[w.step - 1], session)
+        return out
+    except _Failed:
+        return None
+
+
+def _same(ctx: _Ctx, a, b) -> bool:
+    (qa, la), (qb, lb) = a, b
+    if not _agree(qa, qb, ctx.rtol, ctx.atol):
+        return False
+    if la is None or lb is None:  # a loss the learner did not report is not compared
+        return la is None
+    return not _bad(np.asarray(la), np.asarray(lb), ctx.rtol, ctx.atol).any()
+
+
+def _candidates(ctx: _Ctx) -> list[Mistake]:
+    out = []
+    for m in for_concept(ctx.ex.name):
+        if m.needs_torch:
+            try:
+                import torch  # noqa: F401
+            except ImportError:  # pragma: no cover - check needs torch for the twin anyway
+                continue
+        if ctx.run.epoch_form != takes_rng(m.learner()):
+            continue
+        out.append(m)
+    return out
+
+
+def _matching(ctx: _Ctx, where: Where, got) -> list[Mistake]:
+    """The catalogue entries whose step from the learner's state reproduces ``got``; when
+    several do, a second step at another learning rate (learner and entries, same state)
+    keeps those that still agree."""
+    found = [m for m in _candidates(ctx) if (out := _mistake_step(ctx, m, ctx.run, where))
+             is not None and _same(ctx, got, out)]
+    if len(found) < 2 or not _reproducible(ctx, where, got):
+        return found
+    probe = dataclasses.replace(ctx.run, lr=ctx.run.lr * _PROBE_LR_FACTOR)
+    try:
+        mine = _learner_step(ctx, ctx.fn, probe, where, ctx.history[where.step - 1],
+                             probe.session(where.step))
+    except _Failed:
+        return found
+    kept = [m for m in found if m.stateful or ((out := _mistake_step(ctx, m, probe, where))
+                                               is not None and _same(ctx, mine, out))]
+    return kept or found
+
+
+def _reproducible(ctx: _Ctx, where: Where, got) -> bool:
+    """Does the learner's function give the same step again from the same state? (Not when
+    it keeps something between calls.)"""
+    try:
+        again = _learner_step(ctx, ctx.fn, ctx.run, where, ctx.history[where.step - 1],
+                              ctx.run.session(where.step))
+    except _Failed:
+        return False
+    return _same(ctx, got, again)
+
+
+def _describe(m: Mistake) -> str:
+    return f"{m.title} — {m.explanation}. Fix: {m.fix}"
+
+
+def _pattern(ctx: _Ctx, state: State, got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+             loss: float | None, ref_loss: float | None, reproducible: bool) -> str:
+    """No catalogue entry reproduces the step: describe it — which quantities are right, and
+    for the first wrong one the ratio of the learner's change to autograd's."""
+    names = list(want)
+    wrong = [q for q in names if np.shape(got[q]) != np.shape(want[q])
+             or _bad(got[q], want[q], ctx.rtol, ctx.atol).any()]
+    parts = []
+    if not wrong:
+        text = (f"the weights are right, the loss is not: {loss!r} where the loss at the "
+                f"weights the step was taken from is {ref_loss!r}")
+        return text if reproducible else text + "; the function keeps state between calls"
+    if len(names) > 1:
+        right = [q for q in names if q not in wrong]
+        parts.append(f"{', '.join(wrong)} wrong" + (f", {', '.join(right)} right" if right
+                                                     else ""))
+    q = wrong[0]
+    k = names.index(q)
+    base = state[k] if ctx.ex.returns_weights and k < len(state) else 0.0
+    g = np.reshape(np.asarray(got[q], dtype=np.float64), np.shape(want[q]))  # same size
+    dl = np.ravel(g - base)
+    dr = np.ravel(np.asarray(want[q], dtype=np.float64) - base)
+    what = "change" if ctx.ex.returns_weights else "value"
+    if np.shape(got[q]) != np.shape(want[q]) and not _bad(dl, dr, ctx.rtol, ctx.atol).any():
+        parts.append(f"right values, wrong shape: {q} has shape {np.shape(got[q])}, expected "
+                     f"{np.shape(want[q])}")
+    elif not np.any(dl) and np.any(dr):
+        parts.append(f"{q} did not change: return the updated {q} (or update it in place)")
+    else:
+        mask = np.abs(dr) > 1e-300
+        ratios = dl[mask] / dr[mask] if mask.any() else np.array([np.inf])
+        r0 = float(np.median(ratios))
+        if np.all(np.abs(ratios - r0) <= 1e-6 * max(1.0, abs(r0))):
+            if abs(r0 + 1) <= 1e-6:
+                parts.append(f"every {what} of {q} has autograd's size and the opposite sign "
+                             f"(a step uphill)")
+            else:
+                sign = " and the opposite sign" if r0 < 0 else ""
+                parts.append(f"every {what} of {q} is {abs(r0):.6g}× autograd's{sign}")
+        else:
+            parts.append(f"the {what} of {q} differs from autograd's in direction, not only in "
+                         f"size (ratios {np.min(ratios):.3g} … {np.max(ratios):.3g})")
+    if not reproducible:
+        parts.append("the function gives another result when called again from the same "
+                     "state: it keeps something between calls")
+    return "no catalogue mistake reproduces this step; " + "; ".join(parts)
+
+
+def _first_record(ctx: _Ctx, where: Where, state: State) -> int | None:
+    """The first row r of the step's batch such that the step on rows[:r+1] alone is wrong."""
+    if not ctx.ex.by_record or ctx.run.epoch_form:
+        return None
+    Xr, yr = ctx.ex.rows(ctx.run, where)
+    rows = np.arange(len(ctx.run.y))[where.rows] if where.rows is not None else None
+    for r in range(1, min(len(Xr), _MAX_RECORDS) + 1):
+        try:
+            got = _learner_step(ctx, ctx.fn, ctx.run, where, state, {}, rows=r)
+        except _Failed:
+            return None
+        want, _, ref_loss = ctx.ex.reference(ctx.run, Xr[:r], yr[:r], state, where)
+        if not _same(ctx, got, (want, ref_loss if got[1] is not None else None)):
+            return int(r - 1 if rows is None else rows[r - 1])
+    return None
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _first_bad(got: dict[str, np.ndarray], want: dict[str, np.ndarray], loss, ref_loss,
+               rtol: float, atol: float):
+    """(quantity, index, learner value, autograd value, same-size-but-shape) of the first
+    disagreement, or None."""
+    for q, w in want.items():
+        g = got[q]
+        if np.shape(g) != np.shape(w):
+            return q, None, None, None
+        bad = _bad(g, w, rtol, atol)
+        if bad.any():
+            i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+            return q, tuple(int(k) for k in i), float(np.asarray(g)[i]), float(np.asarray(w)[i])
+    if loss is not None and ref_loss is not None and _bad(np.asarray(loss), np.asarray(ref_loss),
+                                                          rtol, atol).any():
+        return "loss", (), float(loss), float(ref_loss)
+    return None
+
+
+def _not_finite(got: dict[str, np.ndarray], loss) -> str | None:
+    for q, g in got.items():
+        if not np.isfinite(g).all():
+            i = np.unravel_index(int(np.argmin(np.isfinite(g))), np.shape(g)) if np.ndim(g) \
+                else ()
+            where = q + (f"[{', '.join(map(str, i))}]" if i else "")
+            return f"returned {np.asarray(g)[i]} in {where}"
+    if loss is not None and not np.isfinite(float(loss)):
+        return f"returned the loss {float(loss)}"
+    return None
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.10g}"
+
+
+def check(
+    fn: Callable[..., Any],
+    concept: str,
+    *,
+    dtype: str = "float64",
+    rtol: float | None = None,
+    atol: float | None = None,
+    time_limit: float | None = 10.0,
+    **params: Any,
+) -> CheckResult:
+    """Run the learner's ``fn`` for ``concept`` in lockstep with the PyTorch twin.
+
+    ``params`` override the concept's lesson defaults (``lr``, ``epochs``, ``batch_size``,
+    ``features``, ``targets``, ``weights``, ``seed``, ``hidden``, ``x``, ``y``, ``w``, ... — see
+    :mod:`gd_compare.learner.exercises`). Every step starts from the twin's state; the first step
+    whose
+    result differs beyond ``atol + rtol·max(|a|, |b|)`` stops the check. ``time_limit``: seconds
+    per call of ``fn`` (None: no limit).
+    """
+    if not callable(fn):
+        raise TypeError(f"fn: expected the learner's function, got {type(fn).__name__}")
+    ex = get_exercise(concept)
+    if ex.name == "sgd_batching":
+        params.setdefault("epoch_form", takes_rng(fn))
+    run = ex.start(params, dtype)
+    d_rtol, d_atol = DEFAULT_TOLERANCE[run.dtype.name]
+    ctx = _Ctx(fn, getattr(fn, "__name__", type(fn).__name__), ex, run,
+               d_rtol if rtol is None else float(rtol), d_atol if atol is None else float(atol),
+               time_limit)
+    max_abs: dict[str, float] = {}
+    state = run.start
+    session = run.session()
+    base = {"concept": ex.name, "function": ctx.name, "dtype": run.dtype.name}
+    for where in run.plan:
+        ctx.history.append(state)
+        at = {"step": where.step, "epoch": where.epoch, "batch": where.batch}
+        try:
+            got, loss = _learner_step(ctx, fn, run, where, state, session)
+        except _Failed as exc:
+            return CheckResult(**base, passed=False, steps=where.step, problem=exc.problem,
+                               message=str(exc), max_abs_diff=max_abs, **at)
+        X, y = ex.rows(run, where)
+        want, next_state, ref_loss = ex.reference(run, X, y, state, where)
+        bad_value = _not_finite(got, loss)
+        if bad_value:
+            return CheckResult(**base, passed=False, steps=where.step, problem="not finite",
+                               message=f"{ctx.name} {bad_value}", max_abs_diff=max_abs, **at)
+        found = _first_bad(got, want, loss if ref_loss is not None else None, ref_loss,
+                           ctx.rtol, ctx.atol)
+        if found is None:
+            for q in want:
+                diff = float(np.max(np.abs(np.asarray(got[q], np.float64) - want[q]),
+                                    initial=0.0))
+                max_abs[q] = max(max_abs.get(q, 0.0), diff)
+            state = next_state
+            continue
+        return _failure(ctx, base, at, where, state, got, loss, want, ref_loss, found, max_abs)
+    return CheckResult(**base, passed=True, steps=len(run.plan), max_abs_diff=max_abs)
+
+
+def _failure(ctx, base, at, where, state, got, loss, want, ref_loss, found, max_abs):
+    quantity, index, mine, theirs = found
+    matches = _matching(ctx, where, (got, loss))
+    reproducible = _reproducible(ctx, where, (got, loss))
+    shape_only = quantity in want and np.shape(got[quantity]) != np.shape(want[quantity])
+    if shape_only:
+        same_values = not _bad(np.ravel(got[quantity]), np.ravel(want[quantity]), ctx.rtol,
+                               ctx.atol).any()
+        problem = "wrong shape"
+        message = (f"{quantity} has shape {np.shape(got[quantity])}, expected "
+                   f"{np.shape(want[quantity])}" + (" — right values, wrong shape" if same_values
+                                                     else " (and different values)"))
+    else:
+        problem = "wrong values"
+        label = quantity + (f"[{', '.join(map(str, index))}]" if index else "")
+        message = (f"{label} = {_fmt(mine)} where PyTorch autograd gives {_fmt(theirs)} "
+                   f"(|Δ| {abs(mine - theirs):.3g})")
+    if matches:
+        first, *rest = matches
+        diagnosis = _describe(first)
+        if rest:
+            diagnosis += " (the same numbers as: " + "; ".join(m.title for m in rest) + ")"
+    else:
+        diagnosis = _pattern(ctx, state, got, want, loss, ref_loss, reproducible)
+    record = _first_record(ctx, where, state) if reproducible and not shape_only else None
+    return CheckResult(**base, passed=False, steps=where.step, problem=problem, message=message,
+                       record=record, quantity=quantity, index=index, learner_value=mine,
+                       autograd_value=theirs, matches=tuple(m.name for m in matches),
+                       diagnosis=diagnosis, max_abs_diff=max_abs, **at)
+
+
+# --------------------------------------------------------------------------- the catalogue run
+
+
+def run_catalogue(dtype: str = "float64", **params: Any) -> list[tuple[Mistake, CheckResult]]:
+    """Every catalogue entry checked as a learner's function (with its own ``params``, then
+    ``params``): what the README's table shows and a test holds to ``caught_at``."""
+    from gd_compare.learner.mistakes import CATALOGUE
+
+    out = []
+    for concept, entries in CATALOGUE.items():
+        for m in entries:
+            out.append((m, check(m.learner(), concept, dtype=dtype, **{**m.params, **params})))
+    return out
+
+
+def catalogue_table(rows: list[tuple[Mistake, CheckResult]]) -> str:
+    """The markdown table mistake → caught at → diagnosis."""
+    lines = ["| concept | mistake | caught at | diagnosis (the entries that reproduce it) |",
+             "|---|---|---|---|"]
+    for m, r in rows:
+        titles = [next(e.title for e in for_concept(m.concept) if e.name == n)
+                  for n in r.matches]
+        lines.append(f"| `{m.concept}` | {m.title} | {r.where() or 'not caught'} | "
+                     f"{' = '.join(titles) or r.diagnosis} |")
+    return "\n".join(lines)

@@ -1,0 +1,490 @@
+"""What makes a verdict trustworthy at its edges: no false PASS, no false FAIL.
+
+The harness compares the two backends' free-running trajectories step by step (``harness``).
+Three things a fixed tolerance on those trajectories cannot judge live here:
+
+- **What a step changes.** Far below ``atol`` any error hides in the weights. The update
+  Δw = w_after − w_before of every step must agree *relatively* (normwise per parameter array):
+  ``|Δa − Δb| ≤ rtol·max(|Δa|, |Δb|) + gap_before + 2 ULPs of w`` (plus 64 subnormal steps,
+  :func:`subnormal_floor`; :func:`update_rows`) — from a
+  common start (step 1, one-step concepts) that is |Δa − Δb| ≤ rtol·|Δ| + 2 ULPs, whatever the
+  scale; later the gap the previous step left may carry over, no more.
+- **Different math vs amplified rounding.** On an unstable trajectory (lr = 100, Adam near
+  convergence) rounding differences of a few ULPs grow exponentially, and so do NumPy's own
+  against itself. Where a free-running mismatch appears, :class:`Rejudge` judges that step again,
+  and excuses it only if all three hold: (1) from a *common state* both backends' gradient and
+  loss agree at the same weights, on the same batch (different gradient math fails here);
+  (2) each backend's *own update* is what its optimizer makes of its own gradient at its own
+  weights (:class:`UpdateAudit`: Δw = −lr·∇E(w) for plain SGD; a shadow of the hand-written
+  optimizer fed that backend's gradients from step 1 for any other optimizer or a schedule) —
+  a loop that stops learning or steps wrongly fails here, however far the trajectories have
+  parted; (3) the free-running gap is within :data:`AMPLIFICATION` times the trajectory's own
+  *sensitivity* (:class:`Sensitivity`: the reference NumPy backend against itself, nudged by one
+  ULP after every step, like rounding does). (3) alone proves little late in a chaotic run: the
+  witness keeps a running maximum, O(1) once the trajectories spread, so it would excuse any
+  update; (1) and (2) are what make the step's math the same. A wrong update at step 1 fails
+  there, where nothing can have been amplified.
+- **Which dtype really ran** (:func:`dtype_problem`): every parameter a step yields has the run's
+  dtype, and in a float32 run every reported loss is a float32 number (float64 arithmetic
+  rounded into float32 weights would otherwise pass).
+
+Measured (``compare("mse_training", lr=100, epochs=3000)``, float64): the free-running gap grows
+from 1.1e-15 to O(1) by step 200; the per-step-nudged witness grows alike, the gap stays within
+12x of the witness's running maximum (the nudge only once at the start, the issue's first idea,
+lags by up to 2000x: a single nudge can lie in a stable direction); each backend's own Δw equals
+−lr·∇E(w) to 1.2e-15 (relative) at all 2975 re-judged steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gd_compare.lesson.core import BatchOrder, DivergenceError, Step
+
+__all__ = [
+    "AMPLIFICATION",
+    "MAX_TOLERANCE",
+    "Rejudge",
+    "RejudgeFigures",
+    "Sensitivity",
+    "UpdateAudit",
+    "backend_label",
+    "dtype_problem",
+    "record_dtype_problem",
+    "subnormal_floor",
+    "update_rows",
+]
+
+#: A free-running gap up to this many times the sensitivity witness's gap is amplified rounding.
+AMPLIFICATION = 100.0
+#: rtol and atol must be below this: no tolerance may hide an error as large as a percent (a
+#: 2x error passed under rtol=0.9), and an atol of 1e-2 is already ~1e-3 of the lesson's weights.
+MAX_TOLERANCE = 1e-2
+
+
+def backend_label(mod: Any, default: str) -> str:
+    """The name a backend goes by in messages: its module's name without ``_backend``
+    (``default`` for an object without a name, e.g. a ``SimpleNamespace``)."""
+    name = getattr(mod, "__name__", None)
+    if not isinstance(name, str) or not name:
+        return default
+    name = name.rsplit(".", 1)[-1]
+    return name.removesuffix("_backend") or name
+
+
+# --------------------------------------------------------------------------- the update Δw
+
+
+def subnormal_floor(dtype: np.dtype | type) -> float:
+    """64 steps of the subnormal grid (3.2e-322 in float64, 9e-44 in float32): products of
+    subnormal numbers have no relative precision left, so differences this small are not
+    judged."""
+    return 64 * float(np.finfo(dtype).smallest_subnormal)
+
+
+def update_rows(
+    before_a: np.ndarray, after_a: np.ndarray, before_b: np.ndarray, after_b: np.ndarray,
+    rtol: float, dtype: np.dtype,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row r is one step of one parameter array (rows × elements, flattened). Returns per row:
+    whether the updates disagree, the largest |Δa − Δb|, and the element where it is."""
+    a0, a1, b0, b1 = (np.asarray(v, dtype=np.float64).reshape(len(v), -1)
+                      for v in (before_a, after_a, before_b, after_b))
+    da, db = a1 - a0, b1 - b0  # exact: float32 values subtract exactly in float64
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(da - db)
+    scale = np.maximum(np.abs(da).max(axis=1), np.abs(db).max(axis=1))
+    carried = np.abs(a0 - b0).max(axis=1)  # the gap the previous step left
+    magnitude = np.maximum(np.abs(a1).max(axis=1), np.abs(a0).max(axis=1))
+    ulp = np.spacing(magnitude.astype(dtype)).astype(np.float64)
+    worst = diff.max(axis=1)
+    with np.errstate(invalid="ignore"):
+        bad = ~(worst <= rtol * scale + carried + 2 * ulp + subnormal_floor(dtype))
+    return bad, worst, diff.argmax(axis=1)
+
+
+# --------------------------------------------------------------------------- dtype witness
+
+
+def dtype_problem(label: str, step: Step, dtype: np.dtype) -> str | None:
+    """Why ``step`` (of backend ``label``) was not computed in ``dtype``, or ``None``."""
+    for k, p in enumerate(step.params):
+        got = getattr(p, "dtype", None)
+        if got != dtype:
+            return (f"the {label} backend yields parameter {k} as {got} in a {dtype} run: the "
+                    f"dtype asked for is not the dtype used")
+    if dtype == np.float32 and np.isfinite(step.loss) and float(np.float32(step.loss)) != step.loss:
+        return (f"the {label} backend reports a loss of {step.loss!r}, which is not a float32 "
+                f"number: its arithmetic is not float32")
+    return None
+
+
+def record_dtype_problem(label: str, record: Any, dtype: np.dtype) -> str | None:
+    """:func:`dtype_problem` for a one-step record (``SimpleStep``, ``NeuronStep``, ...)."""
+    for name, value in vars(record).items():
+        if isinstance(value, np.ndarray) and value.dtype != dtype:
+            return (f"the {label} backend returns {name} as {value.dtype} in a {dtype} run: "
+                    f"the dtype asked for is not the dtype used")
+        if (dtype == np.float32 and isinstance(value, float) and math.isfinite(value)
+                and float(np.float32(value)) != value):
+            return (f"the {label} backend returns {name} = {value!r}, which is not a float32 "
+                    f"number: its arithmetic is not float32")
+    return None
+
+
+# --------------------------------------------------------------------------- the witness
+
+
+class Sensitivity:
+    """NumPy against itself: one clean run and one whose parameters are nudged by one ULP (a
+    seeded random sign per element) after every step, the way rounding perturbs a trajectory.
+    Started lazily, at the first step a mismatch asks about; advanced only as far as asked."""
+
+    def __init__(self, start: Any) -> None:
+        self._start = start  # () -> a fresh step stream of the reference backend
+        self._streams: tuple[Iterator[Step], Iterator[Step]] | None = None
+        self._rng = np.random.default_rng(0)
+        self.step = 0
+        self.max_gap = 0.0
+        self.max_loss_gap = 0.0
+        self.diverged = False
+
+    def gaps(self, step: int) -> tuple[float, float]:
+        """The running maxima of the weights gap and the loss gap through ``step``."""
+        if self._streams is None:
+            self._streams = (self._start(), self._start())
+        clean, nudged = self._streams
+        try:
+            while self.step < step and not self.diverged:
+                a, b = next(clean), next(nudged)
+                for p in b.params:  # live views: the nudge changes the run from here on
+                    signs = self._rng.choice((-np.inf, np.inf), size=np.shape(p))
+                    np.nextafter(p, signs.astype(p.dtype), out=p)
+                gap = max(float(np.max(np.abs(np.asarray(p, dtype=np.float64)
+                                              - np.asarray(q, dtype=np.float64))))
+                          for p, q in zip(a.params, b.params, strict=True))
+                self.max_gap = max(self.max_gap, gap)
+                self.max_loss_gap = max(self.max_loss_gap, abs(a.loss - b.loss))
+                self.step = a.index
+        except (StopIteration, DivergenceError):
+            self.diverged = True  # as sensitive as can be
+        if self.diverged:
+            return math.inf, math.inf
+        return self.max_gap, self.max_loss_gap
+
+
+# --------------------------------------------------------------------------- each backend's update
+
+
+#: Steps of a plain-SGD run whose parameters the audit keeps for a later re-judge (a block of the
+#: lockstep comparison is at most 512 steps).
+_KEEP_STEPS = 1100
+
+
+class UpdateAudit:
+    """Each backend's *own* update against its own gradient, at its own weights.
+
+    Step k of a backend must move its weights w by what its optimizer makes of ∇E(w; batch k),
+    computed with that backend's own gradient function: for the lesson's plain SGD,
+    Δw = −lr·∇E(w); for any other optimizer (or a learning-rate schedule), Δw is what a *shadow*
+    of the hand-written optimizer (:mod:`gd_compare.optim`, :mod:`gd_compare.optim.lr_scheduler`)
+    does
+    when fed that backend's gradients from step 1 on (its state — momentum buffer, Adam's
+    moments, the scheduled lr — follows the backend's own trajectory). A backend that stops
+    learning, scales its lr or steps its optimizer wrongly fails at the first such step, even
+    where the free-running trajectories have long parted (a chaotic run).
+
+    Plain SGD has no state: its steps are audited only when re-judged (:meth:`problem`), at no
+    cost to a run that agrees. A stateful run's shadows take every step (one gradient per
+    backend and step). ``order`` is a fresh replay of the run's batch order.
+    """
+
+    def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
+                 X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any,
+                 start: tuple[np.ndarray, ...], lr: float, rtol: float, dtype: np.dtype,
+                 optimizer: Any, scheduler: Any, optim_module: ModuleType,
+                 scheduler_module: ModuleType) -> None:
+        self.mods, self.labels, self.X, self.y = mods, labels, X, y
+        self.gradient, self.rtol, self.dtype, self.lr = gradient, rtol, dtype, lr
+        self.stateful = not (optimizer.lesson and scheduler is None)
+        self._order, self._n_batches = order, len(order)
+        self._batches = self._all_batches()
+        self._batch_step = 0
+        self._batch: Any = slice(None)
+        self._scheduler = scheduler
+        self._shadows = []
+        self._schedules: list[Any] = []
+        for _ in mods:
+            params = [np.array(p, dtype=dtype) for p in start]
+            opt = optimizer.build(optim_module, params, lr)
+            self._shadows.append(opt)
+            self._schedules.append(scheduler.build(scheduler_module, opt) if scheduler else None)
+        self._epoch_loss = [0.0, 0.0]
+        self._before = (start, start)
+        self._kept: dict[int, tuple[Any, ...]] = {}
+        self._found: dict[int, str] = {}
+        self.steps_audited = 0
+        self.max_rel = 0.0
+        #: the largest |Δw − expected| as a fraction of what is allowed (< 1: every audit passed)
+        self.max_fraction = 0.0
+
+    def _all_batches(self) -> Iterator[Any]:
+        while True:
+            yield from self._order
+
+    def _rows(self, step: int) -> Any:
+        while self._batch_step < step:
+            self._batch = next(self._batches)
+            self._batch_step += 1
+        return self._batch
+
+    def observe(self, step: int, a: Step, b: Step) -> None:
+        """Called with every step (parameters copied) before it is judged."""
+        before, self._before = self._before, (a.params, b.params)
+        if not self.stateful:
+            self._kept[step] = (before, (a.params, b.params))
+            self._kept.pop(step - _KEEP_STEPS, None)
+            return
+        self._found.pop(step - _KEEP_STEPS, None)
+        try:
+            problem = self._check(step, before, (a.params, b.params))
+        except (ValueError, TypeError, IndexError) as exc:  # no audit: the mismatch stands
+            problem = f"could not check the step's update against its optimizer: {exc}"
+        if problem is not None:
+            self._found[step] = problem
+        for i, s in enumerate((a, b)):
+            self._epoch_loss[i] += s.loss
+            if s.end_of_epoch:
+                if self._schedules[i] is not None:
+                    self._scheduler.step(self._schedules[i],
+                                         self._epoch_loss[i] / self._n_batches)
+                self._epoch_loss[i] = 0.0
+
+    def problem(self, step: int) -> str | None:
+        """Why a backend's update at ``step`` is not its optimizer's step from its own gradient,
+        or ``None``. Re-judged steps come in increasing order."""
+        if self.stateful:
+            return self._found.get(step)
+        kept = self._kept.get(step)
+        if kept is None:
+            return None
+        return self._check(step, *kept)
+
+    def _check(self, step: int, before: tuple[Any, Any], after: tuple[Any, Any]) -> str | None:
+        rows = self._rows(step)
+        X, y = self.X[rows], self.y[rows]
+        self.steps_audited += 1
+        found = None
+        for i, mod in enumerate(self.mods):
+            w0 = tuple(np.asarray(p) for p in before[i])
+            if not all(np.isfinite(p).all() for p in w0):
+                continue
+            g = self.gradient(mod, X, y, w0[0] if len(w0) == 1 else w0)
+            g = tuple(g) if isinstance(g, tuple) else (g,)
+            shadow = self._shadows[i]
+            for p, w in zip(shadow.params, w0, strict=True):
+                p[...] = w
+            shadow.step([np.asarray(v, dtype=p.dtype) for v, p in zip(g, shadow.params,
+                                                                       strict=True)])
+            for k, (p, w, w1) in enumerate(zip(shadow.params, w0, after[i], strict=True)):
+                w, w1, e = (np.asarray(v, dtype=np.float64) for v in (w, w1, p))
+                got, want = w1 - w, e - w
+                diff = float(np.max(np.abs(got - want), initial=0))
+                scale = max(float(np.max(np.abs(got), initial=0)),
+                            float(np.max(np.abs(want), initial=0)))
+                magnitude = max(float(np.max(np.abs(w), initial=0)),
+                                float(np.max(np.abs(w1), initial=0)))
+                ulp = float(np.spacing(np.asarray(magnitude, dtype=self.dtype)))
+                allowed = self.rtol * scale + 2 * ulp + subnormal_floor(self.dtype)
+                if scale > 0:
+                    self.max_rel = max(self.max_rel, diff / scale)
+                self.max_fraction = max(self.max_fraction, diff / allowed)
+                if found is None and not diff <= allowed:
+                    rule = ("its optimizer's step (a hand-written twin fed its own gradients)"
+                            if self.stateful else "−lr·∇E(w)")
+                    found = (f"the {self.labels[i]} backend's own update at this step is not "
+                             f"{rule}: parameter {k}, max |Δw − expected| {diff:.3g} "
+                             f"({diff / scale if scale else math.inf:.3g} of |Δw| "
+                             f"{scale:.3g}) — a wrong update")
+        return found
+
+
+# --------------------------------------------------------------------------- re-judging a step
+
+
+def _ratio(gap: float, witness: float) -> float:
+    if gap == 0:
+        return 0.0
+    return gap / witness if witness > 0 else math.inf
+
+
+@dataclass
+class RejudgeFigures:
+    """What re-judging found: the steps judged from a common state and the largest normwise
+    relative gradient difference there; the free-running mismatches explained as amplified
+    rounding, and the largest ratio of free-running gap to the witness's gap."""
+
+    common_state_steps: int = 0
+    common_state_max_rel: float = 0.0
+    amplified_steps: int = 0
+    max_gap: float = 0.0
+    witness_gap: float = 0.0
+    max_ratio: float = 0.0
+    update_audit_steps: int = 0
+    update_audit_max_rel: float = 0.0
+    update_audit_max_fraction: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"common_state": {"steps": self.common_state_steps,
+                                 "max_rel_gradient_diff": self.common_state_max_rel},
+                "update_audit": {"steps": self.update_audit_steps,
+                                 "max_rel_update_diff": self.update_audit_max_rel,
+                                 "max_fraction_of_allowed": self.update_audit_max_fraction},
+                "sensitivity": {"amplified_steps": self.amplified_steps,
+                                "max_free_running_gap": self.max_gap,
+                                "witness_gap": self.witness_gap,
+                                "max_ratio": self.max_ratio,
+                                "allowed_ratio": AMPLIFICATION}}
+
+
+class Rejudge:
+    """Judges a training step again where the free-running trajectories disagree.
+
+    ``gradient(mod, X, y, params)`` is the concept's gradient function of a backend, or ``None``;
+    ``loss(mod, X, y, params)`` its loss; ``batches`` yields each update's rows in order.
+    """
+
+    def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
+                 X: np.ndarray, y: np.ndarray, order: BatchOrder, gradient: Any, loss: Any,
+                 witness: Sensitivity, rtol: float, atol: float, lr: float = 0.0,
+                 audit: UpdateAudit | None = None, names: tuple[str, ...] = ()) -> None:
+        self.mods, self.labels = mods, labels
+        self.audit = audit
+        self.names = names  # each parameter array's name in a message (harness.py)
+        self.lr = lr
+        self.X, self.y, self.order = X, y, order
+        self.gradient, self.loss, self.witness = gradient, loss, witness
+        self.rtol, self.atol = rtol, atol
+        self.figures = RejudgeFigures()
+        self._batches = self._all_batches()
+        self._batch_step = 0
+        self._batch: Any = slice(None)
+
+    def _all_batches(self) -> Iterator[Any]:
+        while True:
+            yield from self.order
+
+    def batch(self, step: int) -> Any:
+        """The rows of update ``step`` (1-based), from a replay of the shared batch order."""
+        while self._batch_step < step:
+            self._batch = next(self._batches)
+            self._batch_step += 1
+        return self._batch
+
+    def common_state(self, step: int, params: tuple[np.ndarray, ...],
+                     loss: bool = True) -> str | None:
+        """Both backends' gradient (and ``loss``) at the same ``params`` (the reference
+        backend's weights before ``step``) on the step's batch; a message when they disagree."""
+        rows = self.batch(step)
+        X, y = self.X[rows], self.y[rows]
+        arg = params[0] if len(params) == 1 else params
+        self.figures.common_state_steps += 1
+        # a gradient difference that moves no weight by more than 2 ULPs (lr·δg) is rounding:
+        # near a minimum the gradient is a sum that cancels, its relative error grows unbounded
+        w_max = max(float(np.max(np.abs(p), initial=0)) for p in params)
+        dtype = np.asarray(params[0]).dtype if np.asarray(params[0]).dtype.kind == "f" \
+            else np.dtype(np.float64)
+        moves = (2 * float(np.spacing(np.asarray(w_max, dtype=dtype))) / self.lr
+                 if self.lr > 0 else 0.0)
+        if self.gradient is not None:
+            ga, gb = (self.gradient(m, X, y, arg) for m in self.mods)
+            ga, gb = (tuple(g) if isinstance(g, tuple) else (g,) for g in (ga, gb))
+            noise: tuple[Any, ...] | None = None
+            for k, (a, b) in enumerate(zip(ga, gb, strict=True)):
+                a, b = (np.asarray(v, dtype=np.float64) for v in (a, b))
+                scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b),
+                                                                              initial=0)))
+                diff = float(np.max(np.abs(a - b), initial=0))
+                rel = diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+                self.figures.common_state_max_rel = max(self.figures.common_state_max_rel, rel)
+                # a few ULPs of the gradient's size: what rounding can do to subnormal numbers
+                ulps = 4 * float(np.spacing(np.asarray(scale, dtype=dtype)))
+                ulps += subnormal_floor(dtype) + moves
+                if diff <= self.rtol * scale + ulps:
+                    continue
+                if noise is None:  # the rounding noise of the sums: the rows in reverse order
+                    noise = self._noise_references(X, y, arg)
+                noise_k = max(float(np.max(np.abs(a - np.asarray(ref[k], dtype=np.float64)),
+                                           initial=0)) for ref in noise)
+                if not diff <= self.rtol * scale + ulps + 4 * noise_k:
+                    name = self.names[k] if k < len(self.names) else f"parameter {k}"
+                    return (f"from the same weights and batch, the gradients differ: {name}, "
+                            f"max |Δ| {diff:.3g} = {rel:.3g} of its size (rtol "
+                            f"{self.rtol:g}; rounding noise of the sum {noise_k:.3g}) — "
+                            f"different math")
+        if not loss:
+            return None
+        la, lb = (self.loss(m, X, y, arg) for m in self.mods)
+        if not abs(la - lb) <= self.atol + self.rtol * max(abs(la), abs(lb)):
+            return (f"from the same weights and batch, the losses differ: "
+                    f"{self.labels[0]}={la!r} {self.labels[1]}={lb!r} — different math")
+        return None
+
+    def _noise_references(self, X: np.ndarray, y: np.ndarray, arg: Any) -> list[tuple[Any, ...]]:
+        """The reference backend's gradient summed in another order (the rows reversed) and in a
+        wider float (float64 for float32; the platform's long double, where it is wider, for
+        float64): how far each is from the run's own gradient is the rounding noise of its sums.
+        (A sum that nearly cancels — near the optimum, or a bias's Σ error_term — can come out
+        the same in both orders; its distance to the wider sum still shows the rounding.)"""
+        refs = []
+        r = self.gradient(self.mods[0], X[::-1], y[::-1], arg)
+        refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        wide = np.dtype(np.float64) if X.dtype != np.float64 else np.dtype(np.longdouble)
+        if np.finfo(wide).eps < np.finfo(X.dtype).eps:
+            cast = (tuple(np.asarray(p, dtype=wide) for p in arg) if isinstance(arg, tuple)
+                    else np.asarray(arg, dtype=wide))
+            try:
+                r = self.gradient(self.mods[0], X.astype(wide), y.astype(wide), cast)
+            except (TypeError, ValueError):  # a backend that takes float32/float64 only
+                return refs
+            refs.append(tuple(r) if isinstance(r, tuple) else (r,))
+        return refs
+
+    def update_problem(self, step: int) -> str | None:
+        """Each backend's own update at ``step`` (:class:`UpdateAudit`); ``None`` when right."""
+        if self.audit is None:
+            return None
+        problem = self.audit.problem(step)
+        self.sync()
+        return problem
+
+    def sync(self) -> None:
+        """Copy the audit's figures into :attr:`figures`."""
+        if self.audit is not None:
+            f = self.figures
+            f.update_audit_steps = self.audit.steps_audited
+            f.update_audit_max_rel = self.audit.max_rel
+            f.update_audit_max_fraction = self.audit.max_fraction
+
+    def amplified(self, step: int, gap: float, loss_gap: float) -> str | None:
+        """``None`` when a free-running gap (weights, loss) is within :data:`AMPLIFICATION`
+        times the witness's own drift through ``step``; otherwise why not."""
+        witness_gap, witness_loss = self.witness.gaps(step)
+        ratio = max(_ratio(gap, witness_gap), _ratio(loss_gap, witness_loss))
+        if not ratio <= AMPLIFICATION:
+            return (f"the free-running gap {gap:.3g} (loss {loss_gap:.3g}) is {ratio:.3g}x what "
+                    f"{self.labels[0]} drifts against itself nudged by 1 ULP per step "
+                    f"({witness_gap:.3g}; allowed {AMPLIFICATION:g}x): not rounding")
+        f = self.figures
+        f.amplified_steps += 1
+        if ratio >= f.max_ratio:
+            f.max_ratio = ratio
+        if gap >= f.max_gap:
+            f.max_gap, f.witness_gap = gap, witness_gap
+        return None
