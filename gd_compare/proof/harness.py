@@ -58,6 +58,8 @@ from gd_compare.proof.verdict import (
     Sensitivity,
     StepBatches,
     UpdateAudit,
+    arithmetic_problem,
+    arithmetic_probe,
     backend_label,
     dtype_problem,
     record_dtype_problem,
@@ -127,10 +129,22 @@ class Comparison:
     schedule_tie: ScheduleTie | None = None
     #: the runs' parameters end with one bias per layer (``bias=True``)
     bias: bool = False
+    #: the optimizer (and schedule) and learning rate of a training run, in words
+    setting: str = ""
 
     @property
     def passed(self) -> bool:
         return self.first_failure is None
+
+    @property
+    def trajectories(self) -> str:
+        """``"amplified"``: a passing run whose free-running gap left the tolerance, every such
+        step verified the same math (common state, reported losses, update audit) — rounding
+        that the trajectory amplified; ``"agree"`` for every other run (one-step concepts and
+        failing runs included)."""
+        if self.passed and self.rejudge is not None and self.rejudge.amplified_steps:
+            return "amplified"
+        return "agree"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record of the CLI's ``--json``: name, dtype, steps, passed, max_abs_diff
@@ -159,6 +173,7 @@ class Comparison:
             "dtype": self.dtype,
             "steps": self.steps,
             "passed": self.passed,
+            "trajectories": self.trajectories,
             "max_abs_diff": self.max_abs_diff,
             "max_rel_diff": self.max_rel_diff,
             "max_ulps": self.max_ulps,
@@ -305,7 +320,16 @@ def compare(
         headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
                       tracker.max_ulps, tracker.first, runs[0], runs[1], headline, labels,
-                      **extra, bias=bool(inputs.kwargs.get("bias", False)))
+                      **extra, bias=bool(inputs.kwargs.get("bias", False)),
+                      setting=_setting(inputs.kwargs) if spec.kind == "training" else "")
+
+
+def _setting(kwargs: dict[str, Any]) -> str:
+    """"Adam at lr 0.5", "plain SGD at lr 100 with steplr", ... (for a note)."""
+    name = kwargs.get("optimizer") or "sgd"
+    words = "plain SGD" if name == "sgd" and not kwargs.get("optimizer_kwargs") else str(name)
+    text = f"{words} at lr {kwargs.get('lr')!r}"
+    return text + (f" with {kwargs['scheduler']}" if kwargs.get("scheduler") else "")
 
 
 #: The fields of a one-step record that hold the weights after the step, in layer order.
@@ -417,6 +441,8 @@ def _compare_training(
                          bias=bool(kwargs.get("bias", False)))
     plateau = _plateau(kwargs, tracker)
     tie = None
+    if tracker.dtype == np.float32:
+        _check_arithmetic(spec, mods, tracker, kwargs)
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = tracker.labels[0] if a is None else tracker.labels[1]
@@ -496,6 +522,25 @@ def _compare_training(
             extra["threshold_rows"] = _check_accuracy(spec, mods, tracker, steps, inputs.test,
                                                       last, runs, rejudge)
     return (runs[0], runs[1]), steps, extra
+
+
+def _check_arithmetic(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
+                      kwargs: dict[str, Any]) -> None:
+    """The arithmetic witness of a float32 run (:func:`~gd_compare.proof.verdict.
+    arithmetic_probe`): a step from a common state whose float32 result differs from its
+    float64 result; a backend that lands on float64's computes in float64 and rounds."""
+    probe = arithmetic_probe(kwargs)
+    if probe is None:
+        return
+    for label, mod in zip(tracker.labels, mods, strict=True):
+        try:
+            problem = arithmetic_problem(label, getattr(mod, "iter_" + spec.function_name), probe)
+        except (ValueError, TypeError, IndexError, StopIteration, DivergenceError):
+            continue  # a backend that does not take the probe: no witness
+        if problem and tracker.first is None:
+            tracker.first = Mismatch(tracker.concept, 1, "arithmetic", (), math.nan, math.nan,
+                                     math.nan, 0, tracker.rtol, tracker.atol, tracker.labels,
+                                     message=problem)
 
 
 def _plateau(kwargs: dict[str, Any], tracker: _Tracker) -> PlateauReplay | None:

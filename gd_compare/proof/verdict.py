@@ -55,6 +55,8 @@ __all__ = [
     "Sensitivity",
     "StepBatches",
     "UpdateAudit",
+    "arithmetic_problem",
+    "arithmetic_probe",
     "backend_label",
     "dtype_problem",
     "record_dtype_problem",
@@ -137,6 +139,61 @@ def record_dtype_problem(label: str, record: Any, dtype: np.dtype) -> str | None
                 and float(np.float32(value)) != value):
             return (f"the {label} backend returns {name} = {value!r}, which is not a float32 "
                     f"number: its arithmetic is not float32")
+    return None
+
+
+# --------------------------------------------------------------------------- arithmetic witness
+
+#: The probe's rows and targets: from h = 0 (ŷ = σ(0) = 1/2 exactly, in any implementation) the
+#: two error terms are exactly 1 and 2^-26, and their sum 1 + 2^-26 is exact in float64 but
+#: rounds to 1 in float32 (in any order, with or without FMA: every other operation of the step
+#: is exact — products by 1, 1/2, 1/4 and powers of two).
+_PROBE_TARGETS = (4.5, 0.5 + 2.0 ** -24)
+
+
+def arithmetic_probe(kwargs: dict[str, Any]) -> tuple[dict[str, Any], float, float] | None:
+    """A one-step float32 run whose float32 result differs from its float64 result rounded to
+    float32 (issue 18 E): ``(kwargs, float32 value, float64 value)`` of the first weight after
+    the step, or ``None`` where the concept has no such probe (data_parallel's workers).
+
+    Neuron: x = (1, 1) twice, w = (−1, 1), lr = 2 (½·MSE, m = 2): Δw = lr·(1 + 2^-26)/2, so
+    w₀ after the step is 0 in float32 arithmetic and 2^-26 computed in float64. Network (one
+    hidden layer of 2): W₁ = 0 (hidden outputs 1/2), w₂ = (−1, 1), lr = 4: w₂[0] likewise."""
+    if "workers" in kwargs:
+        return None
+    f32 = np.float32
+    X = np.ones((2, 2), dtype=f32)
+    y = np.array(_PROBE_TARGETS, dtype=f32)
+    probe = dict(kwargs)
+    probe.update(features=X, targets=y, epochs=1, loss="mse", optimizer="sgd",
+                 optimizer_kwargs=None, scheduler=None, scheduler_kwargs=None)
+    for key, value in (("batch_size", 2), ("per_record", False), ("bias", False),
+                       ("shuffle", False), ("drop_last", False)):
+        if key in kwargs:
+            probe[key] = value
+    for key in ("features_test", "targets_test"):
+        probe.pop(key, None)
+    if "hidden" in kwargs:
+        probe.update(hidden=(2,), lr=4.0,
+                     weights=(np.zeros((2, 2), dtype=f32), np.array([-1.0, 1.0], dtype=f32)))
+    else:
+        probe.update(lr=2.0, weights=np.array([-1.0, 1.0], dtype=f32))
+    return probe, 0.0, 2.0 ** -26
+
+
+def arithmetic_problem(label: str, steps: Any, probe: tuple[dict[str, Any], float, float]
+                       ) -> str | None:
+    """Why backend ``label``'s first step of the :func:`arithmetic_probe` shows float64
+    arithmetic rounded into float32, or ``None`` (``steps(**kwargs)`` is its step stream)."""
+    kwargs, narrow, wide = probe
+    first = next(iter(steps(**kwargs)))
+    index = 1 if "hidden" in kwargs else 0  # the network's output weights, the neuron's w
+    got = float(np.asarray(first.params[index], dtype=np.float64).ravel()[0])
+    if got == wide and narrow != wide:
+        return (f"the {label} backend's float32 step computes in float64 and rounds to float32: "
+                f"on the arithmetic witness (two rows whose error terms 1 and 2^-26 sum to 1 in "
+                f"float32) its weight comes out {got!r}, float64's result, not float32's "
+                f"{narrow!r}: its arithmetic is not float32")
     return None
 
 
