@@ -16,7 +16,6 @@ from gd_compare import numpy_backend as nb
 from gd_compare.lesson.core import BatchOrder, Step
 from gd_compare.lesson.options import PlateauReplay, check_scheduler
 from gd_compare.proof.mutants import edited, replaced, reported
-from gd_compare.proof.verdict import arithmetic_probe
 
 pytestmark = pytest.mark.torch
 
@@ -191,6 +190,7 @@ def test_the_arithmetic_probe_tells_float32_from_float64_rounded():
     """Without torch: the reference NumPy backend's float32 step lands on float32's value, the
     same step computed in float64 on float64's (rounded to float32 it still differs)."""
     from gd_compare.lesson.concepts import get_concept
+    from gd_compare.proof.verdict import arithmetic_probe
 
     for concept, index in (("mse_training", 0), ("sgd_batching", 0), ("backprop", 1)):
         spec = get_concept(concept)
