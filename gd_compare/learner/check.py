@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import os
 import signal
 import threading
 import traceback
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from gd_compare.learner._where import describe
 from gd_compare.learner.exercises import (
     Exercise,
     ReturnError,
@@ -128,14 +128,15 @@ class _Failed(Exception):  # noqa: N818 — internal: the learner's call went wr
 
 
 def _where_in_learner(exc: BaseException, fn: Callable[..., Any]) -> str:
-    """``line 12 of epoch.py, in my_epoch``: the deepest frame in the learner's file."""
+    """``line 12 of epoch.py, in my_epoch`` (``cell 7, line 3, in my_epoch`` in a notebook): the
+    deepest frame in the learner's file."""
     code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if code is not None and f.filename == code.co_filename]
     frame = (mine or frames[-1:] or [None])[-1]
     if frame is None:
         return ""
-    return f" (line {frame.lineno} of {os.path.basename(frame.filename)}, in {frame.name})"
+    return f" ({describe(frame.filename, frame.lineno, frame.name)})"
 
 
 def _alarm(signum, frame):  # pragma: no cover - runs inside the learner's code
