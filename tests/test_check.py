@@ -243,12 +243,12 @@ def test_the_reference_neuron_step_passes_for_any_inputs(x, y, lr, seed):
         assert not wrong.passed and wrong.matches == ("missing_sigmoid_prime",)
 
 
-# --------------------------------------------------------------------------- README
+# --------------------------------------------------------------------------- docs
 
 
-def test_readme_shows_the_catalogue_table_as_check_computes_it():
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert catalogue_table(run_catalogue()) in readme
+def test_docs_show_the_catalogue_table_as_check_computes_it():
+    page = (Path(__file__).parents[1] / "docs" / "check-your-code.md").read_text(encoding="utf-8")
+    assert catalogue_table(run_catalogue()) in page
 
 
 def test_a_column_vector_delta_w_h_o_is_right_values_in_the_wrong_shape():

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
-        "autograd + torch.optim from the same start, and show that every step agrees.",
+        "autograd + torch.optim\nfrom the same start, and show that every step agrees.",
         epilog=_subcommands_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
