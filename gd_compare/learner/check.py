@@ -477,6 +477,7 @@ def check(
     atol: float | None = None,
     time_limit: float | None = 10.0,
     second_point: bool = True,
+    _ratios: dict[float, str] | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the learner's ``fn`` for ``concept`` in lockstep with the PyTorch twin.
@@ -521,7 +522,7 @@ def check(
     name = getattr(fn, "__name__", type(fn).__name__)
     if whole_run.is_whole_run(ex, fn):
         result = whole_run.check_whole_run(fn, ex, dtype=dtype, rtol=rtol, atol=atol,
-                                           time_limit=time_limit, **params)
+                                           time_limit=time_limit, ratios=_ratios, **params)
     else:
         problem = signature_problem(ex, fn, whole_run.forms_of(ex.name))
         if problem:
@@ -529,7 +530,7 @@ def check(
                                problem="signature", message=problem)
         if ex.name == "sgd_batching":
             params.setdefault("epoch_form", takes_rng(fn))
-        result = _check_run(fn, ex, params, dtype, rtol, atol, time_limit)
+        result = _check_run(fn, ex, params, dtype, rtol, atol, time_limit, _ratios)
     if result.passed and second_point:
         from gd_compare.learner.second_point import check_second_points
 

@@ -178,7 +178,8 @@ def _reference(ex: Exercise, run: Run, states: list[State], upto: int) -> list[S
 
 def check_whole_run(fn: Callable[..., Any], ex: Exercise, *, dtype: str = "float64",
                     rtol: float | None = None, atol: float | None = None,
-                    time_limit: float | None = 10.0, **params: Any):
+                    time_limit: float | None = 10.0, ratios: dict[float, str] | None = None,
+                    **params: Any):
     """Check the whole-run ``fn`` against the concept's loop; the first wrong epoch found by
     bisection, diagnosed from the learner's own weights the epoch before.
 
@@ -234,7 +235,7 @@ def check_whole_run(fn: Callable[..., Any], ex: Exercise, *, dtype: str = "float
         worst = float(np.max(np.abs(calls(epochs) - states[epochs][0])))
         return CheckResult(**base, passed=True, steps=epochs, max_abs_diff={"weights": worst},
                            inputs=inputs, notes=tuple(notes))
-    result = _diagnose(calls, ex, run, states, first, tol, base)
+    result = _diagnose(calls, ex, run, states, first, tol, base, ratios or {})
     return dataclasses.replace(result, inputs=inputs, notes=tuple(notes))
 
 
@@ -272,7 +273,7 @@ def _first_wrong(calls: _Runner, ex: Exercise, run: Run, states: list[State], ep
 
 
 def _diagnose(calls: _Runner, ex: Exercise, run: Run, states: list[State], k: int,
-              tol: tuple[float, float], base: dict[str, Any]):
+              tol: tuple[float, float], base: dict[str, Any], ratios: dict[float, str]):
     """The catalogue entries that reproduce epoch ``k`` from the learner's weights at ``k-1``."""
     from gd_compare.learner.check import (
         CheckResult,
@@ -293,7 +294,7 @@ def _diagnose(calls: _Runner, ex: Exercise, run: Run, states: list[State], k: in
     ctx = _Ctx(calls.fn, calls.name, ex, run, *tol, calls.limit,
                history=[*states[:k - 1], prev], whole_run=True,
                ratios={float(run.X.shape[0]): f"n_records, {run.X.shape[0]}",
-                       float(run.X.shape[1]): f"n_features, {run.X.shape[1]}"})
+                       float(run.X.shape[1]): f"n_features, {run.X.shape[1]}"} | ratios)
     found = [m for m in _candidates(ctx) if (out := _mistake_step(ctx, m, run, where))
              is not None and _same(ctx, (got, None), out)]
     if len(found) > 1 and k == 1:
