@@ -38,6 +38,10 @@ STEP_FUNCTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: check()'s own options, passed to every step function's check
+_CHECK_OPTIONS = frozenset({"dtype", "rtol", "atol", "time_limit", "second_point"})
+
+
 @dataclass(frozen=True)
 class FunctionReport:
     """One function of a submission and its verdict (``step``/``epoch``/``batch``/``record``
@@ -123,7 +127,10 @@ def check_function(file: str, name: str, fn: Any, concept: str | None,
             return row | {"verdict": "MISSING", "seconds": 0.0,
                           "message": f"{name} is not one of the course's functions: give "
                           f"{c_name} and the function's concept"}
-        r = check(fn, c, **params)
+        from gd_compare.learner.exercises import get_exercise
+
+        known = set(get_exercise(c).defaults) | _CHECK_OPTIONS
+        r = check(fn, c, **{k: v for k, v in params.items() if k in known})
     except (ValueError, TypeError) as exc:  # parameters that do not fit this concept
         return row | {"verdict": "FAIL", "message": _one_line(f"{name}: {exc}"),
                       "seconds": round(time.perf_counter() - start, 3)}
