@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 import signal
@@ -531,7 +532,11 @@ def check(
         if ex.name == "sgd_batching":
             params.setdefault("epoch_form", takes_rng(fn))
         result = _check_run(fn, ex, params, dtype, rtol, atol, time_limit, _ratios)
-    if result.passed and second_point:
+    if result.passed and second_point and not inspect.isfunction(fn):
+        result = dataclasses.replace(result, notes=(*result.notes, (
+            "no second point checked: the function is an object that may keep state between "
+            "calls (e.g. an optimizer made at the first call)")))
+    elif result.passed and second_point:
         from gd_compare.learner.second_point import check_second_points
 
         result = check_second_points(result, fn, ex, params, dtype=dtype, rtol=rtol, atol=atol,
