@@ -231,12 +231,13 @@ def _run_cells(spec: dict[str, Any], ns: dict[str, Any]) -> tuple[int, str] | No
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                     exec(code, ns)  # noqa: S102 - the learner's notebook, in this child only
             except _CellTimeout:
-                return number, f"the cells did not finish within {limit:g} s (the time limit)"
+                return number, f"did not finish within {limit:g} s (the time limit): stopped"
             except BaseException as exc:  # SystemExit too: the cell ends the run
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 fix = cell_fix(exc)
-                return number, _one_line(exc, filename) + (f" — fix: {fix}" if fix else "")
+                return number, "raised " + _one_line(exc, filename) + (f" — fix: {fix}" if fix
+                                                                       else "")
             finally:
                 sink.seek(0)
                 sink.truncate()
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed is not None:
         number, line = failed
         where = f"cell {number}" if spec["notebook"] else Path(file).name
-        emit(_row(file, "", None, "FAIL", f"{where} raised {line}", cell=number))
+        emit(_row(file, "", None, "FAIL", f"{where} {line}", cell=number))
     found = [n for n in names if callable(ns.get(n))]
     for name in found:
         emit(check_function(file, name, ns[name], spec["concept"], spec["params"]))
