@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from gd_compare.lesson.concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
+from gd_compare.lesson.concepts import (
+    LESSON_CONCEPTS,
+    Concept,
+    Inputs,
+    check_dtype,
+    get_concept,
+)
 from gd_compare.lesson.core import (
     BatchOrder,
     DivergenceError,
@@ -805,5 +811,5 @@ def assert_equivalent(concept: str | Comparison, **params: Any) -> Comparison:
 
 
 def compare_all(names: list[str] | None = None, **params: Any) -> list[Comparison]:
-    """:func:`compare` every concept (or ``names``), with the shared ``params``."""
-    return [compare(n, **params) for n in (names or list(CONCEPTS))]
+    """:func:`compare` every concept of the lesson (or ``names``), with the shared ``params``."""
+    return [compare(n, **params) for n in (names or list(LESSON_CONCEPTS))]

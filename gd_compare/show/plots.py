@@ -36,7 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gd_compare.lesson.concepts import CONCEPTS, check_dtype, get_concept
+from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS, check_dtype, get_concept
 from gd_compare.lesson.core import DivergenceError, check_reduction
 from gd_compare.proof.harness import (
     DEFAULT_TOLERANCE,
@@ -574,7 +574,7 @@ def save_all(
     batch sizes, the SSE run's loss)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = list(dict.fromkeys(concepts or CONCEPTS))
+    names = list(dict.fromkeys(concepts or LESSON_CONCEPTS))
     for name in names:
         get_concept(name)
     paths: list[Path] = []
