@@ -589,7 +589,7 @@ def _ref_error(run, X, y, state, where):
     import torch
 
     output = torch.from_numpy(_tb().forward(X, state))
-    error = torch.nn.functional.binary_cross_entropy(output, torch.from_numpy(y),
+    error = torch.nn.functional.binary_cross_entropy(output, torch.from_numpy(np.array(y)),
                                                      reduction="none")
     return {"error": error.numpy()}, state, None
 
