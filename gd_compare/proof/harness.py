@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from gd_compare.lesson.concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
+from gd_compare.lesson.concepts import (
+    LESSON_CONCEPTS,
+    Concept,
+    Inputs,
+    check_dtype,
+    get_concept,
+)
 from gd_compare.lesson.core import (
     BatchOrder,
     DivergenceError,
@@ -91,6 +97,9 @@ class BackendRun:
     values: dict[str, Any] = field(default_factory=dict)
     #: the update numbers (1-based) of the rows of ``history``: every k-th update and the last
     history_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: concepts whose log shows it (``Concept.log_accuracy``): the accuracy on the training
+    #: records at each logged epoch
+    log_accuracy: list[float] = field(default_factory=list)
 
     @property
     def weights(self) -> np.ndarray:
@@ -151,6 +160,8 @@ class Comparison:
                 out["test_accuracy"] = r.test_accuracy
             if r.log:
                 out["log"] = [{"epoch": e, "train_loss": v} for e, v in r.log]
+                for entry, acc in zip(out["log"], r.log_accuracy, strict=False):
+                    entry["accuracy"] = acc
             return out
 
         return {
@@ -393,6 +404,7 @@ def _compare_training(
     history_steps: list[int] = []
     planned = _total_steps(kwargs)
     logs: tuple[list, list] = ([], [])
+    log_accuracy: tuple[list[float], list[float]] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
     start = _start_params(kwargs)
@@ -432,6 +444,10 @@ def _compare_training(
             tracker.check("log", steps, checked[0], checked[1])
             for keep, v in zip(logs, own, strict=True):
                 keep.append((a.epoch, v))
+            if spec.log_accuracy:
+                for keep, mod, s in zip(log_accuracy, mods, (a, b), strict=True):
+                    keep.append(getattr(mod, spec.accuracy_function)(X, y, _arg(s.params)))
+                tracker.check("log_accuracy", steps, log_accuracy[0][-1], log_accuracy[1][-1])
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
@@ -455,6 +471,7 @@ def _compare_training(
             history=history[i].arrays(),
             history_steps=np.asarray(history_steps, dtype=np.int64),
             log=logs[i],
+            log_accuracy=log_accuracy[i],
         )
         if finished:
             run.final_loss = total[i](X, y, _arg(s.params))
@@ -794,5 +811,5 @@ def assert_equivalent(concept: str | Comparison, **params: Any) -> Comparison:
 
 
 def compare_all(names: list[str] | None = None, **params: Any) -> list[Comparison]:
-    """:func:`compare` every concept (or ``names``), with the shared ``params``."""
-    return [compare(n, **params) for n in (names or list(CONCEPTS))]
+    """:func:`compare` every concept of the lesson (or ``names``), with the shared ``params``."""
+    return [compare(n, **params) for n in (names or list(LESSON_CONCEPTS))]
