@@ -144,14 +144,14 @@ def test_matches_the_generator(path):
 @pytest.mark.torch
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_notebook_executes(path):
-    """Every cell runs (cwd = notebooks/, python3 kernel, MPLBACKEND=Agg); any exception —
-    including a failed ``assert_equivalent`` — fails the test."""
+def test_notebook_executes(path, execute_notebook):
+    """Every cell runs (cwd = notebooks/, python3 kernel — one warm kernel per test process,
+    its namespace reset before each notebook —, MPLBACKEND=Agg); any exception — including a
+    failed ``assert_equivalent`` — fails the test."""
     import nbformat
 
-    builder = _builder()
     nb = nbformat.read(path, as_version=4)
-    builder.execute(nb, timeout=300)
+    execute_notebook(nb, NOTEBOOK_DIR, timeout=300)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
