@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare.learner import solutions as sol
 from gd_compare import check
+from gd_compare.learner import solutions as sol
 from gd_compare.learner.check import catalogue_table, run_catalogue
 from gd_compare.learner.mistakes import CATALOGUE, get_mistake
 

@@ -45,8 +45,10 @@ from gd_compare.lesson.core import (
     DivergenceError,
     Step,
     is_biased_pair,
+    is_validated,
     log_epochs,
     split_network,
+    validated,
 )
 from gd_compare.lesson.options import PlateauReplay, ScheduleTie, check_scheduler
 from gd_compare.proof.tracking import (
@@ -324,8 +326,12 @@ def compare(
         if spec.kind == "step":
             runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
         else:
-            runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod, tracker,
-                                                   record, stop_on_failure, progress)
+            # the data is checked once here; every function the run calls takes it as it is
+            with validated(inputs.kwargs.get("features"), inputs.kwargs.get("targets"),
+                           *(inputs.test or ())):
+                runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod,
+                                                       tracker, record, stop_on_failure,
+                                                       progress)
     headline = spec.headline
     if spec.kind == "training" and inputs.kwargs.get("loss", "mse") != "mse":
         headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
@@ -663,11 +669,16 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
     reduction = kwargs.get("loss", "mse")
     grads = [getattr(m, spec.gradient_function, None) for m in mods]
 
+    # Xb, yb: rows of the run's data; checked once (``validated`` in compare), so are they
+    rows_checked = is_validated(X) and is_validated(y)
+
     def gradient(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> Any:
-        return getattr(mod, spec.gradient_function)(Xb, yb, params, loss=reduction)
+        with validated(Xb, yb, check=not rows_checked):
+            return getattr(mod, spec.gradient_function)(Xb, yb, params, loss=reduction)
 
     def loss(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> float:
-        return _loss_function(spec, mod, kwargs)(Xb, yb, params)
+        with validated(Xb, yb, check=not rows_checked):
+            return _loss_function(spec, mod, kwargs)(Xb, yb, params)
 
     # the witness and the rounding yardstick are the reference NumPy backend (torch-free),
     # whichever backends are compared; its steps yield live views of its parameters: nudging
