@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _notebooks import EXERCISES, execute, read_source
+from _notebooks import EXERCISES, read_source
 
 from gd_compare.learner import solutions
 from gd_compare.learner.mistakes import for_concept
@@ -72,7 +72,8 @@ def test_todo_cells_are_blank_and_followed_by_a_check(name):
 
 @pytest.mark.torch
 @pytest.mark.slow
-def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the_bug_runs():
+def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the_bug_runs(
+        execute_notebook):
     import nbformat
 
     cells, expected = [], []
@@ -93,7 +94,7 @@ def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the
     cells += [c for c in spot.cells if c.cell_type == "code"]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = dict(spot.metadata["kernelspec"])
-    execute(nb, FOLDER, timeout=300)
+    execute_notebook(nb, FOLDER, timeout=300)
     for index, mistake in expected:
         out = "".join(o.get("text", "") for o in nb.cells[index].outputs)
         if mistake is None:

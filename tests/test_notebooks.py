@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _notebooks import EXERCISES, NOTEBOOKS, ROOT, cells, execute, read_source
+from _notebooks import EXERCISES, NOTEBOOKS, ROOT, cells, read_source
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NAMES = [p.name for p in NOTEBOOKS]
@@ -146,13 +146,14 @@ def test_pair_in_sync(path):
 @pytest.mark.torch
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_notebook_executes(path):
-    """Every cell runs (cwd = notebooks/, python3 kernel, MPLBACKEND=Agg); any exception —
-    including a failed ``assert_equivalent`` — fails the test."""
+def test_notebook_executes(path, execute_notebook):
+    """Every cell runs (cwd = notebooks/, python3 kernel — one warm kernel per test process,
+    its namespace reset before each notebook —, MPLBACKEND=Agg); any exception — including a
+    failed ``assert_equivalent`` — fails the test."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    execute(nb, NOTEBOOK_DIR, timeout=300)
+    execute_notebook(nb, NOTEBOOK_DIR, timeout=300)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outputs)
 

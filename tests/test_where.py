@@ -35,6 +35,13 @@ def test_a_kernel_cell_is_named_by_its_execution_count(monkeypatch):
     assert describe("/home/me/epoch.py", 3, "f") == "line 3 of epoch.py, in f"
 
 
+def test_a_cell_compiled_by_the_notebook_runner_is_named_by_its_number(monkeypatch):
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert cell_number("<cell 12>") == 12
+    assert describe("<cell 12>", 4, "train_epoch") == "cell 12, line 4, in train_epoch"
+    assert cell_number("<cell x>") is None and cell_number("my <cell 3>.py") is None
+
+
 def test_no_running_shell_means_a_file(monkeypatch):
     module = types.ModuleType("IPython")
     module.get_ipython = lambda: None

@@ -4,26 +4,35 @@ In a Jupyter notebook, a function defined in a cell lives in a file the kernel m
 (ipykernel writes each cell's code to ``/tmp/ipykernel_<pid>/<hash>.py``): a message saying
 "line 16 of 3387957586.py" points nowhere the learner can look. IPython remembers which execution
 it compiled that file for — the ``[7]`` Jupyter shows beside the cell — so the place is named
-"cell 7, line 3" instead. Outside a kernel (a script, a test) it stays "line 3 of epoch.py".
+"cell 7, line 3" instead. A notebook run by :mod:`gd_compare.learner.notebook` compiles each cell
+as ``<cell 7>``, named the same way. Outside a notebook (a script, a test) it stays "line 3 of
+epoch.py".
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 __all__ = ["cell_number", "describe"]
 
+#: the file name a notebook runner gives the code of cell n (``compile(source, "<cell 7>", ...)``)
+_CELL_FILE = re.compile(r"<cell (\d+)>")
+
 
 def cell_number(filename: str) -> int | None:
-    """The execution count (``In [n]``) of the notebook cell compiled as ``filename``, or
-    ``None`` when no IPython shell is running or the file is not one of its cells.
+    """The execution count (``In [n]``) of the notebook cell compiled as ``filename`` (or n of a
+    ``<cell n>`` file), or ``None`` when the file is not a notebook cell.
 
     Parameters
     ----------
     filename : str
         A code object's ``co_filename`` (a traceback frame's ``filename``).
     """
+    named = _CELL_FILE.fullmatch(filename)
+    if named:
+        return int(named.group(1))
     if "IPython" not in sys.modules:  # never import IPython just to ask
         return None
     shell = sys.modules["IPython"].get_ipython()
