@@ -1,10 +1,13 @@
 """Write the parts of the docs that a run produces, so that none of them is typed by hand.
 
-    PYTHONPATH=$PWD .venv/bin/python docs/_gen.py           # the CLI reference and the figures
+    PYTHONPATH=$PWD .venv/bin/python docs/_gen.py           # all of it (about a minute)
     PYTHONPATH=$PWD .venv/bin/python docs/_gen.py --help-only  # the CLI reference only (fast)
 
 - ``docs/cli-reference.md``: the ``--help`` of ``gd-compare`` and of each subcommand, as printed
   (``tests/test_docs.py`` checks that the committed page is today's help).
+- the catalogue table of ``docs/check-your-code.md``: every classic mistake checked as a
+  learner's function (``gd_compare.learner.check.run_catalogue``), where it is caught and what is
+  diagnosed (``tests/test_check.py`` holds the page to it).
 - ``docs/img/*.png``: the figures ``gd-compare plot`` draws for ``mse_training`` and
   ``sgd_batching`` (the lesson's defaults), shown on the docs pages.
 """
@@ -15,6 +18,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -64,6 +68,22 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+_CATALOGUE = re.compile(r"(<!-- catalogue:start[^\n]*-->\n).*?(<!-- catalogue:end -->)", re.S)
+
+
+def write_catalogue(page: Path = DOCS / "check-your-code.md") -> Path:
+    """Replace the table between the catalogue markers of ``page`` by today's."""
+    from gd_compare.learner.check import catalogue_table, run_catalogue
+
+    text = page.read_text(encoding="utf-8")
+    table = catalogue_table(run_catalogue())
+    new, found = _CATALOGUE.subn(lambda m: f"{m.group(1)}{table}\n{m.group(2)}", text)
+    if not found:
+        raise SystemExit(f"{page}: no <!-- catalogue:start --> ... <!-- catalogue:end --> markers")
+    page.write_text(new, encoding="utf-8")
+    return page
+
+
 def write_images(out: Path = DOCS / "img") -> list[Path]:
     import shutil
     import tempfile
@@ -84,6 +104,7 @@ def main(argv: list[str]) -> int:
     (DOCS / "cli-reference.md").write_text(cli_reference() + "\n", encoding="utf-8")
     print("wrote docs/cli-reference.md")
     if "--help-only" not in argv:
+        print(f"wrote {write_catalogue().relative_to(DOCS.parent)}")
         for path in write_images():
             print(f"wrote {path.relative_to(DOCS.parent)}")
     return 0

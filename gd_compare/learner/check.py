@@ -514,6 +514,8 @@ def check(
         ``features``, ``targets`` — arrays or the course's DataFrame/Series —, ``weights``,
         ``seed``, ``hidden``, ``x``, ``y``, ``w``, ...).
 
+    Notes
+    -----
     Every step starts from the twin's state; the first step whose result differs beyond
     ``atol + rtol·max(|a|, |b|)`` stops the check. Arrays are given first; a function that reads
     a pandas attribute (``features.values``) is given the course's DataFrame and Series.
