@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gd_compare.learner import solutions as sol
 from gd_compare import check
+from gd_compare.learner import solutions as sol
 from gd_compare.learner.check import catalogue_table, run_catalogue
 from gd_compare.learner.mistakes import CATALOGUE, get_mistake
 
@@ -272,7 +272,7 @@ def train_nn(features, targets, epochs, learnrate):
     np.random.seed(42)
     n_records, n_features = features.shape
     weights = np.random.normal(scale=1 / n_features**.5, size=n_features)
-    for e in range(epochs):
+    for _ in range(epochs):
         del_w = np.zeros(weights.shape)
         for x, y in zip(features.values, targets):
             output = sol.sigmoid(np.dot(x, weights))
@@ -346,7 +346,7 @@ def test_the_whole_run_bisects_to_the_first_wrong_epoch():
 def test_a_whole_run_that_does_not_start_from_the_course_weights_is_noted():
     def train_nn(features, targets, epochs, learnrate):
         weights = np.zeros(features.shape[1])
-        for e in range(epochs):
+        for _ in range(epochs):
             weights = sol.mse_training(features, targets, weights, learnrate)
         return weights
 
