@@ -21,7 +21,8 @@ pytestmark = pytest.mark.torch
 
 ENTRIES = [m for entries in CATALOGUE.values() for m in entries]
 SHORT = {"mse_training": {"epochs": 3}, "sgd_batching": {"epochs": 2},
-         "backprop": {"epochs": 3}, "gradient": {"epochs": 3}, "network_gradient": {"epochs": 3}}
+         "backprop": {"epochs": 3}, "gradient": {"epochs": 3}, "network_gradient": {"epochs": 3},
+         "error_term_formula": {"epochs": 3}, "update_weights": {"epochs": 1}}
 SOLUTIONS = [("simple_step", sol.simple_step), ("sigmoid_step", sol.sigmoid_step),
              ("sigmoid_exercise", sol.sigmoid_step), ("mse_training", sol.mse_training),
              ("sgd_batching", sol.sgd_batching), ("sgd_batching", sol.sgd_epoch),

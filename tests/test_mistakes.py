@@ -23,7 +23,8 @@ SOLUTION = {"simple_step": sol.simple_step, "sigmoid_step": sol.sigmoid_step,
             "sigmoid_exercise": sol.sigmoid_step, "mse_training": sol.mse_training,
             "sgd_batching": sol.sgd_batching, "backprop": sol.backprop, "gradient": sol.gradient,
             "network_gradient": sol.network_gradient,
-            "backprop_exercise": sol.backprop_exercise}
+            "backprop_exercise": sol.backprop_exercise,
+            "error_term_formula": sol.error_term_formula, "update_weights": sol.update_weights}
 
 ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "MSE instead of ½·MSE": ("mse_training", "mse_not_half"),
@@ -123,6 +124,8 @@ def _states(concept, dtype="float64", **params):
 def _step_outputs(fn, ex, run, steps):
     """Outputs of ``fn`` for ``steps`` steps, each from the state the reference reached."""
     ref = SOLUTION[ex.name] if not run.epoch_form else sol.sgd_epoch
+    if ex.wrap is not None:  # the course's formula inside the notebook's loop
+        fn, ref = ex.wrap(fn, run), ex.wrap(ref, run)
     state, outs = run.start, []
     session_fn, session_ref = run.session(), run.session()
     for where in run.plan[:steps]:
@@ -147,7 +150,8 @@ def _advance(ex, run, state):
 @pytest.mark.parametrize("m", NUMPY_ENTRIES, ids=lambda m: f"{m.concept}-{m.name}")
 def test_every_mistake_is_right_before_and_wrong_at_its_step_numpy_only(m):
     params = dict(m.params)
-    if m.concept in {"mse_training", "backprop", "gradient", "network_gradient"}:
+    if m.concept in {"mse_training", "backprop", "gradient", "network_gradient",
+                     "error_term_formula"}:
         params["epochs"] = m.caught_at
     if m.concept == "sgd_batching":
         params |= {"epochs": m.caught_at + 1}
