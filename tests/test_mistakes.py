@@ -16,7 +16,7 @@ from gd_compare.learner.mistakes import CATALOGUE, for_concept, get_mistake
 from gd_compare.lesson.data import initial_weights
 
 ENTRIES = [m for entries in CATALOGUE.values() for m in entries]
-NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch]
+NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch and m.kind != "return"]
 
 #: the reference solution of each concept (the one-epoch sgd form for the stateful shuffle)
 SOLUTION = {"simple_step": sol.simple_step, "sigmoid_step": sol.sigmoid_step,
@@ -46,6 +46,14 @@ ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "updated W_hidden_output": ("backprop", "updated_output_weights"),
     "forgot zero_grad()": ("mse_training", "forgot_zero_grad"),
     "column-vector delta_w_h_o": ("backprop_exercise", "column_vector_delta_w_h_o"),
+    # issue 15: the mistakes real learners make
+    "sigmoid'(x) of the inputs": ("mse_training", "sigmoid_prime_of_x"),
+    "sigmoid' of the output unit's inputs": ("backprop", "sigmoid_prime_of_inputs"),
+    "no / n_records in the backprop loop": ("backprop", "no_mean"),
+    "a forward pass without the weights": ("mse_training", "forward_without_weights"),
+    "division by n_features": ("mse_training", "divided_by_n_features"),
+    "x multiplied twice": ("mse_training", "x_twice"),
+    "results in the course's print order": ("backprop_exercise", "print_order"),
 }
 
 
@@ -62,7 +70,7 @@ def test_every_entry_is_documented_and_marks_its_wrong_line(m):
         assert text.strip() and "\n" not in text
     source = inspect.getsource(m.implementation)
     assert "# MISTAKE" in source
-    assert m.caught_at >= 1 and m.kind in {"math", "shape"}
+    assert m.caught_at >= 1 and m.kind in {"math", "shape", "return"}
     names = {e.name for e in for_concept(m.concept)}
     assert set(m.same_as) <= names - {m.name}
     for other in m.same_as:  # "the same numbers" is symmetric
@@ -161,3 +169,16 @@ def test_every_mistake_is_right_before_and_wrong_at_its_step_numpy_only(m):
             assert outs[-1][1] is not None
         else:
             assert differs, f"{m.name} gives the reference's numbers at step {k}"
+
+
+def test_the_print_order_entry_returns_the_right_values_swapped():
+    m = get_mistake("backprop_exercise", "print_order")
+    ex = get_exercise("backprop_exercise")
+    run = ex.start({}, "float64")
+    args = ex.args(run, None, None, run.start, {})
+    h_o, i_h = m.implementation(*args)
+    want_i_h, want_h_o = sol.backprop_exercise(*ex.args(run, None, None, run.start, {}))
+    np.testing.assert_array_equal(h_o, want_h_o)
+    np.testing.assert_array_equal(i_h, want_i_h)
+    with pytest.raises(Exception, match=r"the order the course prints them in"):
+        ex.read(run, (h_o, i_h), args)

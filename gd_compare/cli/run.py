@@ -49,7 +49,8 @@ from gd_compare.lesson.options import (
     check_scheduler,
     parse_option,
 )
-from gd_compare.lesson.parallel import WorkerError
+from gd_compare.lesson.parallel import WorkerError, keep_workers, start_pool
+from gd_compare.lesson.workers import TORCH_PRELOAD, start_fork_server
 from gd_compare.proof.harness import DEFAULT_TOLERANCE, Comparison, compare
 from gd_compare.show.table import Outcome, _notes, format_table
 
@@ -226,6 +227,24 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
         return Outcome(name, "error", message)
 
 
+def _worker_pool(count: int) -> Any:
+    from gd_compare.torch_backend.distributed import WorkerPool  # imports torch
+
+    return WorkerPool(count)
+
+
+def _start_data_parallel(names: Sequence[str], args: argparse.Namespace) -> None:
+    """``data_parallel``'s workers start first, while the other concepts run: the fork server
+    (a clean interpreter that imports torch) now, before this process imports torch, and the
+    K workers in a background thread; the run waits for them, and they end with the command."""
+    if "data_parallel" not in names:
+        return
+    start_fork_server(TORCH_PRELOAD)
+    count = _overrides("data_parallel", args).get(
+        "workers", CONCEPTS["data_parallel"].defaults["workers"])
+    start_pool(count, _worker_pool)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``gd-compare [plot|check] ...``; a reader that closes the pipe early (``| head``) ends the
     run quietly, as other command-line tools do, instead of with a traceback."""
@@ -256,7 +275,8 @@ def _main(argv: list[str]) -> int:
     results: list[Comparison | Outcome] = []
     progress = sys.stderr.isatty() and args.json != "-"
     # a step that overflows is reported once, as a DivergenceError, not as numpy warnings
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), keep_workers():
+        _start_data_parallel(names, args)
         for name in names:
             results.append(_run(name, args, progress))
     for r in results:
