@@ -111,8 +111,9 @@ def validated(*arrays: np.ndarray, check: bool = True) -> Iterator[tuple[np.ndar
 
     Only writeable C-contiguous float ndarrays (float32, float64) are trusted, and with
     ``check`` only those found finite here, once; any other array is left to the usual checks
-    (which copy it, scan it and name it in their errors). Nothing may write to a trusted array inside the block
-    (no function here does: inputs are never mutated). Yields the arrays that are trusted."""
+    (which copy it, scan it and name it in their errors). Nothing may write to a trusted array
+    inside the block (no function here does: inputs are never mutated). Yields the arrays that
+    are trusted."""
     trusted = tuple(a for a in arrays if _is_float_array(a) and (not check or _finite(a)))
     token = _VALIDATED.set(_VALIDATED.get() + trusted)
     try:
