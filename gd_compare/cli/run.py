@@ -3,7 +3,8 @@
 ``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see
 :mod:`gd_compare.show.plots`).
 ``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
-(:mod:`gd_compare.cli.check`).
+(:mod:`gd_compare.cli.check`); ``gd-compare grade PATH...`` a class's submissions
+(:mod:`gd_compare.cli.grade`).
 
 Exit status: 0 when every concept agrees; 1 when any differs, diverges or crashes (every concept
 still runs and gets its row and JSON entry, ``"status"``: ``passed``/``failed``/``diverged``/
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
         "autograd + torch.optim from the same start, and show that every step agrees.",
         epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
-        f"difference and the weights of every concept (see {PROG} plot --help).",
+        f"difference and the weights of every concept (see {PROG} plot --help). "
+        f"{PROG} grade PATH... --concept NAME grades a class's submissions in isolated "
+        f"processes (see {PROG} grade --help).",
     )
     p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
                    help=f"run only this concept (repeatable): {', '.join(CONCEPTS)}")
@@ -229,6 +232,10 @@ def _main(argv: list[str]) -> int:
         from gd_compare.cli.check import check_main  # it imports this module
 
         return check_main(argv[1:])
+    if argv[:1] == ["grade"]:
+        from gd_compare.cli.grade import grade_main
+
+        return grade_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or CONCEPTS))

@@ -1,0 +1,174 @@
+"""One submission in a process of its own: what the forked child does (limits, an empty working
+directory with the course's data files, its output on pipes, its result in a file) and what its
+end means (:func:`verdict_rows`: the rows of a submission, with the grader's own verdicts).
+
+The child is forked from the warm fork server (:mod:`gd_compare.learner.grading.server`); it
+calls ``os.setsid()`` first, so killing its process group ends whatever it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "GRADER_VERDICTS",
+    "VERDICTS",
+    "Limits",
+    "child_main",
+    "prepare_workdir",
+    "verdict_rows",
+]
+
+#: the verdicts a row can have: ``check``'s and the grader's own
+VERDICTS = ("PASS", "FAIL", "TIMEOUT", "MEMORY", "CRASHED", "MISSING")
+#: the verdicts the grader gives when the check could not finish
+GRADER_VERDICTS = ("TIMEOUT", "MEMORY", "CRASHED")
+#: what a message says when the process ran out of address space
+_MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "bad_alloc", "Cannot allocate memory",
+                 "out of memory")
+_DATASETS = Path(__file__).resolve().parents[2] / "lesson" / "datasets"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per submission: ``time_limit`` wall-clock seconds (and as many CPU seconds),
+    ``memory_mb`` of address space, ``output_cap`` bytes of stdout and of stderr kept."""
+
+    time_limit: float = 60.0
+    memory_mb: int = 4096
+    output_cap: int = 64 * 1024
+
+
+def prepare_workdir(folder: Path) -> None:
+    """An empty working directory holding only the course's data files (copies: a submission
+    that writes to them changes nobody else's)."""
+    folder.mkdir(parents=True)
+    for data in sorted(_DATASETS.iterdir()):
+        if data.is_file():
+            shutil.copyfile(data, folder / data.name)
+
+
+def _set_limits(limits: Limits) -> None:
+    size = int(limits.memory_mb) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    cpu = max(1, int(-(-limits.time_limit // 1)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a segfault leaves no core file
+
+
+def _write_result(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}{': ' + text if text else ''}"
+
+
+def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path) -> None:
+    """The forked child: never returns (``os._exit``). Writes ``job_dir/result.json``:
+    ``{"reports": [...]}``, or ``{"exit": code}`` when the submission called ``sys.exit``, or
+    ``{"error": line}`` when the check itself raised."""
+    result = job_dir / "result.json"
+    status = 70
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+            signal.signal(sig, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.closerange(3, 1 << 16)
+        limits = Limits(**job["limits"])
+        _set_limits(limits)
+        os.chdir(job_dir / "work")
+        from gd_compare.learner.grading.server import check_submission
+
+        try:
+            reports = check_submission(job["path"], concept=job["concept"],
+                                       function=job["function"],
+                                       time_limit=limits.time_limit, **job["params"])
+            payload: dict[str, Any] = {"reports": [r.to_json() for r in reports]}
+        except SystemExit as exc:
+            payload = {"exit": exc.code if isinstance(exc.code, int | None) else str(exc.code)}
+        except BaseException as exc:
+            traceback.print_exc()
+            payload = {"error": _one_line(exc)}
+        _write_result(result, payload)
+        status = 0
+    except BaseException:
+        status = 71
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        os._exit(status)
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+def _memory(text: str | None) -> bool:
+    return bool(text) and any(sign in text for sign in _MEMORY_SIGNS)
+
+
+def _row(base: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {**base, **fields}
+
+
+def _refine(report: dict[str, Any]) -> dict[str, Any]:
+    """``check``'s FAIL that is really the grader's: the per-call time limit (TIMEOUT), the
+    address-space limit (MEMORY)."""
+    message = report.get("message") or ""
+    if report["verdict"] == "FAIL" and "did not return within" in message:
+        return {**report, "verdict": "TIMEOUT"}
+    if report["verdict"] == "FAIL" and _memory(message):
+        return {**report, "verdict": "MEMORY"}
+    return report
+
+
+def verdict_rows(key: str, job: dict[str, Any], outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one submission from the fork server's ``outcome`` (see
+    :mod:`gd_compare.learner.grading.server`): the check's reports, or one row with the
+    grader's verdict when the process did not report (TIMEOUT, MEMORY, CRASHED)."""
+    limit = job["limits"]["time_limit"]
+    base = {"file": key, "function": job["function"] or "", "concept": job["concept"],
+            "verdict": "CRASHED", "step": None, "epoch": None, "batch": None, "record": None,
+            "diagnosis": None, "message": "", "seconds": round(outcome["seconds"], 3)}
+    sig = outcome.get("signal")
+    if outcome.get("timed_out") or sig in (signal.SIGXCPU, ):
+        why = "wall-clock" if outcome.get("timed_out") else "CPU"
+        return [_row(base, verdict="TIMEOUT",
+                     message=f"did not finish within the {limit:g} s {why} limit; stopped")]
+    result = outcome.get("result") or {}
+    if result.get("reports"):
+        return [{**_refine(r), "file": key} for r in result["reports"]]
+    if "exit" in result:
+        return [_row(base, message=f"called sys.exit({result['exit']!r}) during the check")]
+    stderr = outcome.get("stderr") or ""
+    if "error" in result:
+        verdict = "MEMORY" if _memory(result["error"]) else "CRASHED"
+        return [_row(base, verdict=verdict, message=f"the check stopped: {result['error']}")]
+    if _memory(stderr):
+        return [_row(base, verdict="MEMORY",
+                     message=f"ran out of memory (limit {job['limits']['memory_mb']} MB)")]
+    if sig is not None:
+        name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else sig
+        return [_row(base, message=f"the process was killed by {name}")]
+    return [_row(base, message=f"the process exited with status {outcome.get('returncode')} "
+                               "before reporting (os._exit?)")]
