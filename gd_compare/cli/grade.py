@@ -94,7 +94,7 @@ class _Progress:
 def grade_main(argv: Sequence[str]) -> int:
     """``gd-compare grade``: exit 0 all graded, 1 not all, 2 usage."""
     parser = build_grade_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # PATHs before and after the options
     if args.function is not None and not args.function.isidentifier():
         parser.error(f"--function: {args.function!r} is not a function name")
     if args.out is not None and not args.out.strip():

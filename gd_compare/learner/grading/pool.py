@@ -39,8 +39,13 @@ class WorkerPool:
             encoding="utf-8", start_new_session=True, env=env)
         first = self._read()
         if not first or not first.get("ready"):
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            why = self._why()
             self.close()
-            raise PoolError(f"the grading worker did not start: {self._why()}")
+            raise PoolError(f"the grading worker did not start: {why}")
 
     def _why(self) -> str:
         self._log.seek(0)
@@ -52,7 +57,10 @@ class WorkerPool:
     def _read(self) -> dict[str, Any] | None:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
+        try:
+            return json.loads(line) if line else None
+        except ValueError:  # not the protocol: the server is broken
+            return None
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """Each job with its outcome, in the order they finish. A dead server is a
