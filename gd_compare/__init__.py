@@ -38,6 +38,28 @@ from gd_compare.proof.harness import (
 
 __version__ = "0.1.0"
 
+
+def check(fn, concept=None, **params):
+    """Check a learner's function for ``concept`` in lockstep with PyTorch autograd: the first
+    wrong step and the mistake named. A thin wrapper that imports the checker (and torch) only
+    when called; see :func:`gd_compare.learner.check.check` for the parameters.
+
+    >>> from gd_compare import check
+    >>> check(train_nn, "mse_training").passed  # doctest: +SKIP
+    True
+    """
+    from gd_compare.learner.check import check as _check
+
+    return _check(fn, concept, **params)
+
+
+def check_submission(path, **kwargs):
+    """Check every course function a learner's ``.py`` file or ``.ipynb`` notebook defines; see
+    :func:`gd_compare.learner.submission.check_submission`."""
+    from gd_compare.learner.submission import check_submission as _check_submission
+
+    return _check_submission(path, **kwargs)
+
 __all__ = [
     "CONCEPTS",
     "DEFAULT_TOLERANCE",
@@ -54,8 +76,10 @@ __all__ = [
     "Training",
     "__version__",
     "assert_equivalent",
+    "check",
     "check_concept",
     "check_gradient",
+    "check_submission",
     "compare",
     "compare_all",
     "get_concept",

@@ -32,6 +32,7 @@ weights the step was taken from — is checked too. Every call gets fresh copies
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -440,6 +441,10 @@ def _read_backprop_exercise(run, result, args):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise ReturnError("wrong return", f"returned {type(result).__name__}: expected the "
                           f"tuple (delta_w_i_h, delta_w_h_o)")
+    shapes = tuple(np.shape(r) for r in result)
+    if shapes == (run.start[1].shape, run.start[0].shape):
+        raise ReturnError("wrong return", "returned (delta_w_h_o, delta_w_i_h) — the order "
+                          "the course prints them in: return (delta_w_i_h, delta_w_h_o)")
     return {name: _float_out(name, r, s.shape, run.dtype)
             for name, r, s in zip(_DELTA_NAMES, result, run.start)}, None
 
@@ -504,6 +509,63 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
 )}
 
 
+def as_course_inputs(args: tuple) -> tuple:
+    """The course's pandas objects in place of ``features, targets`` (the first two arguments):
+    ``features`` a DataFrame (the lesson's column names ``gre, gpa, rank_1, ...`` when it has
+    six columns), ``targets`` the Series ``admit`` — as ``train_data.drop('admit', axis=1)`` and
+    ``train_data['admit']`` give them."""
+    import pandas as pd
+
+    from gd_compare.lesson.data import FEATURE_COLUMNS
+
+    X, y, *rest = args
+    X = np.asarray(X)
+    columns = (list(FEATURE_COLUMNS) if X.ndim == 2 and X.shape[1] == len(FEATURE_COLUMNS)
+               else [f"x{k}" for k in range(X.shape[-1])])
+    return (pd.DataFrame(X, columns=columns), pd.Series(np.asarray(y), name="admit"), *rest)
+
+
+def forms(ex: Exercise) -> list[tuple[str, ...]]:
+    """The parameter lists of the forms ``ex.signature`` documents (``fn(a, b, c)`` each)."""
+    return [tuple(p.strip() for p in group.split(",") if p.strip())
+            for group in re.findall(r"fn\(([^)]*)\)", ex.signature)]
+
+
+def signature_problem(ex: Exercise, fn: Callable[..., Any],
+                      extra: tuple[str, ...] = ()) -> str | None:
+    """``None`` when ``fn`` can be called with the arguments of one of the concept's forms;
+    else one line: which forms the concept takes and which parameter did not fit. ``extra``:
+    more documented forms (the whole-run ``train_nn``) to list."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # a builtin or C function: nothing to read, try it
+    why = []
+    for form in forms(ex):
+        try:
+            sig.bind(*form)
+            return None
+        except TypeError as exc:
+            why.append(_misfit(sig, form, exc))
+    listed = "; ".join([*(f"fn({', '.join(f)})" for f in forms(ex)), *extra])
+    name = getattr(fn, "__name__", "fn")
+    return (f"{name}{sig} fits none of {ex.name}'s forms ({listed}): {why[0]} — rename or "
+            f"reorder its parameters to one of these")
+
+
+def _misfit(sig: inspect.Signature, form: tuple[str, ...], exc: TypeError) -> str:
+    """Which parameter did not fit ``form``, in words."""
+    positional = [p.name for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < len(form):
+        return (f"it takes {len(positional)} parameter(s), fn({', '.join(form)}) passes "
+                f"{len(form)} ({', '.join(form[len(positional):])} would have no parameter)")
+    missing = re.search(r"'(\w+)'", str(exc))
+    if missing:
+        return f"its parameter {missing.group(1)!r} gets no value in fn({', '.join(form)})"
+    return str(exc)
+
+
 def takes_rng(fn: Callable[..., Any]) -> bool:
     """True when ``fn`` has a parameter named ``rng`` (the one-epoch form of sgd_batching)."""
     try:
@@ -521,4 +583,5 @@ def get_exercise(name: str) -> Exercise:
                          f"{', '.join(EXERCISES)}") from None
 
 
-__all__ = ["EXERCISES", "Exercise", "ReturnError", "Run", "Where", "get_exercise", "takes_rng"]
+__all__ = ["EXERCISES", "Exercise", "ReturnError", "Run", "Where", "as_course_inputs", "forms",
+           "get_exercise", "signature_problem", "takes_rng"]

@@ -45,7 +45,8 @@ class Mistake:
     caught_at: int = 1
     #: True when the wrong code keeps something between calls (a fresh one per run)
     stateful: bool = False
-    #: "math" (wrong numbers) or "shape" (right numbers in the wrong shape)
+    #: "math" (wrong numbers), "shape" (right numbers in the wrong shape) or "return" (the
+    #: right results returned in the wrong order)
     kind: str = "math"
     #: names of other entries of the same concept that give exactly the same numbers
     same_as: tuple[str, ...] = ()
@@ -295,6 +296,54 @@ def epoch_integer_division(features, targets, weights, learnrate):
     return weights
 
 
+def epoch_sigmoid_prime_of_x(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * sigmoid_prime(x)  # MISTAKE: sigmoid' of the inputs x, not of h
+        del_w += error_term * x
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_x_twice(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * output * (1 - output) * x  # the error term already holds x ...
+        del_w += error_term * x  # MISTAKE: ... and the loop multiplies by x again
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_forward_without_weights(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, y))  # MISTAKE: the target y where the weights belong
+        error = y - output
+        error_term = error * output * (1 - output)
+        del_w += error_term * x
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_divided_by_n_features(features, targets, weights, learnrate):
+    n_features = features.shape[1]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * output * (1 - output)
+        del_w += error_term * x
+    weights += learnrate * del_w / n_features  # MISTAKE: divided by n_features, not n_records
+    return weights
+
+
 class TorchForgotZeroGrad:
     """The PyTorch learner who keeps the model and optimizer between epochs and forgets
     ``optimizer.zero_grad()``: ``backward()`` adds into ``.grad`` (karpathy/micrograd#102)."""
@@ -411,7 +460,56 @@ def backprop_gradient_ascent(features, targets, weights_input_hidden, weights_hi
     return weights_input_hidden, weights_hidden_output
 
 
+def backprop_sigmoid_prime_of_inputs(features, targets, weights_input_hidden,
+                                     weights_hidden_output, learnrate):
+    n_records = features.shape[0]
+    del_w_input_hidden = np.zeros(weights_input_hidden.shape)
+    del_w_hidden_output = np.zeros(weights_hidden_output.shape)
+    for x, y in zip(features, targets):
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))
+        output = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        error = y - output
+        # MISTAKE: sigmoid' of the output unit's inputs (hidden_output), not of its h
+        output_error_term = error * sigmoid_prime(hidden_output)
+        hidden_error = np.dot(output_error_term, weights_hidden_output)
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        del_w_hidden_output += output_error_term * hidden_output
+        del_w_input_hidden += hidden_error_term * x[:, None]
+    weights_input_hidden += learnrate * del_w_input_hidden / n_records
+    weights_hidden_output += learnrate * del_w_hidden_output / n_records
+    return weights_input_hidden, weights_hidden_output
+
+
+def backprop_no_mean(features, targets, weights_input_hidden, weights_hidden_output,
+                     learnrate):
+    del_w_input_hidden = np.zeros(weights_input_hidden.shape)
+    del_w_hidden_output = np.zeros(weights_hidden_output.shape)
+    for x, y in zip(features, targets):
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))
+        output = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        error = y - output
+        output_error_term = error * output * (1 - output)
+        hidden_error = np.dot(output_error_term, weights_hidden_output)
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        del_w_hidden_output += output_error_term * hidden_output
+        del_w_input_hidden += hidden_error_term * x[:, None]
+    weights_input_hidden += learnrate * del_w_input_hidden  # MISTAKE: no / n_records ...
+    weights_hidden_output += learnrate * del_w_hidden_output  # ... in either layer
+    return weights_input_hidden, weights_hidden_output
+
+
 # =========================================================================== backprop_exercise
+
+
+def exercise_print_order(x, target, weights_input_hidden, weights_hidden_output, learnrate):
+    hidden_layer_output = sigmoid(np.dot(x, weights_input_hidden))
+    output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output))
+    output_error_term = (target - output) * output * (1 - output)
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error * hidden_layer_output * (1 - hidden_layer_output)
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_h_o, delta_w_i_h  # MISTAKE: the order the course prints them in
 
 
 def exercise_column_vector(x, target, weights_input_hidden, weights_hidden_output, learnrate):
@@ -610,6 +708,29 @@ _ENTRIES: list[Mistake] = [
     _m("integer_division", "mse_training",
        ("integer division", "// floors the step to a whole number (0 or −1)",
         "use / : weights += learnrate·del_w / n_records"), epoch_integer_division),
+    _m("sigmoid_prime_of_x", "mse_training",
+       ("sigmoid_prime(x) of the inputs instead of sigmoid_prime(h)",
+        "sigmoid' is taken of the record's inputs x, not of h = x·w: error_term becomes a "
+        "vector and every weight gets its own wrong factor",
+        "error_term = error·sigmoid_prime(h) with h = np.dot(x, weights), or "
+        "error·output·(1 − output)"), epoch_sigmoid_prime_of_x),
+    _m("x_twice", "mse_training",
+       ("x multiplied twice",
+        "the error term already holds x and the loop multiplies by x again (del_w += "
+        "error_term·x): the two versions of the course's code mixed",
+        "multiply by x once: error_term = error·output·(1 − output); del_w += error_term·x"),
+       epoch_x_twice),
+    _m("forward_without_weights", "mse_training",
+       ("a forward pass without the weights",
+        "the output is computed from the inputs and the target, not from the weights: the step "
+        "does not depend on the weights at all",
+        "output = sigmoid(np.dot(x, weights))"), epoch_forward_without_weights),
+    _m("divided_by_n_features", "mse_training",
+       ("divided by n_features, not n_records",
+        "del_w is divided by the number of features instead of the number of records: steps "
+        "n_records / n_features times too large",
+        "weights += learnrate·del_w / n_records (n_records, n_features = features.shape)"),
+       epoch_divided_by_n_features),
     _m("forgot_zero_grad", "mse_training",
        ("forgot zero_grad() (PyTorch)",
         ".grad is never cleared, so backward() adds each epoch's gradient to the last one's",
@@ -634,6 +755,12 @@ _ENTRIES: list[Mistake] = [
         "compute every layer's error term first, then update the weights"),
        backprop_updated_output_weights, params={"lr": 0.5}),
     _m("gradient_ascent", "backprop", _ASCENT, backprop_gradient_ascent),
+    _m("sigmoid_prime_of_inputs", "backprop",
+       ("sigmoid_prime of the output unit's inputs instead of its h",
+        "output_error_term = error·sigmoid_prime(hidden_output): sigmoid' of the inputs of the "
+        "output unit, not of its h = hidden_output·w",
+        "output_error_term = error·output·(1 − output)"), backprop_sigmoid_prime_of_inputs),
+    _m("no_mean", "backprop", _NO_MEAN, backprop_no_mean),
     _m("column_vector_delta_w_h_o", "backprop_exercise",
        ("a column-vector delta_w_h_o",
         "delta_w_h_o has shape (2, 1): the right values in the wrong shape — not wrong math",
@@ -649,6 +776,10 @@ _ENTRIES: list[Mistake] = [
         "the hidden error is sent back through weights_hidden_output after its update",
         "compute every layer's error term first, then update the weights"),
        exercise_updated_output_weights),
+    _m("print_order", "backprop_exercise",
+       ("the two results returned in the course's print order",
+        "returns (delta_w_h_o, delta_w_i_h): the order the course prints them in, not the one "
+        "it asks for", "return delta_w_i_h, delta_w_h_o"), exercise_print_order, kind="return"),
     _m("mse_not_half", "gradient", _MSE_NOT_HALF, gradient_mse_not_half),
     _m("gradient_sign", "gradient",
        ("gradient with the wrong sign", "returns del_w / n = −∂E/∂w, the direction of the step",
