@@ -1,4 +1,4 @@
-"""``gd-compare grade PATH... --concept NAME``: grade a class's submissions.
+"""``gd-compare grade PATH... [--concept NAME]``: grade a class's submissions.
 
 Each submission is checked in a process of its own, forked from a warm worker (torch and the
 package imported once), with a wall-clock/CPU and an address-space limit; the rows go to a
@@ -40,11 +40,12 @@ def build_grade_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="submission files (.py, .ipynb) or folders, searched recursively")
-    p.add_argument("--concept", choices=list(EXERCISES), metavar="NAME", required=True,
-                   help=f"what the functions implement: {', '.join(EXERCISES)}")
+    p.add_argument("--concept", choices=list(EXERCISES), metavar="NAME",
+                   help="what the step functions implement (default: decided by each "
+                   f"function's name, as in check): {', '.join(EXERCISES)}")
     p.add_argument("--function", metavar="NAME",
-                   help="the function's name in each file (default: the one public function "
-                   "a file defines)")
+                   help="check only this function in each file (default: every course "
+                   "function a file defines, found by name)")
     p.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="submissions checked at once (default: the number of cores, "
                    f"{os.cpu_count() or 1})")
@@ -106,7 +107,7 @@ def grade_main(argv: Sequence[str]) -> int:
 
     params = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
     for key in params:
-        if key not in EXERCISES[args.concept].defaults:
+        if args.concept is not None and key not in EXERCISES[args.concept].defaults:
             parser.error(f"--{key}: {args.concept} has no {key}")
     progress = _Progress()
     try:

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "autograd + torch.optim from the same start, and show that every step agrees.",
         epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
         f"difference and the weights of every concept (see {PROG} plot --help). "
-        f"{PROG} grade PATH... --concept NAME grades a class's submissions in isolated "
+        f"{PROG} grade PATH... grades a class's submissions in isolated "
         f"processes (see {PROG} grade --help).",
     )
     p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",

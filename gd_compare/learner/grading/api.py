@@ -47,9 +47,6 @@ def _check_options(concept: str | None, function: str | None, jobs: int | None,
                    time_limit: float, memory_limit: int) -> int:
     if concept is not None and concept not in EXERCISES:
         raise GradeUsageError(f"concept: expected one of {', '.join(EXERCISES)}, got {concept!r}")
-    if concept is None:
-        raise GradeUsageError("concept: name the concept the functions implement, one of "
-                              f"{', '.join(EXERCISES)}")
     if function is not None and not function.isidentifier():
         raise GradeUsageError(f"function: expected a Python function name, got {function!r}")
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
@@ -155,9 +152,11 @@ def grade(
     paths
         Submission files (``.py``, ``.ipynb``) or folders searched recursively.
     concept
-        The concept the functions implement (``mse_training``, ``sgd_batching``, ...).
+        The concept the step functions implement (``mse_training``, ...; default: the one each
+        function's name decides, as ``gd-compare check`` does: ``train_nn`` → mse_training).
     function
-        The function's name in each file (default: the one public function a file defines).
+        Check only this function in each file (default: every course function a file
+        defines, found by name: ``train_nn``, ``train_epoch``, ``sigmoid``, ...).
     jobs
         Submissions checked at once (default: the number of cores).
     time_limit

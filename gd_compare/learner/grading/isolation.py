@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
-import shutil
 import signal
 import sys
 import traceback
@@ -35,7 +35,6 @@ GRADER_VERDICTS = ("TIMEOUT", "MEMORY", "CRASHED")
 #: what a message says when the process ran out of address space
 _MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "bad_alloc", "Cannot allocate memory",
                  "out of memory")
-_DATASETS = Path(__file__).resolve().parents[2] / "lesson" / "datasets"
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,14 @@ class Limits:
     output_cap: int = 64 * 1024
 
 
-def prepare_workdir(folder: Path) -> None:
-    """An empty working directory holding only the course's data files (copies: a submission
-    that writes to them changes nobody else's)."""
+def prepare_workdir(folder: Path, submission: Path) -> None:
+    """An empty working directory holding only the course's data files under the names its
+    notebooks read, and the ``.csv`` files next to the submission, as ``check`` gives them
+    (copies: a submission that writes to them changes nobody else's)."""
+    from gd_compare.learner.notebook import _data_files
+
     folder.mkdir(parents=True)
-    for data in sorted(_DATASETS.iterdir()):
-        if data.is_file():
-            shutil.copyfile(data, folder / data.name)
+    _data_files(submission, folder)
 
 
 def _set_limits(limits: Limits) -> None:
@@ -76,10 +76,35 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}{': ' + text if text else ''}"
 
 
+def _check(job: dict[str, Any], limits: Limits, job_dir: Path) -> None:
+    """The learners' checker, in this process (already isolated and warm): the submission's
+    cells run in order, then every course function found is checked; one JSON line per row in
+    ``job_dir/rows.jsonl`` as it is found, so rows finished before a kill are kept."""
+    from gd_compare.learner import notebook
+
+    path = Path(job["path"])
+    rows = job_dir / "rows.jsonl"
+    try:
+        cells = notebook.read_cells(path)
+    except ValueError as exc:
+        rows.write_text(json.dumps({"file": job["path"], "function": "", "concept": None,
+                                    "verdict": "FAIL", "message": f"{path.name} cannot be "
+                                    f"read: {exc}", "seconds": 0.0}) + "\n", encoding="utf-8")
+        return
+    spec = {"file": job["path"], "cells": cells, "concept": job["concept"],
+            "function": job["function"], "time_limit": limits.time_limit,
+            "params": job["params"], "folder": str(path.parent), "results": str(rows),
+            "notebook": path.suffix == ".ipynb"}
+    with (job_dir / "spec.pkl").open("wb") as f:
+        pickle.dump(spec, f)
+    notebook.main([str(job_dir / "spec.pkl")])
+
+
 def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path) -> None:
-    """The forked child: never returns (``os._exit``). Writes ``job_dir/result.json``:
-    ``{"reports": [...]}``, or ``{"exit": code}`` when the submission called ``sys.exit``, or
-    ``{"error": line}`` when the check itself raised."""
+    """The forked child: never returns (``os._exit``). Rows go to ``job_dir/rows.jsonl``; then
+    ``job_dir/result.json`` says how it ended: ``{"done": true}``, ``{"exit": code}`` when the
+    submission called ``sys.exit`` outside its cells, ``{"error": line}`` when the check
+    itself raised."""
     result = job_dir / "result.json"
     status = 70
     try:
@@ -95,13 +120,9 @@ def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path) -> 
         limits = Limits(**job["limits"])
         _set_limits(limits)
         os.chdir(job_dir / "work")
-        from gd_compare.learner.grading.server import check_submission
-
         try:
-            reports = check_submission(job["path"], concept=job["concept"],
-                                       function=job["function"],
-                                       time_limit=limits.time_limit, **job["params"])
-            payload: dict[str, Any] = {"reports": [r.to_json() for r in reports]}
+            _check(job, limits, job_dir)
+            payload: dict[str, Any] = {"done": True}
         except SystemExit as exc:
             payload = {"exit": exc.code if isinstance(exc.code, int | None) else str(exc.code)}
         except BaseException as exc:
@@ -135,40 +156,49 @@ def _refine(report: dict[str, Any]) -> dict[str, Any]:
     """``check``'s FAIL that is really the grader's: the per-call time limit (TIMEOUT), the
     address-space limit (MEMORY)."""
     message = report.get("message") or ""
-    if report["verdict"] == "FAIL" and "did not return within" in message:
+    if report["verdict"] == "FAIL" and ("did not return within" in message
+                                        or "did not finish within" in message):
         return {**report, "verdict": "TIMEOUT"}
     if report["verdict"] == "FAIL" and _memory(message):
         return {**report, "verdict": "MEMORY"}
     return report
 
 
+def _grader_row(base: dict[str, Any], job: dict[str, Any],
+                outcome: dict[str, Any]) -> dict[str, Any] | None:
+    """The grader's own row when the process did not end normally (None when it did)."""
+    limit = job["limits"]["time_limit"]
+    sig = outcome.get("signal")
+    if outcome.get("timed_out") or sig == signal.SIGXCPU:
+        why = "wall-clock" if outcome.get("timed_out") else "CPU"
+        return _row(base, verdict="TIMEOUT",
+                    message=f"did not finish within the {limit:g} s {why} limit; stopped")
+    result = outcome.get("result") or {}
+    if result.get("done"):
+        return None
+    if "exit" in result:
+        return _row(base, message=f"called sys.exit({result['exit']!r}) during the check")
+    if "error" in result:
+        verdict = "MEMORY" if _memory(result["error"]) else "CRASHED"
+        return _row(base, verdict=verdict, message=f"the check stopped: {result['error']}")
+    if _memory(outcome.get("stderr")):
+        return _row(base, verdict="MEMORY",
+                    message=f"ran out of memory (limit {job['limits']['memory_mb']} MB)")
+    if sig is not None:
+        name = signal.Signals(sig).name if sig in set(signal.Signals) else str(sig)
+        return _row(base, message=f"the process was killed by {name}")
+    return _row(base, message=f"the process exited with status {outcome.get('returncode')} "
+                              "before reporting (os._exit?)")
+
+
 def verdict_rows(key: str, job: dict[str, Any], outcome: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of one submission from the fork server's ``outcome`` (see
-    :mod:`gd_compare.learner.grading.server`): the check's reports, or one row with the
-    grader's verdict when the process did not report (TIMEOUT, MEMORY, CRASHED)."""
-    limit = job["limits"]["time_limit"]
+    :mod:`gd_compare.learner.grading.server`): the rows the check finished (``file`` = ``key``),
+    then one row with the grader's verdict when the process did not end normally (TIMEOUT,
+    MEMORY, CRASHED), for the function it was checking (``--function``, or '' when not known)."""
+    rows = [_refine({**r, "file": key}) for r in outcome.get("rows") or []]
     base = {"file": key, "function": job["function"] or "", "concept": job["concept"],
             "verdict": "CRASHED", "step": None, "epoch": None, "batch": None, "record": None,
             "diagnosis": None, "message": "", "seconds": round(outcome["seconds"], 3)}
-    sig = outcome.get("signal")
-    if outcome.get("timed_out") or sig in (signal.SIGXCPU, ):
-        why = "wall-clock" if outcome.get("timed_out") else "CPU"
-        return [_row(base, verdict="TIMEOUT",
-                     message=f"did not finish within the {limit:g} s {why} limit; stopped")]
-    result = outcome.get("result") or {}
-    if result.get("reports"):
-        return [{**_refine(r), "file": key} for r in result["reports"]]
-    if "exit" in result:
-        return [_row(base, message=f"called sys.exit({result['exit']!r}) during the check")]
-    stderr = outcome.get("stderr") or ""
-    if "error" in result:
-        verdict = "MEMORY" if _memory(result["error"]) else "CRASHED"
-        return [_row(base, verdict=verdict, message=f"the check stopped: {result['error']}")]
-    if _memory(stderr):
-        return [_row(base, verdict="MEMORY",
-                     message=f"ran out of memory (limit {job['limits']['memory_mb']} MB)")]
-    if sig is not None:
-        name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else sig
-        return [_row(base, message=f"the process was killed by {name}")]
-    return [_row(base, message=f"the process exited with status {outcome.get('returncode')} "
-                               "before reporting (os._exit?)")]
+    last = _grader_row(base, job, outcome)
+    return rows + ([last] if last is not None else [])

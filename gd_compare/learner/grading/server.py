@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gd_compare.learner.grading._adapter import check_submission
 from gd_compare.learner.grading.isolation import Limits, child_main, prepare_workdir
 
-__all__ = ["check_submission", "serve"]
+__all__ = ["serve"]
 
 
 def warm() -> None:
@@ -43,7 +42,7 @@ def warm() -> None:
     import pandas  # noqa: F401 — the course's code reads its data with pandas
 
     from gd_compare import torch_backend  # noqa: F401
-    from gd_compare.learner import solutions
+    from gd_compare.learner import notebook, solutions, submission  # noqa: F401
     from gd_compare.learner.check import check
 
     check(solutions.mse_training, "mse_training", epochs=2)  # torch._dynamo, first optimizer
@@ -97,7 +96,7 @@ class _Server:
     def start(self, job: dict[str, Any]) -> None:
         limits = Limits(**job["limits"])
         job_dir = self.root / f"job{job['id']}"
-        prepare_workdir(job_dir / "work")
+        prepare_workdir(job_dir / "work", Path(job["path"]))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         self.out.flush()
@@ -155,6 +154,7 @@ class _Server:
             result = json.loads((child.job_dir / "result.json").read_text(encoding="utf-8"))
         self.send({
             "id": child.job["id"],
+            "rows": _read_rows(child.job_dir / "rows.jsonl"),
             "result": result,
             "returncode": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
@@ -206,6 +206,21 @@ class _Server:
                 elif fd in owner and fd in owner[fd].pipes:
                     self.drain(owner[fd], fd)
             self.reap()
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows the child wrote (a line cut short by a kill is left out)."""
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
 
 
 def _killpg(pid: int) -> None:
