@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,9 @@ class GradeRun:
         self.not_graded: dict[str, str] = {}
         self.interrupted = False
         self.resumed = 0
+        #: seconds to a warm worker, and of the whole run
+        self.startup_seconds = 0.0
+        self.wall_seconds = 0.0
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -85,6 +89,7 @@ def grade_run(
     """:func:`grade` with the whole story (what :mod:`gd_compare.cli.grade` reports). Usage
     errors raise :class:`GradeUsageError` before anything runs; Ctrl-C ends the run with every
     finished submission written (``interrupted``)."""
+    started = time.perf_counter()
     jobs = _check_options(concept, function, jobs, time_limit, memory_limit)
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise GradeUsageError(f"out: {str(out)!r} is a file; expected a folder")
@@ -112,6 +117,7 @@ def grade_run(
     try:
         if job_list:
             with WorkerPool(min(jobs, len(job_list))) as pool:
+                run.startup_seconds = pool.startup_seconds
                 for job, outcome in pool.run(job_list):
                     sub = by_id[job["id"]]
                     rows = verdict_rows(sub.key, job, outcome)
@@ -126,8 +132,13 @@ def grade_run(
     order = {s.key: k for k, s in enumerate(subs)}
     run.entries.sort(key=lambda e: order.get(e["key"], len(order)))
     run.rows = [r for e in run.entries for r in e["rows"]]
+    run.wall_seconds = time.perf_counter() - started
     if out_dir is not None:
-        write_outputs(out_dir, run.entries, options)
+        write_outputs(out_dir, run.entries, options,
+                      {"jobs": jobs, "submissions": run.submissions, "resumed": run.resumed,
+                       "not_graded": run.not_graded, "interrupted": run.interrupted,
+                       "startup_seconds": round(run.startup_seconds, 3),
+                       "wall_seconds": round(run.wall_seconds, 3)})
     return run
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,14 @@ class WorkerPool:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = "1"  # one thread per submission; --jobs makes the parallelism
         env.setdefault("MPLBACKEND", "Agg")
+        started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", str(jobs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             encoding="utf-8", start_new_session=True, env=env)
         first = self._read()
+        #: seconds from the start to a warm server (torch and the package imported)
+        self.startup_seconds = time.perf_counter() - started
         if not first or not first.get("ready"):
             try:
                 self.proc.wait(timeout=30)

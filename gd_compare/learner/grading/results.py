@@ -105,8 +105,10 @@ class Journal:
         return entry
 
 
-def write_outputs(out: Path, entries: Iterable[dict[str, Any]], options: dict[str, Any]) -> None:
-    """``grades.csv``, ``grades.json`` and ``<key>/results.json`` for every entry."""
+def write_outputs(out: Path, entries: Iterable[dict[str, Any]], options: dict[str, Any],
+                  run: dict[str, Any] | None = None) -> None:
+    """``grades.csv``, ``grades.json`` (with ``options`` and what the ``run`` did) and
+    ``<key>/results.json`` for every entry."""
     entries = list(entries)
     rows = [r for e in entries for r in e["rows"]]
     with (out / "grades.csv.partial").open("w", newline="", encoding="utf-8") as f:
@@ -114,7 +116,8 @@ def write_outputs(out: Path, entries: Iterable[dict[str, Any]], options: dict[st
         writer.writeheader()
         writer.writerows(rows)
     os.replace(out / "grades.csv.partial", out / "grades.csv")
-    payload = {"options": options, "counts": dict(Counter(r["verdict"] for r in rows)),
+    payload = {"options": options, "run": run or {},
+               "counts": dict(Counter(r["verdict"] for r in rows)),
                "submissions": [{k: e[k] for k in ("key", "sha256", "seconds", "rows",
                                                   "stdout", "stderr", "stdout_bytes",
                                                   "stderr_bytes")} for e in entries]}
