@@ -142,7 +142,7 @@ def test_a_gradescope_results_json_per_submission(graded):
         test = data["tests"][0]
         assert set(test) >= {"name", "score", "max_score", "output"}
         assert test["name"].startswith("train_epoch") or key == "exit_at_import.py"
-        assert [t["max_score"] for t in data["tests"]] == [1.0] * len(data["tests"])
+        assert sum(t["max_score"] for t in data["tests"]) == 1.0
         assert data["score"] == test["score"] == (1.0 if verdict == "PASS" else 0.0)
         assert test["output"].startswith(verdict)
     good = json.loads((out / "good.py" / "results.json").read_text())
@@ -286,6 +286,8 @@ def test_a_worker_that_cannot_start_is_a_pool_error(monkeypatch):
 
 def test_a_pool_failure_leaves_the_rest_not_graded(tmp_path, monkeypatch):
     class DyingPool:
+        startup_seconds = 0.0
+
         def __init__(self, jobs):
             pass
 
@@ -332,3 +334,10 @@ def test_gradescope_scores_one_point_per_passing_function():
     assert data["score"] == 1.0 and data["execution_time"] == 1.23
     assert [t["name"] for t in data["tests"]] == ["f (c)", "g"]
     assert data["tests"][1]["output"] == "FAIL: bad\ndiagnosis: why"
+    cell = {"function": "", "concept": None, "verdict": "FAIL", "message": "cell 8 raised"}
+    both = gradescope_results([cell, rows[0]], 1.0)
+    assert [(t["name"], t["max_score"]) for t in both["tests"]] == [("submission", 0.0),
+                                                                    ("f (c)", 1.0)]
+    alone = gradescope_results([{**cell, "verdict": "CRASHED"}], 1.0)
+    assert [(t["name"], t["score"], t["max_score"]) for t in alone["tests"]] == [
+        ("submission", 0.0, 1.0)]

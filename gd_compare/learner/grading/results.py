@@ -50,15 +50,19 @@ def _atomic(path: Path, text: str) -> None:
 
 def gradescope_results(rows: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """Gradescope's autograder ``results.json`` for one submission: one test per checked
-    function, 1 point, 1 for PASS (the schema of ``gradescope-utils``' JSON test runner)."""
+    function, 1 point, 1 for PASS (the schema of ``gradescope-utils``' JSON test runner). A row
+    about the whole submission (a cell that raised, a crash: no function name) is a test named
+    ``submission`` worth 1 point only when it is the submission's only row."""
     tests = []
     for r in rows:
-        name = r["function"] + (f" ({r['concept']})" if r.get("concept") else "")
+        name = (r["function"] or "submission") + (f" ({r['concept']})" if r.get("concept")
+                                                   else "")
         output = f"{r['verdict']}: {r['message']}"
-        if r.get("diagnosis"):
+        if r.get("diagnosis") and "diagnosis:" not in r["message"]:
             output += f"\ndiagnosis: {r['diagnosis']}"
         passed = r["verdict"] == "PASS"
-        tests.append({"name": name, "score": 1.0 if passed else 0.0, "max_score": 1.0,
+        worth = 1.0 if r["function"] or len(rows) == 1 else 0.0
+        tests.append({"name": name, "score": worth if passed else 0.0, "max_score": worth,
                       "status": "passed" if passed else "failed", "output": output,
                       "visibility": "visible"})
     return {"score": sum(t["score"] for t in tests), "execution_time": round(seconds, 2),
@@ -121,10 +125,11 @@ def write_outputs(out: Path, entries: Iterable[dict[str, Any]], options: dict[st
                "submissions": [{k: e[k] for k in ("key", "sha256", "seconds", "rows",
                                                   "stdout", "stderr", "stdout_bytes",
                                                   "stderr_bytes")} for e in entries]}
-    _atomic(out / "grades.json", json.dumps(payload, indent=1) + "\n")
+    _atomic(out / "grades.json", json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
     for e in entries:
         _atomic(out / e["key"] / "results.json",
-                json.dumps(gradescope_results(e["rows"], e["seconds"]), indent=1) + "\n")
+                json.dumps(gradescope_results(e["rows"], e["seconds"]), indent=1,
+                           ensure_ascii=False) + "\n")
 
 
 def summary(rows: Sequence[dict[str, Any]], submissions: int, top: int = 5) -> str:
