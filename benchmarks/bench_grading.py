@@ -11,7 +11,7 @@ vectorised and in the lesson's record loop), then measures, each as one whole co
   memory of the whole process tree, PSS — pages shared by the forked children counted once —
   and RSS summed, sampled every 0.1 s);
 - the shell loop ``for f in ...; do gd-compare check "$f:train_epoch" --concept mse_training;
-  done`` on a sample (10 files) and scaled to the set, to spare the shared CPU;
+  done`` on a sample (6 files; loop-style 2) and scaled to the set, to spare the shared CPU;
 - the per-submission overhead beyond the check itself: (``--jobs 1`` wall − the time to a warm
   worker) / N − the mean time the check of a function took (its ``seconds``);
 - the same comparison for the loop-style set.
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks/grading.md")
     args = parser.parse_args(argv)
     n_vec, n_loop, sample, loop_sample, epochs = (4, 2, 2, 1, 5) if args.smoke else \
-        (100, 20, 10, 3, None)
+        (100, 20, 6, 2, None)
     with tempfile.TemporaryDirectory(prefix="gd_compare_bench_grading_") as tmp:
         tmp = Path(tmp)
         write_submissions(tmp / "vectorised", n_vec, loop=False)
