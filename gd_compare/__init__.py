@@ -8,7 +8,7 @@
 same names; ``import gd_compare`` does not import torch until the PyTorch backend is used.
 """
 
-from gd_compare.lesson.concepts import CONCEPTS, get_concept
+from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS, get_concept
 from gd_compare.lesson.core import (
     BackpropStep,
     BatchOrder,
@@ -63,6 +63,7 @@ def check_submission(path, **kwargs):
 __all__ = [
     "CONCEPTS",
     "DEFAULT_TOLERANCE",
+    "LESSON_CONCEPTS",
     "Admissions",
     "BackpropStep",
     "BatchOrder",

@@ -12,15 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gd_compare import check
 from gd_compare.learner import solutions as sol
-from gd_compare.learner.check import catalogue_table, check, run_catalogue
+from gd_compare.learner.check import catalogue_table, run_catalogue
 from gd_compare.learner.mistakes import CATALOGUE, get_mistake
 
 pytestmark = pytest.mark.torch
 
 ENTRIES = [m for entries in CATALOGUE.values() for m in entries]
 SHORT = {"mse_training": {"epochs": 3}, "sgd_batching": {"epochs": 2},
-         "backprop": {"epochs": 3}, "gradient": {"epochs": 3}, "network_gradient": {"epochs": 3}}
+         "backprop": {"epochs": 3}, "gradient": {"epochs": 3}, "network_gradient": {"epochs": 3},
+         "error_term_formula": {"epochs": 3}, "update_weights": {"epochs": 1}}
 SOLUTIONS = [("simple_step", sol.simple_step), ("sigmoid_step", sol.sigmoid_step),
              ("sigmoid_exercise", sol.sigmoid_step), ("mse_training", sol.mse_training),
              ("sgd_batching", sol.sgd_batching), ("sgd_batching", sol.sgd_epoch),
@@ -55,12 +57,13 @@ def test_every_mistake_is_caught_at_its_first_step_and_diagnosed_as_itself(m, dt
     r = check(m.learner(), m.concept, dtype=dtype, **{**SHORT.get(m.concept, {}), **m.params})
     assert not r.passed
     assert r.step == m.caught_at, str(r)
-    assert r.problem == ("wrong shape" if m.kind == "shape" else "wrong values")
+    assert r.problem == {"shape": "wrong shape", "return": "wrong return"}.get(m.kind,
+                                                                              "wrong values")
     assert r.matches[0] in {m.name, *m.same_as} and m.name in r.matches
     assert set(r.matches) <= {m.name, *m.same_as}  # nothing else claims it
     first = get_mistake(m.concept, r.matches[0])
     assert r.diagnosis.startswith(f"{first.title} — {first.explanation}. Fix: {first.fix}")
-    assert r.learner_value != r.autograd_value or r.quantity is not None
+    assert r.learner_value != r.autograd_value or r.quantity is not None or m.kind == "return"
 
 
 def test_the_first_wrong_step_names_quantity_index_and_both_values():
@@ -246,9 +249,12 @@ def test_the_reference_neuron_step_passes_for_any_inputs(x, y, lr, seed):
 # --------------------------------------------------------------------------- README
 
 
-def test_readme_shows_the_catalogue_table_as_check_computes_it():
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    assert catalogue_table(run_catalogue()) in readme
+def test_the_docs_show_the_catalogue_table_as_check_computes_it():
+    """The table is in the README or a docs page (docs/learners-code.md since issue 15)."""
+    root = Path(__file__).parents[1]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    table = catalogue_table(run_catalogue())
+    assert any(table in p.read_text(encoding="utf-8") for p in pages if p.exists())
 
 
 def test_a_column_vector_delta_w_h_o_is_right_values_in_the_wrong_shape():

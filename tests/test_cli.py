@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gd_compare import CONCEPTS
+from gd_compare import LESSON_CONCEPTS
 from gd_compare.cli import run as cli
 from gd_compare.proof import harness
 
@@ -35,7 +35,8 @@ def test_main_job_prints_every_concept_passing(default_output):
                  "sgd_batching", "backprop"):
         assert rows[name].rstrip().endswith("PASS"), rows[name]
     assert "2.24" in rows["simple_step"]
-    assert f"{len(CONCEPTS)}/{len(CONCEPTS)} concepts pass" in text
+    assert f"{len(LESSON_CONCEPTS)}/{len(LESSON_CONCEPTS)} concepts pass" in text
+    assert "--concept student_admissions, --concept logistic_regression" in text
 
 
 def test_main_job_prints_the_lessons_log_and_accuracy(default_output):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 import signal
@@ -264,15 +265,20 @@ def _mistake_step(ctx: _Ctx, m: Mistake, run: Run, where: Where):
     try:
         if not m.stateful:
             k = where.step
-            return _learner_step(ctx, m.implementation, run, where, ctx.history[k - 1],
-                                 run.session(k))
-        fn, session = m.learner(), run.session()
+            return _learner_step(ctx, _wrapped(ctx.ex, m.implementation, run), run, where,
+                                 ctx.history[k - 1], run.session(k))
+        fn, session = _wrapped(ctx.ex, m.learner(), run), run.session()
         out = None
         for w in run.plan[:where.step]:
             out = _learner_step(ctx, fn, run, w, ctx.history[w.step - 1], session)
         return out
     except _Failed:
         return None
+
+
+def _wrapped(ex: Exercise, fn: Callable[..., Any], run: Run) -> Callable[..., Any]:
+    """The step function of ``fn``: itself, or the course's loop around it (``Exercise.wrap``)."""
+    return fn if ex.wrap is None else ex.wrap(fn, run)
 
 
 def _same(ctx: _Ctx, a, b) -> bool:
@@ -520,6 +526,11 @@ def check(
     ex = get_exercise(concept)
     params = _plain_inputs(params)
     name = getattr(fn, "__name__", type(fn).__name__)
+    if ex.name == "error_term_formula" and params.get("loss") is None:
+        from gd_compare.learner.formula import classify  # which loss it descends, if any
+
+        return classify(fn, dtype=dtype, rtol=rtol, atol=atol, time_limit=time_limit,
+                        **params)
     if whole_run.is_whole_run(ex, fn):
         result = whole_run.check_whole_run(fn, ex, dtype=dtype, rtol=rtol, atol=atol,
                                            time_limit=time_limit, ratios=_ratios, **params)
@@ -531,7 +542,11 @@ def check(
         if ex.name == "sgd_batching":
             params.setdefault("epoch_form", takes_rng(fn))
         result = _check_run(fn, ex, params, dtype, rtol, atol, time_limit, _ratios)
-    if result.passed and second_point:
+    if result.passed and second_point and not inspect.isfunction(fn):
+        result = dataclasses.replace(result, notes=(*result.notes, (
+            "no second point checked: the function is an object that may keep state between "
+            "calls (e.g. an optimizer made at the first call)")))
+    elif result.passed and second_point:
         from gd_compare.learner.second_point import check_second_points
 
         result = check_second_points(result, fn, ex, params, dtype=dtype, rtol=rtol, atol=atol,
@@ -562,8 +577,9 @@ def _check_run(fn: Callable[..., Any], ex: Exercise, params: dict[str, Any], dty
     """The lockstep check with arrays, then — when the function reads a pandas attribute at
     its first call — with the course's DataFrame and Series."""
     run = ex.start(params, dtype)
+    learner_fn, fn = fn, _wrapped(ex, fn, run)
     d_rtol, d_atol = DEFAULT_TOLERANCE[run.dtype.name]
-    ctx = _Ctx(fn, getattr(fn, "__name__", type(fn).__name__), ex, run,
+    ctx = _Ctx(fn, getattr(learner_fn, "__name__", type(learner_fn).__name__), ex, run,
                d_rtol if rtol is None else float(rtol), d_atol if atol is None else float(atol),
                time_limit, ratios=_lesson_ratios(run) | (ratios or {}))
     result = _lockstep(ctx)

@@ -103,8 +103,10 @@ class HelperResult:
 def _show(args: tuple) -> str:
     def one(a):
         a = np.asarray(a)
-        return f"{a.item():g}" if a.ndim == 0 else np.array2string(a, precision=3,
-                                                                   separator=", ")
+        if a.ndim == 0:
+            return f"{a.item():g}"
+        return " ".join(np.array2string(a, precision=3, separator=", ",
+                                        max_line_width=10_000).split())
     return ", ".join(one(a) for a in args)
 
 

@@ -649,6 +649,63 @@ _LR_MISSING = ("lr missing", "the step is not multiplied by learnrate",
                "multiply the step by learnrate")
 
 
+# =========================================================================== the course notebooks
+# "Predicting Student Admissions": error_term_formula(x, y, output), run in the notebook's loop
+# (del_w += error_term; weights += learnrate * del_w). "Implementing the Gradient Descent
+# Algorithm": update_weights(x, y, weights, bias, learnrate) -> (weights, bias).
+
+
+def error_term_sigmoid_prime_of_inputs(x, y, output):
+    return (y - output) * sigmoid_prime(x) * x  # MISTAKE: σ′ of the inputs x, not of h = x·w
+
+
+def error_term_x_twice(x, y, output):
+    return (y - output) * x * x  # MISTAKE: x twice (the loop's del_w += error_term holds one x)
+
+
+def error_term_older_prime_of_inputs(x, y, output):
+    return (y - output) * sigmoid_prime(x)  # MISTAKE: the older hint; no x, σ′ of the inputs
+
+
+def error_term_older_two_factor(x, y, output):
+    return (y - output) * output * (1 - output)  # MISTAKE: the older form, without its x
+
+
+def error_term_sign_flipped(x, y, output):
+    return (output - y) * x  # MISTAKE: ŷ − y, added by the loop: a step uphill
+
+
+def update_weights_bias_never_updated(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = y - output
+    weights += learnrate * d_error * x
+    return weights, bias  # MISTAKE: bias += learnrate·d_error forgotten
+
+
+def update_weights_sign_flipped(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = output - y  # MISTAKE: ŷ − y, then added
+    weights += learnrate * d_error * x
+    bias += learnrate * d_error
+    return weights, bias
+
+
+def update_weights_without_x(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = y - output
+    weights += learnrate * d_error  # MISTAKE: every weight moves by the bias's step, no ·x
+    bias += learnrate * d_error
+    return weights, bias
+
+
+_PRIME_OF_INPUTS = (
+    "σ′ of the inputs x: (y − ŷ)·σ′(x)·x",
+    "the notebook's own hint takes the sigmoid's derivative at the inputs x; the chain rule puts "
+    "σ′(h) there, at h = x·w, the input of the output unit: σ′(h) = ŷ(1 − ŷ). The step is the "
+    "gradient of neither the cross-entropy nor the squared error",
+    "(y − ŷ)·x for the cross-entropy, or (y − ŷ)·ŷ·(1 − ŷ)·x for ½·(y − ŷ)²")
+
+
 def _m(name: str, concept: str, texts: tuple[str, str, str], impl: Callable[..., Any],
        **kw: Any) -> Mistake:
     title, explanation, fix = texts
@@ -798,6 +855,43 @@ _ENTRIES: list[Mistake] = [
         "hidden_error_term = hidden_error: hidden_output·(1 − hidden_output) is missing",
         "hidden_error_term = hidden_error·hidden_output·(1 − hidden_output)"),
        network_gradient_hidden_without_sigmoid_prime),
+]
+
+_ENTRIES += [
+    _m("sigmoid_prime_of_inputs", "error_term_formula", _PRIME_OF_INPUTS,
+       error_term_sigmoid_prime_of_inputs),
+    _m("x_twice", "error_term_formula",
+       ("x multiplied twice: (y − ŷ)·x·x",
+        "the error term already holds x in this loop (del_w += error_term); a second x scales "
+        "each weight's step by its input again",
+        "return (y − ŷ)·x — the loop adds it as it is"), error_term_x_twice),
+    _m("older_prime_of_inputs", "error_term_formula",
+       ("the older hint (y − ŷ)·σ′(x)",
+        "σ′ is taken of the inputs x, not of h = x·w; and the current loop adds the error term "
+        "as it is (the older one multiplied it by x), so there x is missing too",
+        "(y − ŷ)·x, or (y − ŷ)·ŷ·(1 − ŷ)·x"), error_term_older_prime_of_inputs),
+    _m("older_two_factor", "error_term_formula",
+       ("the older form in the current loop: (y − ŷ)·ŷ(1 − ŷ)",
+        "right for the older loop (del_w += error_term * x); the current loop adds the error "
+        "term as it is, so every weight gets the same step, without its x",
+        "(y − ŷ)·ŷ·(1 − ŷ)·x"), error_term_older_two_factor),
+    _m("d_error_sign", "error_term_formula",
+       ("the error's sign flipped: (ŷ − y)·x",
+        "the loop adds the error term, so ŷ − y climbs the loss", "(y − ŷ)·x"),
+       error_term_sign_flipped),
+    _m("bias_never_updated", "update_weights",
+       ("the bias never updated",
+        "update_weights returns the bias it was given: the boundary is stuck through the origin's "
+        "offset it started with", "bias += learnrate·d_error, and return it"),
+       update_weights_bias_never_updated),
+    _m("d_error_sign", "update_weights",
+       ("d_error's sign flipped (ŷ − y)",
+        "d_error = output − y, then added: every step climbs the log-loss",
+        "d_error = y − output"), update_weights_sign_flipped),
+    _m("without_x", "update_weights",
+       ("the weights' step without x",
+        "weights += learnrate·d_error: each weight moves as the bias does, not by its input",
+        "weights += learnrate·d_error·x"), update_weights_without_x),
 ]
 
 #: every mistake, by concept, in catalogue order

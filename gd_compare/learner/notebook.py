@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cell_fix", "main", "read_cells", "run_submission"]
+__all__ = ["cell_fix", "main", "prepare", "read_cells", "read_rows", "run_submission"]
 
 #: seconds the checks may take after the cells, on top of ``time_limit``
 CHECK_BUDGET = 300.0
@@ -99,6 +99,22 @@ def _data_files(path: Path, into: Path) -> None:
             shutil.copyfile(csv, into / csv.name)
 
 
+def prepare(path: Path, cells: list[tuple[int, str]], work: Path, *, concept: str | None,
+            function: str | None, time_limit: float,
+            params: dict[str, Any]) -> tuple[Path, Path]:
+    """The child's working directory ``work``: the data files and the spec; returns the spec's
+    path and the path the rows will be written to."""
+    _data_files(path, work)
+    spec = work / "_gd_compare_spec.pkl"
+    results = work / "_gd_compare_rows.jsonl"
+    with spec.open("wb") as f:
+        pickle.dump({"file": str(path), "cells": cells, "concept": concept,
+                     "function": function, "time_limit": time_limit, "params": params,
+                     "folder": str(path.resolve().parent), "results": str(results),
+                     "notebook": path.suffix == ".ipynb"}, f)
+    return spec, results
+
+
 def _package_root() -> str:
     import gd_compare
 
@@ -115,14 +131,8 @@ def run_submission(path: Path, *, concept: str | None, function: str | None,
         return [_row(path, "", None, "FAIL", f"{path.name} cannot be read: {exc}")]
     with tempfile.TemporaryDirectory(prefix="gd_compare_check_") as tmp:
         work = Path(tmp)
-        _data_files(path, work)
-        spec = work / "_gd_compare_spec.pkl"
-        results = work / "_gd_compare_rows.jsonl"
-        with spec.open("wb") as f:
-            pickle.dump({"file": str(path), "cells": cells, "concept": concept,
-                         "function": function, "time_limit": time_limit, "params": params,
-                         "folder": str(path.resolve().parent), "results": str(results),
-                         "notebook": path.suffix == ".ipynb"}, f)
+        spec, results = prepare(path, cells, work, concept=concept, function=function,
+                                time_limit=time_limit, params=params)
         env = dict(os.environ)
         env["MPLBACKEND"] = "Agg"
         env.setdefault("OMP_NUM_THREADS", "1")
@@ -140,7 +150,7 @@ def run_submission(path: Path, *, concept: str | None, function: str | None,
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
-        rows = _read_rows(results)
+        rows = read_rows(results)
         if timed_out:
             rows.append(_row(path, "", None, "FAIL", f"checking {path.name} did not finish "
                              f"within {time_limit + CHECK_BUDGET:g} s: stopped"))
@@ -151,7 +161,7 @@ def run_submission(path: Path, *, concept: str | None, function: str | None,
         return rows
 
 
-def _read_rows(results: Path) -> list[dict[str, Any]]:
+def read_rows(results: Path) -> list[dict[str, Any]]:
     if not results.exists():
         return []
     rows = []
@@ -221,12 +231,13 @@ def _run_cells(spec: dict[str, Any], ns: dict[str, Any]) -> tuple[int, str] | No
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                     exec(code, ns)  # noqa: S102 - the learner's notebook, in this child only
             except _CellTimeout:
-                return number, f"the cells did not finish within {limit:g} s (the time limit)"
+                return number, f"did not finish within {limit:g} s (the time limit): stopped"
             except BaseException as exc:  # SystemExit too: the cell ends the run
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 fix = cell_fix(exc)
-                return number, _one_line(exc, filename) + (f" — fix: {fix}" if fix else "")
+                return number, "raised " + _one_line(exc, filename) + (f" — fix: {fix}" if fix
+                                                                       else "")
             finally:
                 sink.seek(0)
                 sink.truncate()
@@ -270,12 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         out.write(json.dumps(row) + "\n")
         out.flush()
 
-    failed = _run_cells(spec, ns)
+    try:
+        failed = _run_cells(spec, ns)
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(spec["folder"])
     names = course_names(spec["concept"]) if spec["function"] is None else [spec["function"]]
     if failed is not None:
         number, line = failed
         where = f"cell {number}" if spec["notebook"] else Path(file).name
-        emit(_row(file, "", None, "FAIL", f"{where} raised {line}", cell=number))
+        emit(_row(file, "", None, "FAIL", f"{where} {line}", cell=number))
     found = [n for n in names if callable(ns.get(n))]
     for name in found:
         emit(check_function(file, name, ns[name], spec["concept"], spec["params"]))

@@ -36,7 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gd_compare.lesson.concepts import CONCEPTS, check_dtype, get_concept
+from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS, check_dtype, get_concept
 from gd_compare.lesson.core import DivergenceError, check_reduction
 from gd_compare.proof.harness import (
     DEFAULT_TOLERANCE,
@@ -92,10 +92,13 @@ def flat_history(run: BackendRun) -> np.ndarray:
     return np.concatenate([h.reshape(h.shape[0], -1) for h in run.history], axis=1)
 
 
-def param_names(run: BackendRun) -> list[str]:
-    """``w[0]``, ``w[1]``, ... for one weight vector; ``W0[i,j]``, ``W1[k]``, ... for several
-    arrays (one per layer), in the column order of :func:`flat_history`."""
+def param_names(run: BackendRun, bias: bool = False) -> list[str]:
+    """``w[0]``, ``w[1]``, ... for one weight vector (then ``b`` for a neuron's ``bias``);
+    ``W0[i,j]``, ``W1[k]``, ... for several arrays (one per layer), in the column order of
+    :func:`flat_history`."""
     shapes = [np.shape(w) for w in run.final_weights]
+    if bias and len(shapes) == 2 and len(shapes[0]) == 1 and shapes[1] == (1,):
+        return [f"w[{i}]" for i in range(shapes[0][0])] + ["b"]
     names = []
     for k, shape in enumerate(shapes):
         prefix = "w" if len(shapes) == 1 else f"W{k}"
@@ -236,7 +239,7 @@ def plot_weights(result: Comparison, ax: Axes | None = None) -> Figure:
     if not ha.size:
         raise ValueError("plot_weights: the comparison recorded no parameter history")
     steps = _history_steps(result, ha.shape[0])
-    names = param_names(result.numpy)
+    names = param_names(result.numpy, result.bias)
     cmap = colormaps["tab10"]
     for j, name in enumerate(names):
         color = cmap(j % 10)
@@ -574,7 +577,7 @@ def save_all(
     batch sizes, the SSE run's loss)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = list(dict.fromkeys(concepts or CONCEPTS))
+    names = list(dict.fromkeys(concepts or LESSON_CONCEPTS))
     for name in names:
         get_concept(name)
     paths: list[Path] = []
