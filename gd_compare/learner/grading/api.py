@@ -65,9 +65,7 @@ def _check_options(concept: str | None, function: str | None, jobs: int | None,
 
 
 def _options_key(options: dict[str, Any]) -> str:
-    from gd_compare import __version__
-
-    text = json.dumps({**options, "version": __version__}, sort_keys=True, default=str)
+    text = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
