@@ -15,7 +15,6 @@ one-line message and no traceback (``--traceback`` shows a crash's whole traceba
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
