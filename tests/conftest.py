@@ -45,3 +45,58 @@ def _data_parallel_workers():
 
     with keep_workers():
         yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (stable order otherwise): under pytest-xdist every worker starts on
+    a long one at once instead of one long test finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+#: Run in the shared kernel before each notebook: a fresh namespace, the notebook's folder as
+#: the working directory, no figure left open, numpy's default print options.
+_NOTEBOOK_PRELUDE = """\
+get_ipython().run_line_magic("reset", "-f")
+import os as _os
+_os.chdir({cwd!r})
+import matplotlib.pyplot as _plt
+_plt.close("all")
+import numpy as _np
+_np.set_printoptions()
+del _os, _plt, _np
+"""
+
+
+@pytest.fixture(scope="session")
+def execute_notebook():
+    """``execute_notebook(nb, cwd, timeout=300)``: run every cell of ``nb`` (an nbformat
+    notebook, outputs written into it; a raising cell raises ``CellExecutionError``) in one
+    python3 kernel that this test process starts once and shares: each notebook then skips a
+    kernel start and the imports of numpy, pandas, torch and ``torch._dynamo`` (seconds each).
+    Before each notebook the kernel's namespace is reset (``%reset -f``), its working
+    directory set to ``cwd``, figures closed and numpy's print options restored: a notebook
+    sees no name another one defined."""
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH", "")
+    env = os.environ | {"MPLBACKEND": "Agg",
+                        "PYTHONPATH": os.pathsep.join(p for p in (root, path) if p)}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=root)
+
+    def execute(nb, cwd, timeout: int = 300):
+        nb.cells.insert(0, new_code_cell(_NOTEBOOK_PRELUDE.format(cwd=str(cwd))))
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                           record_timing=False).execute()
+        finally:
+            del nb.cells[0]
+        return nb
+
+    try:
+        yield execute
+    finally:
+        km.shutdown_kernel(now=True)

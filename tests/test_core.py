@@ -201,3 +201,37 @@ def test_an_empty_test_split_is_named_before_training():
     with pytest.raises(ValueError, match="features_test: expected at least one record"):
         CONCEPTS["mse_training"].inputs(features=X, targets=y, features_test=np.zeros((0, 4)),
                                         targets_test=[])
+
+
+def test_validated_arrays_are_taken_as_they_are_once_checked():
+    from gd_compare.lesson.core import is_validated, validated
+
+    X = np.arange(12.0).reshape(4, 3)
+    y = np.ones(4)
+    w = np.zeros(3)
+    with validated(X, y) as trusted:
+        assert trusted == (X, y) and is_validated(X) and not is_validated(w)
+        Xc, yc, wc = check_dataset(X, y, w)
+        assert Xc is X and yc is y  # no copy, no scan: checked once when the block began
+        assert wc is not w  # anything else is copied and checked as always
+        with pytest.raises(ValueError, match="features: expected 2-D"):
+            as_float_array("features", y, ndim=2)
+        rows = X[[0, 2]]
+        with validated(rows, check=False):
+            assert check_dataset(rows, None)[0] is rows
+        assert not is_validated(rows)
+    assert not is_validated(X)
+    assert check_dataset(X, y)[0] is not X  # outside the block: a fresh copy again
+
+
+def test_validated_leaves_what_it_cannot_trust_to_the_usual_checks():
+    from gd_compare.lesson.core import is_validated, validated
+
+    bad = np.array([[1.0, np.nan]])
+    ints = np.ones((2, 2), dtype=np.int64)
+    strided = np.ones((4, 4))[:, ::2]
+    with validated(bad, ints, strided, [1.0, 2.0]) as trusted:
+        assert trusted == ()
+        with pytest.raises(ValueError, match=r"features: contains NaN or inf at index \(0, 1\)"):
+            check_dataset(bad, None)
+        assert not any(is_validated(a) for a in (bad, ints, strided))

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -68,6 +69,7 @@ __all__ = [
     "keep_workers",
     "shard_batches",
     "shard_indices",
+    "start_pool",
     "total_steps",
 ]
 
@@ -380,6 +382,8 @@ class _Pool(Protocol):
 
 #: Pools kept alive by :func:`keep_workers`, by number of workers (None: none kept).
 _KEPT: dict[int, Any] | None = None
+#: Pools being started in the background (:func:`start_pool`), by number of workers.
+_STARTING: dict[int, threading.Thread] = {}
 
 
 @contextmanager
@@ -394,13 +398,42 @@ def keep_workers() -> Iterator[None]:
         yield
     finally:
         if outer is None:
+            for count in list(_STARTING):
+                _await_started(count)
             kept, _KEPT = _KEPT, None
             for pool in kept.values():
                 pool.close()
 
 
+def start_pool(workers: int, factory: Callable[[int], _Pool]) -> None:
+    """Inside :func:`keep_workers`, start a pool of K workers now, in a background thread
+    (``factory(K)``), and keep it: the run that needs it later (:func:`kept_pool`) waits for it
+    instead of starting its own, so the workers' start-up overlaps the caller's other work. A
+    pool that fails to start is dropped: the run then starts its own and reports why."""
+    if _KEPT is None or workers in _KEPT or workers in _STARTING:
+        return
+
+    def start() -> None:
+        with suppress(Exception):
+            pool = factory(workers)
+            if not keep_pool(pool):
+                pool.close()
+
+    thread = threading.Thread(target=start, name=f"gd_compare-start-{workers}", daemon=True)
+    _STARTING[workers] = thread
+    thread.start()
+
+
+def _await_started(workers: int) -> None:
+    thread = _STARTING.pop(workers, None)
+    if thread is not None:
+        thread.join()
+
+
 def kept_pool(workers: int) -> Any | None:
-    """The pool :func:`keep_workers` keeps for K workers (``None`` outside the block)."""
+    """The pool :func:`keep_workers` keeps for K workers (``None`` outside the block); one being
+    started (:func:`start_pool`) is waited for."""
+    _await_started(workers)
     return None if _KEPT is None else _KEPT.get(workers)
 
 

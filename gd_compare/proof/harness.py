@@ -33,14 +33,22 @@ from typing import Any
 
 import numpy as np
 
-from gd_compare.lesson.concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
+from gd_compare.lesson.concepts import (
+    LESSON_CONCEPTS,
+    Concept,
+    Inputs,
+    check_dtype,
+    get_concept,
+)
 from gd_compare.lesson.core import (
     BatchOrder,
     DivergenceError,
     Step,
     is_biased_pair,
+    is_validated,
     log_epochs,
     split_network,
+    validated,
 )
 from gd_compare.lesson.options import PlateauReplay, ScheduleTie, check_scheduler
 from gd_compare.proof.tracking import (
@@ -94,6 +102,9 @@ class BackendRun:
     values: dict[str, Any] = field(default_factory=dict)
     #: the update numbers (1-based) of the rows of ``history``: every k-th update and the last
     history_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: concepts whose log shows it (``Concept.log_accuracy``): the accuracy on the training
+    #: records at each logged epoch
+    log_accuracy: list[float] = field(default_factory=list)
 
     @property
     def weights(self) -> np.ndarray:
@@ -166,6 +177,8 @@ class Comparison:
                 out["test_accuracy"] = r.test_accuracy
             if r.log:
                 out["log"] = [{"epoch": e, "train_loss": v} for e, v in r.log]
+                for entry, acc in zip(out["log"], r.log_accuracy, strict=False):
+                    entry["accuracy"] = acc
             return out
 
         return {
@@ -313,8 +326,12 @@ def compare(
         if spec.kind == "step":
             runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
         else:
-            runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod, tracker,
-                                                   record, stop_on_failure, progress)
+            # the data is checked once here; every function the run calls takes it as it is
+            with validated(inputs.kwargs.get("features"), inputs.kwargs.get("targets"),
+                           *(inputs.test or ())):
+                runs, steps, extra = _compare_training(spec, inputs, np_mod, torch_mod,
+                                                       tracker, record, stop_on_failure,
+                                                       progress)
     headline = spec.headline
     if spec.kind == "training" and inputs.kwargs.get("loss", "mse") != "mse":
         headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
@@ -433,6 +450,7 @@ def _compare_training(
     history_steps: list[int] = []
     planned = _total_steps(kwargs)
     logs: tuple[list, list] = ([], [])
+    log_accuracy: tuple[list[float], list[float]] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
     start = _start_params(kwargs)
@@ -475,6 +493,10 @@ def _compare_training(
                 tracker.check("log", steps, checked[0], checked[1])
             for keep, v in zip(logs, own, strict=True):
                 keep.append((a.epoch, v))
+            if spec.log_accuracy:
+                for keep, mod, s in zip(log_accuracy, mods, (a, b), strict=True):
+                    keep.append(getattr(mod, spec.accuracy_function)(X, y, _arg(s.params)))
+                tracker.check("log_accuracy", steps, log_accuracy[0][-1], log_accuracy[1][-1])
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
@@ -498,6 +520,7 @@ def _compare_training(
             history=history[i].arrays(),
             history_steps=np.asarray(history_steps, dtype=np.int64),
             log=logs[i],
+            log_accuracy=log_accuracy[i],
         )
         if finished:
             run.final_loss = total[i](X, y, _arg(s.params))
@@ -646,11 +669,16 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
     reduction = kwargs.get("loss", "mse")
     grads = [getattr(m, spec.gradient_function, None) for m in mods]
 
+    # Xb, yb: rows of the run's data; checked once (``validated`` in compare), so are they
+    rows_checked = is_validated(X) and is_validated(y)
+
     def gradient(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> Any:
-        return getattr(mod, spec.gradient_function)(Xb, yb, params, loss=reduction)
+        with validated(Xb, yb, check=not rows_checked):
+            return getattr(mod, spec.gradient_function)(Xb, yb, params, loss=reduction)
 
     def loss(mod: ModuleType, Xb: np.ndarray, yb: np.ndarray, params: Any) -> float:
-        return _loss_function(spec, mod, kwargs)(Xb, yb, params)
+        with validated(Xb, yb, check=not rows_checked):
+            return _loss_function(spec, mod, kwargs)(Xb, yb, params)
 
     # the witness and the rounding yardstick are the reference NumPy backend (torch-free),
     # whichever backends are compared; its steps yield live views of its parameters: nudging
@@ -938,5 +966,5 @@ def assert_equivalent(concept: str | Comparison, **params: Any) -> Comparison:
 
 
 def compare_all(names: list[str] | None = None, **params: Any) -> list[Comparison]:
-    """:func:`compare` every concept (or ``names``), with the shared ``params``."""
-    return [compare(n, **params) for n in (names or list(CONCEPTS))]
+    """:func:`compare` every concept of the lesson (or ``names``), with the shared ``params``."""
+    return [compare(n, **params) for n in (names or list(LESSON_CONCEPTS))]

@@ -63,6 +63,12 @@ from gd_compare.lesson.parallel import (
     keep_pool,
     kept_pool,
 )
+from gd_compare.lesson.workers import (
+    TORCH_PRELOAD,
+    WorkerProcess,
+    fork_server_context,
+    stop_fork_server,
+)
 
 __all__ = [
     "Fault",
@@ -292,29 +298,18 @@ def _worker(rank: int, workers: int, host: str, port: int, jobs: Any, results: A
     os._exit(0)  # everything is flushed: skip the interpreter's slow teardown of torch
 
 
-#: Pools open now; the fork server is stopped when the last one closes.
-_OPEN: set[int] = set()
-
-
 def _context() -> mp.context.BaseContext:
-    """multiprocessing's ``forkserver``: a server process imports torch (and warms it up) once,
-    and each worker is forked from it in milliseconds — where ``spawn`` would import torch
-    again in every worker (seconds each). Workers never fork from the caller's process, which
-    may hold threads (PyTorch's, a notebook's)."""
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["gd_compare.torch_backend._preload"])
-    return ctx
+    """multiprocessing's ``forkserver`` (:mod:`gd_compare.lesson.workers`): a clean server
+    process imports torch (and warms it up, :mod:`._preload`) once, and each worker is forked
+    from it in milliseconds — where ``spawn`` would import torch again in every worker (seconds
+    each). Workers never fork from the caller's process, which may hold threads (PyTorch's, a
+    notebook's), and never import the caller's ``__main__``. The server is kept for the
+    process's life."""
+    return fork_server_context(TORCH_PRELOAD)
 
 
 def _stop_fork_server() -> None:
-    """No pool is open: stop the fork server too, so nothing is left running."""
-    from multiprocessing import forkserver
-
-    server = forkserver._forkserver
-    with contextlib.suppress(Exception):
-        if server._forkserver_pid is not None:  # it holds nothing to flush: no slow teardown
-            os.kill(server._forkserver_pid, signal.SIGKILL)
-        server._stop()
+    stop_fork_server()
 
 
 class WorkerPool:
@@ -335,12 +330,11 @@ class WorkerPool:
         # the gloo timeout is a backstop: the parent's own watch (``timeout``) acts first
         gloo_timeout = max(timeout, startup_timeout) + 60.0
         self.processes = [
-            ctx.Process(target=_worker, name=f"gd_compare-rank{r}", daemon=True,
+            WorkerProcess(target=_worker, name=f"gd_compare-rank{r}", daemon=True,
                         args=(r, workers, "127.0.0.1", self.port, self.jobs[r], self.results,
                               self.phase, gloo_timeout))
             for r in range(workers)
         ]
-        _OPEN.add(id(self))
         for p in self.processes:
             p.start()
         try:
@@ -516,9 +510,6 @@ class WorkerPool:
             q.cancel_join_thread()
             q.close()
         self._store = None
-        _OPEN.discard(id(self))
-        if not _OPEN:
-            _stop_fork_server()
 
     def __enter__(self) -> WorkerPool:
         return self
