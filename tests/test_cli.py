@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from gd_compare import CONCEPTS
+from gd_compare import LESSON_CONCEPTS
 from gd_compare.cli import run as cli
 from gd_compare.proof import harness
 
@@ -35,7 +36,8 @@ def test_main_job_prints_every_concept_passing(default_output):
                  "sgd_batching", "backprop"):
         assert rows[name].rstrip().endswith("PASS"), rows[name]
     assert "2.24" in rows["simple_step"]
-    assert f"{len(CONCEPTS)}/{len(CONCEPTS)} concepts pass" in text
+    assert f"{len(LESSON_CONCEPTS)}/{len(LESSON_CONCEPTS)} concepts pass" in text
+    assert "--concept student_admissions, --concept logistic_regression" in text
 
 
 def test_main_job_prints_the_lessons_log_and_accuracy(default_output):
@@ -119,6 +121,17 @@ def test_python_dash_m_runs_the_same_cli():
     done = subprocess.run([sys.executable, "-m", "gd_compare", "--help"], capture_output=True,
                           text=True)
     assert done.returncode == 0 and "--batch-size" in done.stdout
+
+
+def test_help_lists_every_subcommand_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "  gd-compare check  check a learner's function" in out
+    assert "  gd-compare plot   write PNGs" in out
+    grade = importlib.util.find_spec("gd_compare.cli.grade") is not None
+    assert ("  gd-compare grade " in out) == grade
 
 
 def test_a_failed_run_leaves_an_existing_json_file_alone(tmp_path):

@@ -4,13 +4,13 @@ catalogue mistake of the concept filled in (each diagnosed as itself); and "Spot
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import re
 from pathlib import Path
 
 import pytest
+from _notebooks import EXERCISES, read_source
 
 from gd_compare.learner import solutions
 from gd_compare.learner.mistakes import for_concept
@@ -21,14 +21,6 @@ SOLUTION = {"sigmoid_exercise": solutions.sigmoid_step, "mse_training": solution
             "backprop": solutions.backprop, "backprop_exercise": solutions.backprop_exercise}
 EXERCISE_NOTEBOOKS = ["01_sigmoid_exercise.ipynb", "02_mse_training.ipynb", "03_backprop.ipynb",
                       "04_backprop_exercise.ipynb"]
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("_nb_exercises",
-                                                  ROOT / "notebooks" / "_nb_exercises.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _committed(name: str) -> dict:
@@ -43,17 +35,14 @@ def _filled(impl, function: str) -> str:
     return re.sub(rf"^def {impl.__name__}\(", f"def {function}(", src, count=1)
 
 
-def test_every_exercise_is_committed_as_the_generator_writes_it():
-    builder = _builder()
-    assert sorted(p.name for p in FOLDER.glob("*.ipynb")) == sorted(builder.EXERCISES)
-    for name in builder.EXERCISES:
-        built = builder.build(name)
+def test_every_exercise_is_committed_executed_with_the_standard_kernel():
+    assert sorted(p.name for p in EXERCISES) == sorted([*EXERCISE_NOTEBOOKS, "spot_the_bug.ipynb"])
+    for name in (p.name for p in EXERCISES):
         nb = _committed(name)
-        assert [c.source for c in built.cells] == ["".join(c["source"]) for c in nb["cells"]]
         assert (FOLDER / name).stat().st_size < 1_000_000
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-        assert all(c["execution_count"] is not None for c in code), "run _nb_exercises.py"
+        assert all(c["execution_count"] is not None for c in code), "tests/_notebooks.py"
         assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
 
 
@@ -75,6 +64,10 @@ def test_todo_cells_are_blank_and_followed_by_a_check(name):
     # executed blank, the check says what is missing, in one line, never a traceback
     text = "".join("".join(o.get("text", "")) for o in after["outputs"])
     assert text.count("\n") == 1 and "step 1" in text and "Traceback" not in text
+    # an error in the learner's cell is located in the cell, not in the kernel's temporary file
+    assert not re.search(r"of \d+\.py", text)
+    if " raised " in text:
+        assert re.search(r"\(cell \d+, line \d+, in ", text), text
 
 
 @pytest.mark.torch
@@ -83,10 +76,9 @@ def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the
         execute_notebook):
     import nbformat
 
-    builder = _builder()
     cells, expected = [], []
     for name in EXERCISE_NOTEBOOKS:
-        nb = builder.build(name)
+        nb = read_source(FOLDER / name)
         k = next(i for i, c in enumerate(nb.cells) if "todo" in c.metadata.get("tags", []))
         ex = nb.cells[k].metadata["exercise"]
         check_source = nb.cells[k + 1].source
@@ -97,12 +89,12 @@ def test_exercises_with_the_solution_pass_and_each_mistake_is_named_and_spot_the
             cells.append(nbformat.v4.new_code_cell(_filled(impl, ex["function"])))
             cells.append(nbformat.v4.new_code_cell(check_source))
             expected.append((len(cells) - 1, mistake))
-    spot = builder.build("spot_the_bug.ipynb")
+    spot = read_source(FOLDER / "spot_the_bug.ipynb")
     first_spot = len(cells)
     cells += [c for c in spot.cells if c.cell_type == "code"]
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = dict(builder.KERNELSPEC)
-    execute_notebook(nb, builder.OUT, timeout=300)
+    nb.metadata["kernelspec"] = dict(spot.metadata["kernelspec"])
+    execute_notebook(nb, FOLDER, timeout=300)
     for index, mistake in expected:
         out = "".join(o.get("text", "") for o in nb.cells[index].outputs)
         if mistake is None:

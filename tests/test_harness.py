@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gd_compare import CONCEPTS, DEFAULT_TOLERANCE, assert_equivalent, compare, ulp_distance
+from gd_compare import DEFAULT_TOLERANCE, LESSON_CONCEPTS, assert_equivalent, compare, ulp_distance
 from gd_compare import numpy_backend as nb
 
 # --------------------------------------------------------------------------- ULPs (no torch)
@@ -62,11 +62,11 @@ torch_only = pytest.mark.torch
 @pytest.fixture(scope="module")
 def default_runs():
     pytest.importorskip("torch")
-    return {(c, dt): compare(c, dtype=dt) for c in CONCEPTS for dt in ("float64", "float32")}
+    return {(c, dt): compare(c, dtype=dt) for c in LESSON_CONCEPTS for dt in ("float64", "float32")}
 
 
 @torch_only
-@pytest.mark.parametrize("concept", list(CONCEPTS))
+@pytest.mark.parametrize("concept", list(LESSON_CONCEPTS))
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_concept_agrees(default_runs, concept, dtype):
     result = default_runs[concept, dtype]

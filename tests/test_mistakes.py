@@ -16,14 +16,15 @@ from gd_compare.learner.mistakes import CATALOGUE, for_concept, get_mistake
 from gd_compare.lesson.data import initial_weights
 
 ENTRIES = [m for entries in CATALOGUE.values() for m in entries]
-NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch]
+NUMPY_ENTRIES = [m for m in ENTRIES if not m.needs_torch and m.kind != "return"]
 
 #: the reference solution of each concept (the one-epoch sgd form for the stateful shuffle)
 SOLUTION = {"simple_step": sol.simple_step, "sigmoid_step": sol.sigmoid_step,
             "sigmoid_exercise": sol.sigmoid_step, "mse_training": sol.mse_training,
             "sgd_batching": sol.sgd_batching, "backprop": sol.backprop, "gradient": sol.gradient,
             "network_gradient": sol.network_gradient,
-            "backprop_exercise": sol.backprop_exercise}
+            "backprop_exercise": sol.backprop_exercise,
+            "error_term_formula": sol.error_term_formula, "update_weights": sol.update_weights}
 
 ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "MSE instead of ½·MSE": ("mse_training", "mse_not_half"),
@@ -45,6 +46,14 @@ ISSUE_MISTAKES = {  # the issue's list → the entry that implements it
     "updated W_hidden_output": ("backprop", "updated_output_weights"),
     "forgot zero_grad()": ("mse_training", "forgot_zero_grad"),
     "column-vector delta_w_h_o": ("backprop_exercise", "column_vector_delta_w_h_o"),
+    # issue 15: the mistakes real learners make
+    "sigmoid'(x) of the inputs": ("mse_training", "sigmoid_prime_of_x"),
+    "sigmoid' of the output unit's inputs": ("backprop", "sigmoid_prime_of_inputs"),
+    "no / n_records in the backprop loop": ("backprop", "no_mean"),
+    "a forward pass without the weights": ("mse_training", "forward_without_weights"),
+    "division by n_features": ("mse_training", "divided_by_n_features"),
+    "x multiplied twice": ("mse_training", "x_twice"),
+    "results in the course's print order": ("backprop_exercise", "print_order"),
 }
 
 
@@ -61,7 +70,7 @@ def test_every_entry_is_documented_and_marks_its_wrong_line(m):
         assert text.strip() and "\n" not in text
     source = inspect.getsource(m.implementation)
     assert "# MISTAKE" in source
-    assert m.caught_at >= 1 and m.kind in {"math", "shape"}
+    assert m.caught_at >= 1 and m.kind in {"math", "shape", "return"}
     names = {e.name for e in for_concept(m.concept)}
     assert set(m.same_as) <= names - {m.name}
     for other in m.same_as:  # "the same numbers" is symmetric
@@ -115,6 +124,8 @@ def _states(concept, dtype="float64", **params):
 def _step_outputs(fn, ex, run, steps):
     """Outputs of ``fn`` for ``steps`` steps, each from the state the reference reached."""
     ref = SOLUTION[ex.name] if not run.epoch_form else sol.sgd_epoch
+    if ex.wrap is not None:  # the course's formula inside the notebook's loop
+        fn, ref = ex.wrap(fn, run), ex.wrap(ref, run)
     state, outs = run.start, []
     session_fn, session_ref = run.session(), run.session()
     for where in run.plan[:steps]:
@@ -139,7 +150,8 @@ def _advance(ex, run, state):
 @pytest.mark.parametrize("m", NUMPY_ENTRIES, ids=lambda m: f"{m.concept}-{m.name}")
 def test_every_mistake_is_right_before_and_wrong_at_its_step_numpy_only(m):
     params = dict(m.params)
-    if m.concept in {"mse_training", "backprop", "gradient", "network_gradient"}:
+    if m.concept in {"mse_training", "backprop", "gradient", "network_gradient",
+                     "error_term_formula"}:
         params["epochs"] = m.caught_at
     if m.concept == "sgd_batching":
         params |= {"epochs": m.caught_at + 1}
@@ -157,3 +169,16 @@ def test_every_mistake_is_right_before_and_wrong_at_its_step_numpy_only(m):
             assert outs[-1][1] is not None
         else:
             assert differs, f"{m.name} gives the reference's numbers at step {k}"
+
+
+def test_the_print_order_entry_returns_the_right_values_swapped():
+    m = get_mistake("backprop_exercise", "print_order")
+    ex = get_exercise("backprop_exercise")
+    run = ex.start({}, "float64")
+    args = ex.args(run, None, None, run.start, {})
+    h_o, i_h = m.implementation(*args)
+    want_i_h, want_h_o = sol.backprop_exercise(*ex.args(run, None, None, run.start, {}))
+    np.testing.assert_array_equal(h_o, want_h_o)
+    np.testing.assert_array_equal(i_h, want_i_h)
+    with pytest.raises(Exception, match=r"the order the course prints them in"):
+        ex.read(run, (h_o, i_h), args)

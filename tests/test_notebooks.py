@@ -1,26 +1,20 @@
 """The teaching notebooks: each one executes from the repository (a raising cell fails the test),
-is committed with its outputs, stays small, and matches the generator ``notebooks/_build.py``."""
+is committed with its outputs, stays small, and is a jupytext pair in sync (the ``.py`` is the
+source; ``tests/_notebooks.py`` re-executes it into the ``.ipynb``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from _notebooks import EXERCISES, NOTEBOOKS, ROOT, cells, read_source
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 NAMES = [p.name for p in NOTEBOOKS]
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("_build", NOTEBOOK_DIR / "_build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+PAIRS = NOTEBOOKS + EXERCISES
+RERUN = "re-execute it: PYTHONPATH=$PWD .venv/bin/python tests/_notebooks.py notebooks/<name>.py"
 
 
 def _load(path: Path) -> dict:
@@ -60,7 +54,7 @@ def test_committed_with_outputs_small_and_standard_kernel(path):
     nb = _load(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert all(c["execution_count"] is not None for c in code_cells), "run notebooks/_build.py"
+    assert all(c["execution_count"] is not None for c in code_cells), RERUN
     assert not [o for o in _outputs(nb) if o.get("output_type") == "error"]
     pngs = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2
@@ -132,13 +126,21 @@ def test_optimizers_notebook_catches_the_zero_buffer_and_shows_every_optimizer()
         assert label in text
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_matches_the_generator(path):
-    """Cells are written by notebooks/_build.py; a hand edit (or a stale build) shows here."""
-    pytest.importorskip("nbformat")
-    built = _builder().build(path.name)
-    committed = _load(path)
-    assert [c.source for c in built.cells] == ["".join(c["source"]) for c in committed["cells"]]
+def test_every_notebook_is_a_jupytext_pair():
+    """One ``.py`` source per ``.ipynb`` and no source without its notebook."""
+    folders = (NOTEBOOK_DIR, NOTEBOOK_DIR / "exercises")
+    sources = sorted(p for folder in folders for p in folder.glob("*.py")
+                     if not p.name.startswith("_"))
+    assert sources == sorted(p.with_suffix(".py") for p in PAIRS)
+    assert 'formats = "ipynb,py:percent"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", PAIRS, ids=[p.name for p in PAIRS])
+def test_pair_in_sync(path):
+    """The ``.ipynb`` has the cells of its ``.py`` source (types, sources, tags): an edit of one
+    side that was not synced (``jupytext --sync``) and re-executed shows here."""
+    pytest.importorskip("jupytext")
+    assert cells(_load(path)) == cells(read_source(path)), f"{path.name}: {RERUN}"
 
 
 @pytest.mark.torch
@@ -156,11 +158,15 @@ def test_notebook_executes(path, execute_notebook):
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-def test_readme_lists_every_notebook():
+def test_docs_and_readme_list_every_notebook():
+    page = (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in page for name in NAMES)
+    assert "](img/mse_training.png)" in page
+    assert (ROOT / "docs" / "img" / "mse_training.png").exists()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "## Notebooks" in readme
-    assert all(f"notebooks/{name}" in readme for name in NAMES)
-    assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
+    assert all(f"| `{Path(name).stem}` |" in readme for name in NAMES)
+    exercises = (ROOT / "docs" / "check-your-code.md").read_text(encoding="utf-8")
+    assert all(f"`{p.stem}`" in exercises for p in EXERCISES)
 
 
 def _listed_modules() -> dict:
@@ -176,7 +182,7 @@ def _listed_modules() -> dict:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_committed_code_listings_are_the_current_source(path):
     """The code a committed notebook shows is ``gd_compare``'s code now: after a change to a
-    displayed function, ``notebooks/_build.py`` must be re-run (its outputs would drift)."""
+    displayed function, the notebook must be re-executed (its outputs would drift)."""
     from gd_compare.show.teaching import side_by_side
 
     listings = 0
@@ -187,7 +193,7 @@ def test_committed_code_listings_are_the_current_source(path):
         shown = ["".join(o["data"]["text/plain"]) for o in cell["outputs"]
                  if "text/plain" in o.get("data", {})]
         now = repr(eval(source, {"side_by_side": side_by_side, **_listed_modules()}))
-        assert shown == [now], f"{path.name} shows stale code: run notebooks/_build.py"
+        assert shown == [now], f"{path.name} shows stale code: {RERUN}"
         listings += 1
     assert listings >= 1
 

@@ -82,7 +82,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    "have none): the neuron and network concepts")
     p.add_argument("--loss", choices=list(REDUCTIONS),
                    help="the loss the training concepts descend: mse (default: the lesson's "
-                   "½·MSE), sse (½·SSE) or bce (mean binary cross-entropy)")
+                   "½·MSE), sse (½·SSE) or bce (mean binary cross-entropy); "
+                   "student_admissions: bce (default, summed) or sse (½·SSE)")
+    p.add_argument("--data", metavar="PATH",
+                   help="logistic_regression: the course's data.csv (not bundled; "
+                   "udacity/deep-learning-v2-pytorch, intro-neural-networks/gradient-descent, "
+                   "MIT licence)")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -125,7 +130,7 @@ def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
 RUN_OPTIONS: dict[str, str] = {"lr": "--lr", "epochs": "--epochs", "batch_size": "--batch-size",
                                "seed": "--seed", "hidden": "--hidden",
                                "split_seed": "--split-seed", "workers": "--workers",
-                               "bias": "--bias", "loss": "--loss"}
+                               "bias": "--bias", "loss": "--loss", "data": "--data"}
 
 
 def _wanted(args: argparse.Namespace) -> dict[str, Any]:

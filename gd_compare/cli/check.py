@@ -1,4 +1,6 @@
-"""``gd-compare check PATH.py:FUNCTION --concept NAME``: grade a learner's own function.
+"""``gd-compare check PATH.py:FUNCTION [--concept NAME]``: grade a learner's own function;
+``gd-compare check SUBMISSION.ipynb`` (or ``.py``): every course function a learner's notebook
+or file defines, one verdict line each (:func:`gd_compare.learner.submission.check_submission`).
 
 The function is loaded from the file and run by :func:`gd_compare.learner.check.check` in lockstep
 with
@@ -59,12 +61,17 @@ def build_check_parser() -> argparse.ArgumentParser:
         prog=f"{PROG} check",
         description="Run a learner's own function for one concept in lockstep with PyTorch "
         "autograd from the same state at every step; stop at the first wrong step and name the "
-        "classic mistake that reproduces it. Exit 0 right, 1 wrong, 2 usage error.",
+        "classic mistake that reproduces it. PATH.py:FUNCTION checks one function; a whole "
+        "NOTEBOOK.ipynb or FILE.py (no :FUNCTION) is run in a separate process with the "
+        "course's data files and every course function it defines is checked, one line each. "
+        "Exit 0 right, 1 wrong (or nothing to check), 2 usage error.",
     )
-    p.add_argument("target", metavar="PATH.py:FUNCTION",
-                   help="the learner's file and the function in it, e.g. mine.py:train_epoch")
-    p.add_argument("--concept", required=True, choices=list(EXERCISES), metavar="NAME",
-                   help=f"what the function implements: {', '.join(EXERCISES)}")
+    p.add_argument("target", metavar="PATH.py:FUNCTION | NOTEBOOK.ipynb | FILE.py",
+                   help="the learner's file and the function in it, e.g. mine.py:train_epoch; "
+                   "or a whole notebook or file")
+    p.add_argument("--concept", choices=list(EXERCISES), metavar="NAME",
+                   help=f"what the function implements: {', '.join(EXERCISES)} (default: the "
+                   "course's function name decides it, e.g. train_nn → mse_training)")
     p.add_argument("--lr", type=_positive_float, help="learning rate (default: the lesson's)")
     p.add_argument("--epochs", type=_positive_int,
                    help="steps to check (default: mse_training 1000, sgd_batching 100, "
@@ -76,17 +83,22 @@ def build_check_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=_seed, help="seed of the starting weights and the shuffle")
-    p.add_argument("--time-limit", type=_positive_float, default=10.0, metavar="SECONDS",
-                   help="seconds one call of the function may take (default 10)")
+    p.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+                   help="seconds one call of the function may take (default 10); for a whole "
+                   "notebook, seconds its cells may take (default 120)")
     p.add_argument("--json", metavar="PATH|-",
                    help="also write the result as JSON to PATH, or only JSON to stdout with -")
     return p
 
 
-def _split_target(parser: argparse.ArgumentParser, target: str) -> tuple[Path, str]:
+def _split_target(parser: argparse.ArgumentParser, target: str) -> tuple[Path, str | None]:
     path, sep, name = target.rpartition(":")
+    if not sep and target.endswith((".ipynb", ".py")):
+        if not Path(target).is_file():
+            parser.error(f"{target!r}: no such file")
+        return Path(target), None  # a whole submission
     if not sep or not path or not name:
-        parser.error(f"expected PATH.py:FUNCTION, got {target!r}")
+        parser.error(f"expected PATH.py:FUNCTION, NOTEBOOK.ipynb or FILE.py, got {target!r}")
     file = Path(path)
     if not file.is_file():
         parser.error(f"{path!r}: no such file")
@@ -150,7 +162,7 @@ def _params(concept: str, args: argparse.Namespace,
     return out
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
+def _write_json(path: str, payload: dict[str, Any] | list[dict[str, Any]]) -> None:
     text = json.dumps(payload, indent=1) + "\n"
     if path == "-":
         sys.stdout.write(text)
@@ -163,10 +175,12 @@ def check_main(argv: Sequence[str]) -> int:
     parser = build_check_parser()
     args = parser.parse_args(argv)
     file, name = _split_target(parser, args.target)
-    params = _params(args.concept, args, parser)
     if args.json is not None and args.json != "-":
         _check_writable(parser, args.json)  # an empty name too: exit 2, as the main command
-    target = {"path": str(file), "function": name, "concept": args.concept}
+    if name is None or file.suffix == ".ipynb":
+        return _submission_main(parser, args, file, name)
+    concept = args.concept
+    target = {"path": str(file), "function": name, "concept": concept}
     try:
         fn = load_function(file, name)
     except NoSuchFunctionError as exc:  # what the user typed names no function: usage, no JSON
@@ -178,10 +192,20 @@ def check_main(argv: Sequence[str]) -> int:
         if args.json != "-":
             print(f"FAIL {exc}")
         return 1
+    if concept is None:
+        from gd_compare.learner.submission import _concept_of
+
+        concept = _concept_of(name, fn, None)
+        if concept is None:
+            parser.error(f"--concept: {name!r} is not one of the course's function names: "
+                         f"give --concept ({', '.join(EXERCISES)})")
+        target["concept"] = concept
+    params = _params(concept, args, parser)
     from gd_compare.learner.check import check  # torch is imported here, not for --help
 
     try:
-        result = check(fn, args.concept, dtype=args.dtype, time_limit=args.time_limit, **params)
+        result = check(fn, concept, dtype=args.dtype, time_limit=args.time_limit or 10.0,
+                       **params)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     if args.json:
@@ -189,3 +213,28 @@ def check_main(argv: Sequence[str]) -> int:
     if args.json != "-":
         print(("PASS " if result.passed else "FAIL ") + str(result))
     return 0 if result.passed else 1
+
+
+def _submission_main(parser: argparse.ArgumentParser, args: argparse.Namespace, file: Path,
+                     name: str | None) -> int:
+    """A whole notebook or file: one line per function; exit 0 when every function found
+    passes, 1 when one fails or none can be checked."""
+    from gd_compare.learner.submission import check_submission
+
+    params = _params(args.concept, args, parser) if args.concept else {
+        k: v for k, v in (("lr", args.lr), ("epochs", args.epochs), ("seed", args.seed))
+        if v is not None}
+    if args.dtype != "float64":
+        params["dtype"] = args.dtype
+    try:
+        rows = check_submission(file, concept=args.concept, function=name,
+                                time_limit=args.time_limit or 120.0, **params)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    if args.json:
+        _write_json(args.json, [r.to_json() for r in rows])
+    if args.json != "-":
+        for r in rows:
+            print(f"{r.verdict} {r.function + ': ' if r.function else ''}{r.message}")
+    ok = bool(rows) and all(r.verdict == "PASS" for r in rows)
+    return 0 if ok else 1

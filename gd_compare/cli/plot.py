@@ -21,7 +21,7 @@ from gd_compare.cli._common import (
     _validate,
     _wanted,
 )
-from gd_compare.lesson.concepts import CONCEPTS
+from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS
 from gd_compare.lesson.core import DivergenceError
 from gd_compare.proof.harness import DEFAULT_TOLERANCE
 
@@ -64,7 +64,7 @@ def plot_main(argv: Sequence[str]) -> int:
         probe.unlink()
     except OSError as exc:
         parser.error(f"--out: cannot write PNGs into {args.out!r}: {exc.strerror or exc}")
-    names = list(dict.fromkeys(args.concept or CONCEPTS))
+    names = list(dict.fromkeys(args.concept or LESSON_CONCEPTS))
     _validate(parser, names, args)
     note = _ignored(names, args)
     if note:

@@ -3,7 +3,8 @@
 ``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see
 :mod:`gd_compare.show.plots`).
 ``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
-(:mod:`gd_compare.cli.check`).
+(:mod:`gd_compare.cli.check`); ``gd-compare grade PATH...`` a class's submissions
+(:mod:`gd_compare.cli.grade`).
 
 Exit status: 0 when every concept agrees; 1 when any differs, diverges or crashes (every concept
 still runs and gets its row and JSON entry, ``"status"``: ``passed``/``failed``/``diverged``/
@@ -39,8 +40,9 @@ from gd_compare.cli._common import (
     _validate,
 )
 from gd_compare.cli.plot import plot_main
-from gd_compare.lesson.concepts import CONCEPTS
+from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS
 from gd_compare.lesson.core import DivergenceError, format_log
+from gd_compare.lesson.course import format_course_log
 from gd_compare.lesson.options import (
     OPTIMIZERS,
     SCHEDULERS,
@@ -59,16 +61,35 @@ __all__ = [
 ]
 
 
+#: ``gd-compare SUBCOMMAND``: one line each in ``--help`` (a subcommand whose module is absent
+#: is not listed)
+SUBCOMMANDS = {
+    "check": ("gd_compare.cli.check",
+              "check a learner's function against PyTorch autograd, step by step"),
+    "plot": ("gd_compare.cli.plot",
+             "write PNGs: loss curves, per-update difference, weights of every concept"),
+    "grade": ("gd_compare.cli.grade",
+              "grade a class's submissions in parallel, each isolated (CSV, JSON, Gradescope)"),
+}
+
+
+def _subcommands_epilog() -> str:
+    lines = [f"  {PROG} {name:<6} {line}" for name, (_module, line) in SUBCOMMANDS.items()]
+    return ("subcommands (each has its own --help):\n" + "\n".join(lines) + "\n\n"
+            f"With no subcommand, {PROG} runs the concepts and prints the table.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
-        "autograd + torch.optim from the same start, and show that every step agrees.",
-        epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
-        f"difference and the weights of every concept (see {PROG} plot --help).",
+        "autograd + torch.optim\nfrom the same start, and show that every step agrees.",
+        epilog=_subcommands_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
-                   help=f"run only this concept (repeatable): {', '.join(CONCEPTS)}")
+                   help=f"run only this concept (repeatable): {', '.join(CONCEPTS)} (the "
+                   f"default runs the lesson's: {', '.join(LESSON_CONCEPTS)})")
     p.add_argument("--lr", type=_positive_float,
                    help="learning rate for every concept (default: the lesson's, 0.01 for "
                    "simple_step, 0.005 for backprop as the course ran it, 0.5 for the others)")
@@ -159,7 +180,7 @@ def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO,
     for r in done:
         if r.numpy.log:
             print(f"\nThe lesson's log ({r.concept}, NumPy | PyTorch):", file=out)
-            for a, b in zip(format_log(r.numpy.log), format_log(r.torch.log), strict=True):
+            for a, b in zip(*_log_lines(r), strict=True):
                 print(f"  {a:<62} | {b}", file=out)
         if r.bias:
             per_array = ", ".join(f"{k} {v:.2e}" for k, v in r.max_abs_diff.items())
@@ -180,6 +201,19 @@ def _report(results: list[Comparison | Outcome], dtype: str, out: TextIO,
     passed = sum(isinstance(r, Comparison) and r.passed for r in results)
     verdict = "all concepts agree" if passed == len(results) else "MISMATCH"
     print(f"\n{passed}/{len(results)} concepts pass: {verdict}", file=out)
+    others = [n for n in CONCEPTS if n not in LESSON_CONCEPTS
+              and n not in {r.concept for r in results}]
+    if others:
+        print(f"The course's sibling notebooks run when named: "
+              f"{', '.join(f'--concept {n}' for n in others)}", file=out)
+
+
+def _log_lines(r: Comparison) -> tuple[list[str], list[str]]:
+    """Each backend's log lines: the lesson's, or a notebook's with its accuracy."""
+    if not CONCEPTS[r.concept].log_accuracy:
+        return format_log(r.numpy.log), format_log(r.torch.log)
+    return (format_course_log(r.numpy.log, r.numpy.log_accuracy),
+            format_course_log(r.torch.log, r.torch.log_accuracy))
 
 
 
@@ -248,9 +282,13 @@ def _main(argv: list[str]) -> int:
         from gd_compare.cli.check import check_main  # it imports this module
 
         return check_main(argv[1:])
+    if argv[:1] == ["grade"]:
+        from gd_compare.cli.grade import grade_main
+
+        return grade_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    names = list(dict.fromkeys(args.concept or CONCEPTS))
+    names = list(dict.fromkeys(args.concept or LESSON_CONCEPTS))
     if args.json is not None and args.json != "-":
         _check_writable(parser, args.json)  # fail now, not after the runs; the file is untouched
     _validate(parser, names, args)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
-import os
 import signal
 import threading
 import traceback
@@ -36,13 +36,16 @@ from typing import Any
 
 import numpy as np
 
+from gd_compare.learner._where import describe
 from gd_compare.learner.exercises import (
     Exercise,
     ReturnError,
     Run,
     State,
     Where,
+    as_course_inputs,
     get_exercise,
+    signature_problem,
     takes_rng,
 )
 from gd_compare.learner.mistakes import Mistake, for_concept
@@ -85,6 +88,13 @@ class CheckResult:
     diagnosis: str | None = None
     #: largest |learner − autograd| per quantity over the steps compared
     max_abs_diff: dict[str, float] = field(default_factory=dict)
+    #: what ``features, targets`` were given as: "arrays", or "pandas" (the course's DataFrame
+    #: and Series, when the function reads a pandas attribute such as ``features.values``)
+    inputs: str = "arrays"
+    #: the second points also checked (another lr, other data, ...), or what they found
+    second_point: str | None = None
+    #: remarks that are not failures (a shape the exercise itself fixes)
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.passed
@@ -99,13 +109,21 @@ class CheckResult:
 
     def __str__(self) -> str:
         head = f"{self.concept}: {self.function}"
+        given = (" — given the course's pandas DataFrame/Series (it reads a pandas attribute)"
+                 if self.inputs == "pandas" else "")
         if self.passed:
             worst = max(self.max_abs_diff.values(), default=0.0)
-            return (f"{head} agrees with PyTorch autograd at all {self.steps} step(s) "
-                    f"({self.dtype}, max |Δ| {worst:.2g})")
-        text = f"{head} — {self.where()}: {self.message}"
-        if self.diagnosis:
-            text += f"\n  diagnosis: {self.diagnosis}"
+            text = (f"{head} agrees with PyTorch autograd at all {self.steps} step(s) "
+                    f"({self.dtype}, max |Δ| {worst:.2g}){given}")
+            if self.second_point:
+                text += f"\n  also right {self.second_point}"
+        else:
+            where = self.where()
+            text = f"{head}{' — ' + where if where else ''}: {self.message}{given}"
+            if self.diagnosis:
+                text += f"\n  diagnosis: {self.diagnosis}"
+        for note in self.notes:
+            text += f"\n  note: {note}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +131,7 @@ class CheckResult:
         d = dataclasses.asdict(self)
         d["index"] = list(self.index) if self.index is not None else None
         d["matches"] = list(self.matches)
+        d["notes"] = list(self.notes)
         return d
 
 
@@ -128,14 +147,15 @@ class _Failed(Exception):  # noqa: N818 — internal: the learner's call went wr
 
 
 def _where_in_learner(exc: BaseException, fn: Callable[..., Any]) -> str:
-    """``line 12 of epoch.py, in my_epoch``: the deepest frame in the learner's file."""
+    """``line 12 of epoch.py, in my_epoch`` (``cell 7, line 3, in my_epoch`` in a notebook): the
+    deepest frame in the learner's file."""
     code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if code is not None and f.filename == code.co_filename]
     frame = (mine or frames[-1:] or [None])[-1]
     if frame is None:
         return ""
-    return f" (line {frame.lineno} of {os.path.basename(frame.filename)}, in {frame.name})"
+    return f" ({describe(frame.filename, frame.lineno, frame.name)})"
 
 
 def _alarm(signum, frame):  # pragma: no cover - runs inside the learner's code
@@ -213,6 +233,12 @@ class _Ctx:
     atol: float
     limit: float | None
     history: list[State] = field(default_factory=list)
+    #: give the learner's function the course's pandas objects instead of arrays
+    pandas: bool = False
+    #: ratios of the learner's change to autograd's that name a quantity ({360.0: "n_records"})
+    ratios: dict[float, str] = field(default_factory=dict)
+    #: the learner's function is a whole run (train_nn): it cannot be started from a state
+    whole_run: bool = False
 
 
 def _learner_step(ctx: _Ctx, fn: Callable[..., Any], run: Run, where: Where, state: State,
@@ -222,6 +248,8 @@ def _learner_step(ctx: _Ctx, fn: Callable[..., Any], run: Run, where: Where, sta
     if rows is not None:
         X, y = X[:rows], y[:rows]
     args = ctx.ex.args(run, X, y, state, session)
+    if ctx.pandas and fn is ctx.fn and X is not None:
+        args = as_course_inputs(args)
     result = _call(fn, args, ctx.limit)
     try:
         return ctx.ex.read(run, result, args)
@@ -238,15 +266,20 @@ def _mistake_step(ctx: _Ctx, m: Mistake, run: Run, where: Where):
     try:
         if not m.stateful:
             k = where.step
-            return _learner_step(ctx, m.implementation, run, where, ctx.history[k - 1],
-                                 run.session(k))
-        fn, session = m.learner(), run.session()
+            return _learner_step(ctx, _wrapped(ctx.ex, m.implementation, run), run, where,
+                                 ctx.history[k - 1], run.session(k))
+        fn, session = _wrapped(ctx.ex, m.learner(), run), run.session()
         out = None
         for w in run.plan[:where.step]:
             out = _learner_step(ctx, fn, run, w, ctx.history[w.step - 1], session)
         return out
     except _Failed:
         return None
+
+
+def _wrapped(ex: Exercise, fn: Callable[..., Any], run: Run) -> Callable[..., Any]:
+    """The step function of ``fn``: itself, or the course's loop around it (``Exercise.wrap``)."""
+    return fn if ex.wrap is None else ex.wrap(fn, run)
 
 
 def _same(ctx: _Ctx, a, b) -> bool:
@@ -344,14 +377,48 @@ def _pattern(ctx: _Ctx, state: State, got: dict[str, np.ndarray], want: dict[str
                              f"(a step uphill)")
             else:
                 sign = " and the opposite sign" if r0 < 0 else ""
-                parts.append(f"every {what} of {q} is {abs(r0):.6g}× autograd's{sign}")
+                parts.append(f"every {what} of {q} is {abs(r0):.6g}× autograd's{sign}"
+                             + _named_ratio(ctx, abs(r0)))
         else:
             parts.append(f"the {what} of {q} differs from autograd's in direction, not only in "
                          f"size (ratios {np.min(ratios):.3g} … {np.max(ratios):.3g})")
     if not reproducible:
         parts.append("the function gives another result when called again from the same "
                      "state: it keeps something between calls")
+    elif not ctx.whole_run and ctx.ex.returns_weights and _ignores_weights(ctx, state, got, q):
+        parts.append("the step does not depend on the weights at all (the same change from "
+                     "other weights): the forward pass does not use the weights")
     return "no catalogue mistake reproduces this step; " + "; ".join(parts)
+
+
+def _ignores_weights(ctx: _Ctx, state: State, got: dict[str, np.ndarray], q: str) -> bool:
+    """Does the learner take the same step from other weights (where autograd does not)?"""
+    where = next((w for w in ctx.run.plan if w.step == len(ctx.history)), None)
+    k = list(got).index(q)
+    if where is None or k >= len(state):
+        return False
+    other = tuple(np.asarray(a) * 0.5 + 0.25 for a in state)
+    try:
+        got2, _ = _learner_step(ctx, ctx.fn, ctx.run, where, other,
+                                ctx.run.session(where.step))
+    except _Failed:
+        return False
+    X, y = ctx.ex.rows(ctx.run, where)
+    want2 = ctx.ex.reference(ctx.run, X, y, other, where)[0]
+    d1 = np.asarray(got[q], np.float64).reshape(np.shape(state[k])) - state[k]
+    d2 = np.asarray(got2[q], np.float64).reshape(np.shape(state[k])) - other[k]
+    dr = np.asarray(want2[q], np.float64) - other[k]
+    return (not _bad(d1, d2, 1e-9, 1e-15).any()) and _bad(d2, dr, 1e-9, 1e-15).any()
+
+
+def _named_ratio(ctx: _Ctx, r: float) -> str:
+    """`` (= n_records, 360)`` when the ratio ``r`` or its inverse is a quantity the lesson
+    names."""
+    for value, name in ctx.ratios.items():
+        for v, how in ((value, ""), (1 / value, "1/")):
+            if v and abs(r - v) <= 1e-6 * max(1.0, v):
+                return f" (= {how}{name})"
+    return ""
 
 
 def _first_record(ctx: _Ctx, where: Where, state: State) -> int | None:
@@ -410,33 +477,131 @@ def _fmt(v: float | None) -> str:
 
 def check(
     fn: Callable[..., Any],
-    concept: str,
+    concept: str | None = None,
     *,
     dtype: str = "float64",
     rtol: float | None = None,
     atol: float | None = None,
     time_limit: float | None = 10.0,
+    second_point: bool = True,
+    _ratios: dict[float, str] | None = None,
     **params: Any,
 ) -> CheckResult:
     """Run the learner's ``fn`` for ``concept`` in lockstep with the PyTorch twin.
 
-    ``params`` override the concept's lesson defaults (``lr``, ``epochs``, ``batch_size``,
-    ``features``, ``targets``, ``weights``, ``seed``, ``hidden``, ``x``, ``y``, ``w``, ... — see
-    :mod:`gd_compare.learner.exercises`). Every step starts from the twin's state; the first step
-    whose
-    result differs beyond ``atol + rtol·max(|a|, |b|)`` stops the check. ``time_limit``: seconds
-    per call of ``fn`` (None: no limit).
+    Parameters
+    ----------
+    fn
+        The learner's function, in one of the concept's forms (see
+        :mod:`gd_compare.learner.exercises`), or the course's whole run
+        ``train_nn(features, targets, epochs, learnrate) -> weights`` (recognised by its
+        parameter names; see :mod:`gd_compare.learner.whole_run`).
+    concept
+        What ``fn`` implements; None: decided by the function's name (``train_nn`` →
+        ``mse_training``).
+    dtype
+        ``"float64"`` (tolerance 1e-12) or ``"float32"`` (1e-5).
+    rtol, atol
+        Override the dtype's tolerance.
+    time_limit
+        Seconds per call of ``fn`` (None: no limit).
+    second_point
+        After a pass, check again at a second point the function must handle (another
+        learning rate, other data, another number of records and of features) and name what
+        it ignored.
+    **params
+        Override the concept's lesson defaults (``lr``, ``epochs``, ``batch_size``,
+        ``features``, ``targets`` — arrays or the course's DataFrame/Series —, ``weights``,
+        ``seed``, ``hidden``, ``x``, ``y``, ``w``, ...).
+
+    Notes
+    -----
+    Every step starts from the twin's state; the first step whose result differs beyond
+    ``atol + rtol·max(|a|, |b|)`` stops the check. Arrays are given first; a function that reads
+    a pandas attribute (``features.values``) is given the course's DataFrame and Series.
     """
     if not callable(fn):
         raise TypeError(f"fn: expected the learner's function, got {type(fn).__name__}")
+    from gd_compare.learner import whole_run
+
+    if concept is None:
+        concept = whole_run.concept_for(fn)
     ex = get_exercise(concept)
-    if ex.name == "sgd_batching":
-        params.setdefault("epoch_form", takes_rng(fn))
+    params = _plain_inputs(params)
+    name = getattr(fn, "__name__", type(fn).__name__)
+    if ex.name == "error_term_formula" and params.get("loss") is None:
+        from gd_compare.learner.formula import classify  # which loss it descends, if any
+
+        return classify(fn, dtype=dtype, rtol=rtol, atol=atol, time_limit=time_limit,
+                        **params)
+    if whole_run.is_whole_run(ex, fn):
+        result = whole_run.check_whole_run(fn, ex, dtype=dtype, rtol=rtol, atol=atol,
+                                           time_limit=time_limit, ratios=_ratios, **params)
+    else:
+        problem = signature_problem(ex, fn, whole_run.forms_of(ex.name))
+        if problem:
+            return CheckResult(ex.name, name, False, str(np.dtype(dtype)), 0,
+                               problem="signature", message=problem)
+        if ex.name == "sgd_batching":
+            params.setdefault("epoch_form", takes_rng(fn))
+        result = _check_run(fn, ex, params, dtype, rtol, atol, time_limit, _ratios)
+    if result.passed and second_point and not inspect.isfunction(fn):
+        result = dataclasses.replace(result, notes=(*result.notes, (
+            "no second point checked: the function is an object that may keep state between "
+            "calls (e.g. an optimizer made at the first call)")))
+    elif result.passed and second_point:
+        from gd_compare.learner.second_point import check_second_points
+
+        result = check_second_points(result, fn, ex, params, dtype=dtype, rtol=rtol, atol=atol,
+                                     time_limit=time_limit)
+    return result
+
+
+def _plain_inputs(params: dict[str, Any]) -> dict[str, Any]:
+    """``features``/``targets`` given as the course's pandas objects → float arrays."""
+    out = dict(params)
+    for key in ("features", "targets"):
+        value = out.get(key)
+        if value is not None and hasattr(value, "to_numpy") and hasattr(value, "dtypes"):
+            try:
+                out[key] = value.to_numpy(dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{key}: a pandas object whose values are not numbers "
+                                 f"({exc}); use .astype(float)") from None
+    return out
+
+
+_PANDAS_HINT = "'numpy.ndarray' object has no attribute"
+
+
+def _check_run(fn: Callable[..., Any], ex: Exercise, params: dict[str, Any], dtype: str,
+               rtol: float | None, atol: float | None, time_limit: float | None,
+               ratios: dict[float, str] | None = None) -> CheckResult:
+    """The lockstep check with arrays, then — when the function reads a pandas attribute at
+    its first call — with the course's DataFrame and Series."""
     run = ex.start(params, dtype)
+    learner_fn, fn = fn, _wrapped(ex, fn, run)
     d_rtol, d_atol = DEFAULT_TOLERANCE[run.dtype.name]
-    ctx = _Ctx(fn, getattr(fn, "__name__", type(fn).__name__), ex, run,
+    ctx = _Ctx(fn, getattr(learner_fn, "__name__", type(learner_fn).__name__), ex, run,
                d_rtol if rtol is None else float(rtol), d_atol if atol is None else float(atol),
-               time_limit)
+               time_limit, ratios=_lesson_ratios(run) | (ratios or {}))
+    result = _lockstep(ctx)
+    if (not result.passed and result.problem == "raised" and result.step == 1
+            and run.X is not None and _PANDAS_HINT in result.message):
+        ctx = dataclasses.replace(ctx, history=[], pandas=True)
+        result = dataclasses.replace(_lockstep(ctx), inputs="pandas")
+    return result
+
+
+def _lesson_ratios(run: Run) -> dict[float, str]:
+    if run.X is None:
+        return {}
+    n, m = run.X.shape
+    return {float(n): f"n_records, {n}", float(m): f"n_features, {m}"}
+
+
+def _lockstep(ctx: _Ctx) -> CheckResult:
+    run, ex, fn = ctx.run, ctx.ex, ctx.fn
     max_abs: dict[str, float] = {}
     state = run.start
     session = run.session()
@@ -447,8 +612,12 @@ def check(
         try:
             got, loss = _learner_step(ctx, fn, run, where, state, session)
         except _Failed as exc:
+            matches = _matching_failure(ctx, where, exc)
+            diagnosis = _describe(matches[0]) if matches else None
             return CheckResult(**base, passed=False, steps=where.step, problem=exc.problem,
-                               message=str(exc), max_abs_diff=max_abs, **at)
+                               message=str(exc), max_abs_diff=max_abs,
+                               matches=tuple(m.name for m in matches), diagnosis=diagnosis,
+                               **at)
         X, y = ex.rows(run, where)
         want, next_state, ref_loss = ex.reference(run, X, y, state, where)
         bad_value = _not_finite(got, loss)
@@ -466,6 +635,26 @@ def check(
             continue
         return _failure(ctx, base, at, where, state, got, loss, want, ref_loss, found, max_abs)
     return CheckResult(**base, passed=True, steps=len(run.plan), max_abs_diff=max_abs)
+
+
+def _matching_failure(ctx: _Ctx, where: Where, exc: _Failed) -> list[Mistake]:
+    """A learner's call that returned the wrong thing (not wrong numbers): the catalogue
+    entries of kind "return" that fail the same way."""
+    if exc.problem not in ("wrong return", "wrong shape"):
+        return []
+    mine = str(exc).removeprefix(ctx.name).strip()
+    out = []
+    for m in _candidates(ctx):
+        if m.kind != "return":
+            continue
+        try:
+            _learner_step(ctx, m.implementation, ctx.run, where, ctx.history[where.step - 1],
+                          ctx.run.session(where.step))
+        except _Failed as theirs:
+            if theirs.problem == exc.problem and str(theirs).removeprefix(ctx.name).strip() \
+                    == mine:
+                out.append(m)
+    return out
 
 
 def _failure(ctx, base, at, where, state, got, loss, want, ref_loss, found, max_abs):

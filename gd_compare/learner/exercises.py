@@ -32,6 +32,7 @@ weights the step was taken from — is checked too. Every call gets fresh copies
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,10 @@ class Exercise:
     returns_weights: bool = True
     #: records can be localised by running the step on the first r rows
     by_record: bool = True
+    #: the course's small functions run inside its own loop: ``wrap(fn, run)`` is the
+    #: learner-shaped step function around the learner's ``fn`` (e.g. the notebook's epoch
+    #: around ``error_term_formula``); ``None``: ``fn`` is the step itself
+    wrap: Callable[[Callable[..., Any], Run], Callable[..., Any]] | None = None
 
     def start(self, params: dict[str, Any], dtype: np.dtype | str) -> Run:
         unknown = sorted(set(params) - set(self.defaults))
@@ -440,8 +445,118 @@ def _read_backprop_exercise(run, result, args):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise ReturnError("wrong return", f"returned {type(result).__name__}: expected the "
                           f"tuple (delta_w_i_h, delta_w_h_o)")
+    shapes = tuple(np.shape(r) for r in result)
+    if shapes == (run.start[1].shape, run.start[0].shape):
+        raise ReturnError("wrong return", "returned (delta_w_h_o, delta_w_i_h) — the order "
+                          "the course prints them in: return (delta_w_i_h, delta_w_h_o)")
     return {name: _float_out(name, r, s.shape, run.dtype)
             for name, r, s in zip(_DELTA_NAMES, result, run.start)}, None
+
+
+# --------------------------------------------------------------------------- the course notebooks
+#
+# "Predicting Student Admissions" (student_admissions, error_term_formula) and "Implementing the
+# Gradient Descent Algorithm" (sigmoid, output_formula, error_formula, update_weights):
+# gd_compare.lesson.course and the ``course`` modules of both backends.
+
+#: the losses each loop of the student-admissions notebook descends (its "current" loop sums
+#: over the records, its "older" one takes the mean): gd_compare.learner.notebook_loop
+LOOP_LOSSES: dict[str, tuple[str, ...]] = {"current": ("bce", "sse"), "older": ("mse", "bce")}
+
+
+def _student_data(p: dict[str, Any], dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    if p["features"] is None and p["targets"] is None:
+        from gd_compare.lesson.concepts import _student
+
+        X, y, _, _ = _student(dt.name, p["split_seed"])
+        return X, y
+    return _data(p, dt)
+
+
+def _setup_student(ex: Exercise, p: dict[str, Any], dt: np.dtype) -> Run:
+    loop = p["loop"]
+    if loop not in LOOP_LOSSES:
+        raise ValueError(f"loop: expected 'current' (del_w += error_term, no / n_records) or "
+                         f"'older' (del_w += error_term * x, / n_records), got {loop!r}")
+    loss = LOOP_LOSSES[loop][0] if p["loss"] is None else p["loss"]
+    if loss not in LOOP_LOSSES[loop]:
+        raise ValueError(f"loss: the {loop} loop descends {' or '.join(LOOP_LOSSES[loop])}, "
+                         f"got {loss!r}")
+    X, y = _student_data(p, dt)
+    lr = (0.0001 if loop == "current" else 0.5) if p["lr"] is None else p["lr"]
+    start = _neuron_start({**p, "seed": _seed(p, 42)}, X, dt)
+    return Run(ex, dt, check_lr(lr), (start,), X, y, values={"loss": loss, "loop": loop},
+               plan=_epochs_plan(p["epochs"]))
+
+
+def _ref_student(run, X, y, state, where):
+    """One epoch of the loop: autograd on the summed loss (current) or the mean (older)."""
+    tb = _tb()
+    if run.values["loop"] == "current":
+        step = next(tb.iter_student_admissions(X, y, state[0], run.lr, epochs=1,
+                                               loss=run.values["loss"]))
+    else:
+        step = next(tb.iter_mse_training(X, y, state[0], run.lr, epochs=1,
+                                         loss=run.values["loss"]))
+    w = step.params[0].copy()
+    return {"weights": w}, (w,), None
+
+
+def _read_epoch_weights(run, result, args):
+    if result is None:
+        result = args[2]  # updated in place
+    return {"weights": _float_out("weights", result, run.start[0].shape, run.dtype)}, None
+
+
+def _wrap_formula(fn: Callable[..., Any], run: Run) -> Callable[..., Any]:
+    from gd_compare.learner.notebook_loop import epoch_of
+
+    return epoch_of(fn, run.values["loop"])
+
+
+def _logistic_data(p: dict[str, Any], dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The course's data.csv at ``data``; else ``features``/``targets``; else (it is not
+    bundled) two features of the bundled admissions data prepared the notebook's way:
+    gre/800 and gpa/4."""
+    if p["data"] is not None:
+        from gd_compare.lesson.course import read_gradient_descent_csv
+
+        X, y = read_gradient_descent_csv(p["data"])
+        return X.astype(dt), y.astype(dt)
+    if p["features"] is None and p["targets"] is None:
+        from gd_compare.lesson.concepts import _student
+
+        X, y, _, _ = _student(dt.name, 42)
+        return np.ascontiguousarray(X[:, :2]), y
+    return _data(p, dt)
+
+
+def _setup_update_weights(ex: Exercise, p: dict[str, Any], dt: np.dtype) -> Run:
+    X, y = _logistic_data(p, dt)
+    start = (_neuron_start({**p, "seed": _seed(p, 44)}, X, dt), np.zeros(1, dtype=dt))
+    n = len(y)
+    plan = [Where(e * n + i + 1, e, i, slice(i, i + 1))
+            for e in range(check_count("epochs", p["epochs"])) for i in range(n)]
+    return Run(ex, dt, check_lr(p["lr"]), start, X, y, plan=plan)
+
+
+def _args_update_weights(run, X, y, state, session):
+    return (X[0].copy(), y[0].item(), state[0].copy(), state[1].item(), run.lr)
+
+
+def _ref_update_weights(run, X, y, state, where):
+    step = next(_tb().iter_logistic_regression(X, y, state, run.lr, epochs=1))
+    w, b = (p.copy() for p in step.params)
+    return {"weights": w, "bias": b}, (w, b), None
+
+
+def _read_update_weights(run, result, args):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise ReturnError("wrong return", f"returned {type(result).__name__}: expected the "
+                          f"tuple (weights, bias)")
+    w = _float_out("weights", result[0], run.start[0].shape, run.dtype)
+    b = np.reshape(_float_out("bias", result[1], (), run.dtype), (1,))
+    return {"weights": w, "bias": b}, None
 
 
 # --------------------------------------------------------------------------- the exercises
@@ -501,7 +616,83 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
                                    "hidden": (3, 3)},
              _setup_network_gradient, _args_network_gradient, _ref_network_gradient,
              _read_network_gradient, returns_weights=False),
+    Exercise("student_admissions",
+             "fn(features, targets, weights, learnrate) -> weights  (one epoch of the "
+             "notebook's loop)", _fixed("weights"),
+             _DATA | {"seed": 42, "split_seed": 42, "lr": None, "epochs": 100, "loss": None,
+                      "loop": "current"},
+             _setup_student, _args_weights, _ref_student, _read_epoch_weights),
+    Exercise("error_term_formula",
+             "fn(x, y, output) -> error_term  (inside the notebook's loop; which loss it "
+             "descends)", _fixed("weights"),
+             _DATA | {"seed": 42, "split_seed": 42, "lr": None, "epochs": 100, "loss": None,
+                      "loop": "current"},
+             _setup_student, _args_weights, _ref_student, _read_epoch_weights,
+             wrap=_wrap_formula),
+    Exercise("update_weights",
+             "fn(x, y, weights, bias, learnrate) -> (weights, bias)  (one record)",
+             _fixed("weights", "bias"),
+             _DATA | {"data": None, "seed": 44, "lr": 0.01, "epochs": 1},
+             _setup_update_weights, _args_update_weights, _ref_update_weights,
+             _read_update_weights, by_record=False),
 )}
+
+
+def as_course_inputs(args: tuple) -> tuple:
+    """The course's pandas objects in place of ``features, targets`` (the first two arguments):
+    ``features`` a DataFrame (the lesson's column names ``gre, gpa, rank_1, ...`` when it has
+    six columns), ``targets`` the Series ``admit`` — as ``train_data.drop('admit', axis=1)`` and
+    ``train_data['admit']`` give them."""
+    import pandas as pd
+
+    from gd_compare.lesson.data import FEATURE_COLUMNS
+
+    X, y, *rest = args
+    X = np.asarray(X)
+    columns = (list(FEATURE_COLUMNS) if X.ndim == 2 and X.shape[1] == len(FEATURE_COLUMNS)
+               else [f"x{k}" for k in range(X.shape[-1])])
+    return (pd.DataFrame(X, columns=columns), pd.Series(np.asarray(y), name="admit"), *rest)
+
+
+def forms(ex: Exercise) -> list[tuple[str, ...]]:
+    """The parameter lists of the forms ``ex.signature`` documents (``fn(a, b, c)`` each)."""
+    return [tuple(p.strip() for p in group.split(",") if p.strip())
+            for group in re.findall(r"fn\(([^)]*)\)", ex.signature)]
+
+
+def signature_problem(ex: Exercise, fn: Callable[..., Any],
+                      extra: tuple[str, ...] = ()) -> str | None:
+    """``None`` when ``fn`` can be called with the arguments of one of the concept's forms;
+    else one line: which forms the concept takes and which parameter did not fit. ``extra``:
+    more documented forms (the whole-run ``train_nn``) to list."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # a builtin or C function: nothing to read, try it
+    why = []
+    for form in forms(ex):
+        try:
+            sig.bind(*form)
+            return None
+        except TypeError as exc:
+            why.append(_misfit(sig, form, exc))
+    listed = "; ".join([*(f"fn({', '.join(f)})" for f in forms(ex)), *extra])
+    name = getattr(fn, "__name__", "fn")
+    return (f"{name}{sig} fits none of {ex.name}'s forms ({listed}): {why[0]} — rename or "
+            f"reorder its parameters to one of these")
+
+
+def _misfit(sig: inspect.Signature, form: tuple[str, ...], exc: TypeError) -> str:
+    """Which parameter did not fit ``form``, in words."""
+    positional = [p.name for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < len(form):
+        return (f"it takes {len(positional)} parameter(s), fn({', '.join(form)}) passes "
+                f"{len(form)} ({', '.join(form[len(positional):])} would have no parameter)")
+    missing = re.search(r"'(\w+)'", str(exc))
+    if missing:
+        return f"its parameter {missing.group(1)!r} gets no value in fn({', '.join(form)})"
+    return str(exc)
 
 
 def takes_rng(fn: Callable[..., Any]) -> bool:
@@ -521,4 +712,5 @@ def get_exercise(name: str) -> Exercise:
                          f"{', '.join(EXERCISES)}") from None
 
 
-__all__ = ["EXERCISES", "Exercise", "ReturnError", "Run", "Where", "get_exercise", "takes_rng"]
+__all__ = ["EXERCISES", "LOOP_LOSSES", "Exercise", "ReturnError", "Run", "Where",
+           "as_course_inputs", "forms", "get_exercise", "signature_problem", "takes_rng"]

@@ -45,7 +45,8 @@ class Mistake:
     caught_at: int = 1
     #: True when the wrong code keeps something between calls (a fresh one per run)
     stateful: bool = False
-    #: "math" (wrong numbers) or "shape" (right numbers in the wrong shape)
+    #: "math" (wrong numbers), "shape" (right numbers in the wrong shape) or "return" (the
+    #: right results returned in the wrong order)
     kind: str = "math"
     #: names of other entries of the same concept that give exactly the same numbers
     same_as: tuple[str, ...] = ()
@@ -295,6 +296,54 @@ def epoch_integer_division(features, targets, weights, learnrate):
     return weights
 
 
+def epoch_sigmoid_prime_of_x(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * sigmoid_prime(x)  # MISTAKE: sigmoid' of the inputs x, not of h
+        del_w += error_term * x
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_x_twice(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * output * (1 - output) * x  # the error term already holds x ...
+        del_w += error_term * x  # MISTAKE: ... and the loop multiplies by x again
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_forward_without_weights(features, targets, weights, learnrate):
+    n_records = features.shape[0]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, y))  # MISTAKE: the target y where the weights belong
+        error = y - output
+        error_term = error * output * (1 - output)
+        del_w += error_term * x
+    weights += learnrate * del_w / n_records
+    return weights
+
+
+def epoch_divided_by_n_features(features, targets, weights, learnrate):
+    n_features = features.shape[1]
+    del_w = np.zeros(weights.shape)
+    for x, y in zip(features, targets):
+        output = sigmoid(np.dot(x, weights))
+        error = y - output
+        error_term = error * output * (1 - output)
+        del_w += error_term * x
+    weights += learnrate * del_w / n_features  # MISTAKE: divided by n_features, not n_records
+    return weights
+
+
 class TorchForgotZeroGrad:
     """The PyTorch learner who keeps the model and optimizer between epochs and forgets
     ``optimizer.zero_grad()``: ``backward()`` adds into ``.grad`` (karpathy/micrograd#102)."""
@@ -411,7 +460,56 @@ def backprop_gradient_ascent(features, targets, weights_input_hidden, weights_hi
     return weights_input_hidden, weights_hidden_output
 
 
+def backprop_sigmoid_prime_of_inputs(features, targets, weights_input_hidden,
+                                     weights_hidden_output, learnrate):
+    n_records = features.shape[0]
+    del_w_input_hidden = np.zeros(weights_input_hidden.shape)
+    del_w_hidden_output = np.zeros(weights_hidden_output.shape)
+    for x, y in zip(features, targets):
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))
+        output = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        error = y - output
+        # MISTAKE: sigmoid' of the output unit's inputs (hidden_output), not of its h
+        output_error_term = error * sigmoid_prime(hidden_output)
+        hidden_error = np.dot(output_error_term, weights_hidden_output)
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        del_w_hidden_output += output_error_term * hidden_output
+        del_w_input_hidden += hidden_error_term * x[:, None]
+    weights_input_hidden += learnrate * del_w_input_hidden / n_records
+    weights_hidden_output += learnrate * del_w_hidden_output / n_records
+    return weights_input_hidden, weights_hidden_output
+
+
+def backprop_no_mean(features, targets, weights_input_hidden, weights_hidden_output,
+                     learnrate):
+    del_w_input_hidden = np.zeros(weights_input_hidden.shape)
+    del_w_hidden_output = np.zeros(weights_hidden_output.shape)
+    for x, y in zip(features, targets):
+        hidden_output = sigmoid(np.dot(x, weights_input_hidden))
+        output = sigmoid(np.dot(hidden_output, weights_hidden_output))
+        error = y - output
+        output_error_term = error * output * (1 - output)
+        hidden_error = np.dot(output_error_term, weights_hidden_output)
+        hidden_error_term = hidden_error * hidden_output * (1 - hidden_output)
+        del_w_hidden_output += output_error_term * hidden_output
+        del_w_input_hidden += hidden_error_term * x[:, None]
+    weights_input_hidden += learnrate * del_w_input_hidden  # MISTAKE: no / n_records ...
+    weights_hidden_output += learnrate * del_w_hidden_output  # ... in either layer
+    return weights_input_hidden, weights_hidden_output
+
+
 # =========================================================================== backprop_exercise
+
+
+def exercise_print_order(x, target, weights_input_hidden, weights_hidden_output, learnrate):
+    hidden_layer_output = sigmoid(np.dot(x, weights_input_hidden))
+    output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output))
+    output_error_term = (target - output) * output * (1 - output)
+    hidden_error = np.dot(output_error_term, weights_hidden_output)
+    hidden_error_term = hidden_error * hidden_layer_output * (1 - hidden_layer_output)
+    delta_w_h_o = learnrate * output_error_term * hidden_layer_output
+    delta_w_i_h = learnrate * hidden_error_term * x[:, None]
+    return delta_w_h_o, delta_w_i_h  # MISTAKE: the order the course prints them in
 
 
 def exercise_column_vector(x, target, weights_input_hidden, weights_hidden_output, learnrate):
@@ -551,6 +649,63 @@ _LR_MISSING = ("lr missing", "the step is not multiplied by learnrate",
                "multiply the step by learnrate")
 
 
+# =========================================================================== the course notebooks
+# "Predicting Student Admissions": error_term_formula(x, y, output), run in the notebook's loop
+# (del_w += error_term; weights += learnrate * del_w). "Implementing the Gradient Descent
+# Algorithm": update_weights(x, y, weights, bias, learnrate) -> (weights, bias).
+
+
+def error_term_sigmoid_prime_of_inputs(x, y, output):
+    return (y - output) * sigmoid_prime(x) * x  # MISTAKE: σ′ of the inputs x, not of h = x·w
+
+
+def error_term_x_twice(x, y, output):
+    return (y - output) * x * x  # MISTAKE: x twice (the loop's del_w += error_term holds one x)
+
+
+def error_term_older_prime_of_inputs(x, y, output):
+    return (y - output) * sigmoid_prime(x)  # MISTAKE: the older hint; no x, σ′ of the inputs
+
+
+def error_term_older_two_factor(x, y, output):
+    return (y - output) * output * (1 - output)  # MISTAKE: the older form, without its x
+
+
+def error_term_sign_flipped(x, y, output):
+    return (output - y) * x  # MISTAKE: ŷ − y, added by the loop: a step uphill
+
+
+def update_weights_bias_never_updated(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = y - output
+    weights += learnrate * d_error * x
+    return weights, bias  # MISTAKE: bias += learnrate·d_error forgotten
+
+
+def update_weights_sign_flipped(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = output - y  # MISTAKE: ŷ − y, then added
+    weights += learnrate * d_error * x
+    bias += learnrate * d_error
+    return weights, bias
+
+
+def update_weights_without_x(x, y, weights, bias, learnrate):
+    output = sigmoid(np.dot(x, weights) + bias)
+    d_error = y - output
+    weights += learnrate * d_error  # MISTAKE: every weight moves by the bias's step, no ·x
+    bias += learnrate * d_error
+    return weights, bias
+
+
+_PRIME_OF_INPUTS = (
+    "σ′ of the inputs x: (y − ŷ)·σ′(x)·x",
+    "the notebook's own hint takes the sigmoid's derivative at the inputs x; the chain rule puts "
+    "σ′(h) there, at h = x·w, the input of the output unit: σ′(h) = ŷ(1 − ŷ). The step is the "
+    "gradient of neither the cross-entropy nor the squared error",
+    "(y − ŷ)·x for the cross-entropy, or (y − ŷ)·ŷ·(1 − ŷ)·x for ½·(y − ŷ)²")
+
+
 def _m(name: str, concept: str, texts: tuple[str, str, str], impl: Callable[..., Any],
        **kw: Any) -> Mistake:
     title, explanation, fix = texts
@@ -610,6 +765,29 @@ _ENTRIES: list[Mistake] = [
     _m("integer_division", "mse_training",
        ("integer division", "// floors the step to a whole number (0 or −1)",
         "use / : weights += learnrate·del_w / n_records"), epoch_integer_division),
+    _m("sigmoid_prime_of_x", "mse_training",
+       ("sigmoid_prime(x) of the inputs instead of sigmoid_prime(h)",
+        "sigmoid' is taken of the record's inputs x, not of h = x·w: error_term becomes a "
+        "vector and every weight gets its own wrong factor",
+        "error_term = error·sigmoid_prime(h) with h = np.dot(x, weights), or "
+        "error·output·(1 − output)"), epoch_sigmoid_prime_of_x),
+    _m("x_twice", "mse_training",
+       ("x multiplied twice",
+        "the error term already holds x and the loop multiplies by x again (del_w += "
+        "error_term·x): the two versions of the course's code mixed",
+        "multiply by x once: error_term = error·output·(1 − output); del_w += error_term·x"),
+       epoch_x_twice),
+    _m("forward_without_weights", "mse_training",
+       ("a forward pass without the weights",
+        "the output is computed from the inputs and the target, not from the weights: the step "
+        "does not depend on the weights at all",
+        "output = sigmoid(np.dot(x, weights))"), epoch_forward_without_weights),
+    _m("divided_by_n_features", "mse_training",
+       ("divided by n_features, not n_records",
+        "del_w is divided by the number of features instead of the number of records: steps "
+        "n_records / n_features times too large",
+        "weights += learnrate·del_w / n_records (n_records, n_features = features.shape)"),
+       epoch_divided_by_n_features),
     _m("forgot_zero_grad", "mse_training",
        ("forgot zero_grad() (PyTorch)",
         ".grad is never cleared, so backward() adds each epoch's gradient to the last one's",
@@ -634,6 +812,12 @@ _ENTRIES: list[Mistake] = [
         "compute every layer's error term first, then update the weights"),
        backprop_updated_output_weights, params={"lr": 0.5}),
     _m("gradient_ascent", "backprop", _ASCENT, backprop_gradient_ascent),
+    _m("sigmoid_prime_of_inputs", "backprop",
+       ("sigmoid_prime of the output unit's inputs instead of its h",
+        "output_error_term = error·sigmoid_prime(hidden_output): sigmoid' of the inputs of the "
+        "output unit, not of its h = hidden_output·w",
+        "output_error_term = error·output·(1 − output)"), backprop_sigmoid_prime_of_inputs),
+    _m("no_mean", "backprop", _NO_MEAN, backprop_no_mean),
     _m("column_vector_delta_w_h_o", "backprop_exercise",
        ("a column-vector delta_w_h_o",
         "delta_w_h_o has shape (2, 1): the right values in the wrong shape — not wrong math",
@@ -649,6 +833,10 @@ _ENTRIES: list[Mistake] = [
         "the hidden error is sent back through weights_hidden_output after its update",
         "compute every layer's error term first, then update the weights"),
        exercise_updated_output_weights),
+    _m("print_order", "backprop_exercise",
+       ("the two results returned in the course's print order",
+        "returns (delta_w_h_o, delta_w_i_h): the order the course prints them in, not the one "
+        "it asks for", "return delta_w_i_h, delta_w_h_o"), exercise_print_order, kind="return"),
     _m("mse_not_half", "gradient", _MSE_NOT_HALF, gradient_mse_not_half),
     _m("gradient_sign", "gradient",
        ("gradient with the wrong sign", "returns del_w / n = −∂E/∂w, the direction of the step",
@@ -667,6 +855,43 @@ _ENTRIES: list[Mistake] = [
         "hidden_error_term = hidden_error: hidden_output·(1 − hidden_output) is missing",
         "hidden_error_term = hidden_error·hidden_output·(1 − hidden_output)"),
        network_gradient_hidden_without_sigmoid_prime),
+]
+
+_ENTRIES += [
+    _m("sigmoid_prime_of_inputs", "error_term_formula", _PRIME_OF_INPUTS,
+       error_term_sigmoid_prime_of_inputs),
+    _m("x_twice", "error_term_formula",
+       ("x multiplied twice: (y − ŷ)·x·x",
+        "the error term already holds x in this loop (del_w += error_term); a second x scales "
+        "each weight's step by its input again",
+        "return (y − ŷ)·x — the loop adds it as it is"), error_term_x_twice),
+    _m("older_prime_of_inputs", "error_term_formula",
+       ("the older hint (y − ŷ)·σ′(x)",
+        "σ′ is taken of the inputs x, not of h = x·w; and the current loop adds the error term "
+        "as it is (the older one multiplied it by x), so there x is missing too",
+        "(y − ŷ)·x, or (y − ŷ)·ŷ·(1 − ŷ)·x"), error_term_older_prime_of_inputs),
+    _m("older_two_factor", "error_term_formula",
+       ("the older form in the current loop: (y − ŷ)·ŷ(1 − ŷ)",
+        "right for the older loop (del_w += error_term * x); the current loop adds the error "
+        "term as it is, so every weight gets the same step, without its x",
+        "(y − ŷ)·ŷ·(1 − ŷ)·x"), error_term_older_two_factor),
+    _m("d_error_sign", "error_term_formula",
+       ("the error's sign flipped: (ŷ − y)·x",
+        "the loop adds the error term, so ŷ − y climbs the loss", "(y − ŷ)·x"),
+       error_term_sign_flipped),
+    _m("bias_never_updated", "update_weights",
+       ("the bias never updated",
+        "update_weights returns the bias it was given: the boundary is stuck through the origin's "
+        "offset it started with", "bias += learnrate·d_error, and return it"),
+       update_weights_bias_never_updated),
+    _m("d_error_sign", "update_weights",
+       ("d_error's sign flipped (ŷ − y)",
+        "d_error = output − y, then added: every step climbs the log-loss",
+        "d_error = y − output"), update_weights_sign_flipped),
+    _m("without_x", "update_weights",
+       ("the weights' step without x",
+        "weights += learnrate·d_error: each weight moves as the bias does, not by its input",
+        "weights += learnrate·d_error·x"), update_weights_without_x),
 ]
 
 #: every mistake, by concept, in catalogue order

@@ -16,16 +16,21 @@ import numpy as np
 __all__ = [
     "backprop",
     "backprop_exercise",
+    "error_formula",
+    "error_term_formula",
+    "error_term_formula_sse",
     "gradient",
     "mse_training",
     "mse_training_torch",
     "network_gradient",
+    "output_formula",
     "sgd_batching",
     "sgd_epoch",
     "sigmoid",
     "sigmoid_prime",
     "sigmoid_step",
     "simple_step",
+    "update_weights",
 ]
 
 
@@ -184,3 +189,37 @@ class TorchLearner:
 def mse_training_torch() -> TorchLearner:
     """A fresh :class:`TorchLearner` (it keeps its model between calls, so one per run)."""
     return TorchLearner()
+
+
+# --------------------------------------------------------------------------- the course notebooks
+
+
+def error_term_formula(x, y, output):
+    """"Predicting Student Admissions": the error term its current loop adds as it is
+    (``del_w += error_term``), for the cross-entropy: (y − ŷ)·x."""
+    return (y - output) * x
+
+
+def error_term_formula_sse(x, y, output):
+    """The same for ½·(y − ŷ)²: (y − ŷ)·σ′(h)·x with σ′(h) = ŷ(1 − ŷ), h = x·w."""
+    return (y - output) * output * (1 - output) * x
+
+
+def output_formula(features, weights, bias):
+    """"Implementing the Gradient Descent Algorithm": ŷ = σ(x·w + b)."""
+    return sigmoid(np.dot(features, weights) + bias)
+
+
+def error_formula(y, output):
+    """The log-loss of each record: −y·log(ŷ) − (1 − y)·log(1 − ŷ)."""
+    return -y * np.log(output) - (1 - y) * np.log(1 - output)
+
+
+def update_weights(x, y, weights, bias, learnrate):
+    """One record's gradient-descent step on its cross-entropy: w += lr·(y − ŷ)·x,
+    b += lr·(y − ŷ)."""
+    output = output_formula(x, weights, bias)
+    d_error = y - output
+    weights += learnrate * d_error * x
+    bias += learnrate * d_error
+    return weights, bias

@@ -26,6 +26,14 @@ from gd_compare.lesson.core import (
     check_hidden,
     check_seed,
 )
+from gd_compare.lesson.course import (
+    LOGISTIC_SEED,
+    STUDENT_SPLIT_SEED,
+    STUDENT_WEIGHT_SEED,
+    check_logistic_loss,
+    load_student_admissions,
+    read_gradient_descent_csv,
+)
 from gd_compare.lesson.data import (
     BACKPROP_SEED,
     LESSON_SEED,
@@ -37,6 +45,7 @@ from gd_compare.lesson.data import (
 __all__ = [
     "CONCEPTS",
     "DTYPES",
+    "LESSON_CONCEPTS",
     "OPTIMIZER_DEFAULTS",
     "Concept",
     "Inputs",
@@ -65,6 +74,15 @@ def _admissions(dtype_name: str, split_seed: int = LESSON_SEED) -> tuple[np.ndar
     arrays = load_admissions(seed=split_seed).arrays(DTYPES[dtype_name])
     for a in arrays:
         a.flags.writeable = False  # shared by every comparison in the process
+    return arrays
+
+
+@lru_cache(maxsize=8)
+def _student(dtype_name: str, split_seed: int = STUDENT_SPLIT_SEED) -> tuple[np.ndarray, ...]:
+    """The admissions data prepared the student-admissions notebook's way (read-only)."""
+    arrays = load_student_admissions(split_seed=split_seed).arrays(DTYPES[dtype_name])
+    for a in arrays:
+        a.flags.writeable = False
     return arrays
 
 
@@ -103,6 +121,12 @@ class Concept:
     gradient_function: str = "gradient"
     #: the backends' function (and ``iter_`` + it) when it is not called ``name``
     function: str = ""
+    #: the lesson log also shows the accuracy on the training records (the gradient-descent
+    #: notebook prints it beside the loss)
+    log_accuracy: bool = False
+    #: one of the lesson's own concepts (run by default); ``False`` for the course's sibling
+    #: notebooks (``gd-compare --concept NAME``)
+    lesson: bool = True
 
     @property
     def function_name(self) -> str:
@@ -173,14 +197,16 @@ def _build_backprop_exercise(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs({k: _cast(p[k], dtype) for k in names} | {"lr": p["lr"]} | _bias(p))
 
 
-def _data(p: dict[str, Any], dtype: np.dtype) -> tuple[Any, Any, tuple[Any, Any] | None]:
-    """Features and targets (the bundled admissions data unless given) and the test split,
-    checked here — before any training — with errors that name the argument."""
+def _data(p: dict[str, Any], dtype: np.dtype, load: Callable[..., tuple[np.ndarray, ...]]
+          = _admissions) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """Features and targets (the bundled admissions data, prepared by ``load``, unless given)
+    and the test split, checked here — before any training — with errors that name the
+    argument."""
     if p["features"] is None and p["targets"] is None:
         if p["features_test"] is not None or p["targets_test"] is not None:
             raise ValueError("features_test and targets_test: give them with features and "
                              "targets (the bundled data brings its own test split)")
-        X, y, X_test, y_test = _admissions(dtype.name, p["split_seed"])
+        X, y, X_test, y_test = load(dtype.name, p["split_seed"])
         return X, y, (X_test, y_test)
     if p["features"] is None or p["targets"] is None:
         raise ValueError("features and targets: give both, or neither for the bundled "
@@ -258,6 +284,43 @@ def _build_backprop(p: dict[str, Any], dtype: np.dtype) -> Inputs:
     return Inputs(kwargs, test)
 
 
+def _build_student_admissions(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """The notebook's data (:func:`~gd_compare.lesson.course.load_student_admissions`, split by
+    ``split_seed``) unless given, and its start: seed-42 weights normal(scale=1/√d)."""
+    X, y, test = _data(p, dtype, _student)
+    weights = p["weights"]
+    if weights is None and np.ndim(X) == 2:
+        weights = initial_weights(np.shape(X)[1], seed=p["seed"], dtype=dtype)
+    kwargs = {"features": X, "targets": y, "weights": _cast(weights, dtype)}
+    return Inputs(kwargs | {k: p[k] for k in ("lr", "epochs", "loss", "per_record")}, test)
+
+
+def _build_logistic(p: dict[str, Any], dtype: np.dtype) -> Inputs:
+    """The course's ``data.csv`` read from ``data`` (not bundled: a ``ValueError`` says where to
+    get it) unless ``features`` and ``targets`` are given; the seed-44 start, bias 0."""
+    check_logistic_loss(p["loss"])
+    if p["features"] is None and p["targets"] is None:
+        X, y = read_gradient_descent_csv(p["data"])
+    elif p["data"] is not None:
+        raise ValueError("data: give the path of data.csv or features and targets, not both")
+    elif p["features"] is None or p["targets"] is None:
+        raise ValueError("features and targets: give both, or neither and data=PATH")
+    else:
+        X, y, _ = check_dataset(p["features"], p["targets"])
+    X, y = X.astype(dtype, copy=False), y.astype(dtype, copy=False)
+    weights = p["weights"]
+    if weights is None:
+        weights = initial_weights(X.shape[1], seed=p["seed"], dtype=dtype)
+    elif isinstance(weights, (tuple, list)) and np.ndim(weights[0]) == 1:
+        weights = tuple(_cast(w, dtype) for w in weights)
+    else:
+        weights = _cast(weights, dtype)
+    kwargs = {"features": X, "targets": y, "weights": weights, "lr": p["lr"],
+              "epochs": p["epochs"], "bias": True, "loss": "bce", "batch_size": 1,
+              "shuffle": False}
+    return Inputs(kwargs)
+
+
 #: every training concept's optimizer and learning-rate scheduler (gd_compare.lesson.options); the
 #: default is the lesson's plain SGD, no scheduler
 OPTIMIZER_DEFAULTS: dict[str, Any] = {
@@ -333,8 +396,28 @@ CONCEPTS: dict[str, Concept] = {
                 accuracy_function="data_parallel_accuracy",
                 forward_function="data_parallel_forward",
                 gradient_function="data_parallel_gradient"),
+        Concept("student_admissions",
+                "The course's \"Predicting Student Admissions\": summed loss, lr 0.0001",
+                "training",
+                {"features": None, "targets": None, "features_test": None, "targets_test": None,
+                 "weights": None, "seed": STUDENT_WEIGHT_SEED, "split_seed": STUDENT_SPLIT_SEED,
+                 "lr": 0.0001, "epochs": 1000, "loss": "bce", "per_record": False},
+                "train log-loss", _build_student_admissions,
+                loss_functions=("bce", "bce"), gradient_function="summed_gradient",
+                lesson=False),
+        Concept("logistic_regression",
+                "The course's \"Implementing the Gradient Descent Algorithm\": per record",
+                "training",
+                {"data": None, "features": None, "targets": None, "weights": None,
+                 "seed": LOGISTIC_SEED, "lr": 0.01, "epochs": 100, "loss": "bce"},
+                "train log-loss", _build_logistic, loss_functions=("bce", "bce"),
+                log_accuracy=True, lesson=False),
     )
 }
+
+#: The lesson's own concepts, what ``gd-compare`` runs by default (the course's sibling
+#: notebooks run when named).
+LESSON_CONCEPTS: tuple[str, ...] = tuple(n for n, c in CONCEPTS.items() if c.lesson)
 
 
 def get_concept(name: str) -> Concept:

@@ -141,24 +141,35 @@ class PlateauReplay:
     epochs, never losses: nothing to replay."""
 
     def __init__(self, choice: SchedulerChoice, lr: float,
-                 labels: tuple[str, str] = ("numpy", "torch")) -> None:
+                 labels: tuple[str, str] = ("numpy", "torch"), rtol: float = 0.0,
+                 atol: float = 0.0) -> None:
         self.schedulers = [choice.build(lr_scheduler, optim.SGD([np.zeros(1)], lr=lr))
                            for _ in range(2)]
         self.labels = labels
+        self.rtol, self.atol = rtol, atol
         self.sums = [0.0, 0.0]
         self.batches = 0
 
     @classmethod
     def of(cls, choice: SchedulerChoice | None, lr: Any,
-           labels: tuple[str, str] = ("numpy", "torch")) -> PlateauReplay | None:
+           labels: tuple[str, str] = ("numpy", "torch"), rtol: float = 0.0,
+           atol: float = 0.0) -> PlateauReplay | None:
         if choice is None or choice.name != "reducelronplateau" or lr is None:
             return None
-        return cls(choice, float(lr), labels)
+        return cls(choice, float(lr), labels, rtol, atol)
+
+    def agree(self, a: float, b: float) -> bool:
+        """Whether two epoch losses agree within the run's tolerance (the rounding
+        yardstick): ``|a − b| ≤ atol + rtol·max(|a|, |b|)``."""
+        return abs(a - b) <= self.atol + self.rtol * max(abs(a), abs(b))
 
     def add(self, epoch: int, losses: tuple[float, float],
             end_of_epoch: bool) -> ScheduleTie | None:
         """One update's losses (one per backend); at the end of an epoch, step both replays and
-        return the :class:`ScheduleTie` if their rates part there."""
+        return the :class:`ScheduleTie` if their rates part there on epoch losses that agree
+        within the tolerance (a tie). Rates that part on losses that do not agree are no tie:
+        ``None`` — the run goes on, each step judged (each backend's own updates against its
+        own schedule, :class:`~gd_compare.proof.verdict.UpdateAudit`)."""
         self.batches += 1
         for i, loss in enumerate(losses):
             self.sums[i] += loss
@@ -170,7 +181,7 @@ class PlateauReplay:
         for scheduler, metric in zip(self.schedulers, metrics, strict=True):
             scheduler.step(metric)
         lrs = tuple(s.optimizer.param_groups[0]["lr"] for s in self.schedulers)
-        if lrs[0] == lrs[1]:
+        if lrs[0] == lrs[1] or not self.agree(*metrics):
             return None
         return ScheduleTie(epoch, metrics, bests, (lrs[0], lrs[1]), self.labels)
 

@@ -694,9 +694,9 @@ def backprop_exercise(
     delta_w_h_o       = lr·output_error_term·hidden_output
     delta_w_i_h       = lr·hidden_error_term·x[:, None]
 
-    The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
-    [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
-    [−7.08022187e-05 2.04471402e-04]].
+    The course prints delta_w_h_o ``[0.00804047 0.00555918]`` and delta_w_i_h
+    ``[[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
+    [−7.08022187e-05 2.04471402e-04]]``.
 
     ``bias=True``: biases b_h (h,) and b_o (1,) from 0 join hidden_input and the output's
     input; delta_b_h = lr·hidden_error_term, delta_b_o = lr·output_error_term (del_w without

@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from gd_compare.lesson.concepts import CONCEPTS, Concept, Inputs, check_dtype, get_concept
+from gd_compare.lesson.concepts import (
+    LESSON_CONCEPTS,
+    Concept,
+    Inputs,
+    check_dtype,
+    get_concept,
+)
 from gd_compare.lesson.core import (
     BatchOrder,
     DivergenceError,
@@ -58,7 +64,10 @@ from gd_compare.proof.verdict import (
     Rejudge,
     RejudgeFigures,
     Sensitivity,
+    StepBatches,
     UpdateAudit,
+    arithmetic_probe,
+    arithmetic_problem,
     backend_label,
     dtype_problem,
     record_dtype_problem,
@@ -93,6 +102,9 @@ class BackendRun:
     values: dict[str, Any] = field(default_factory=dict)
     #: the update numbers (1-based) of the rows of ``history``: every k-th update and the last
     history_steps: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: concepts whose log shows it (``Concept.log_accuracy``): the accuracy on the training
+    #: records at each logged epoch
+    log_accuracy: list[float] = field(default_factory=list)
 
     @property
     def weights(self) -> np.ndarray:
@@ -128,10 +140,22 @@ class Comparison:
     schedule_tie: ScheduleTie | None = None
     #: the runs' parameters end with one bias per layer (``bias=True``)
     bias: bool = False
+    #: the optimizer (and schedule) and learning rate of a training run, in words
+    setting: str = ""
 
     @property
     def passed(self) -> bool:
         return self.first_failure is None
+
+    @property
+    def trajectories(self) -> str:
+        """``"amplified"``: a passing run whose free-running gap left the tolerance, every such
+        step verified the same math (common state, reported losses, update audit) — rounding
+        that the trajectory amplified; ``"agree"`` for every other run (one-step concepts and
+        failing runs included)."""
+        if self.passed and self.rejudge is not None and self.rejudge.amplified_steps:
+            return "amplified"
+        return "agree"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record of the CLI's ``--json``: name, dtype, steps, passed, max_abs_diff
@@ -153,6 +177,8 @@ class Comparison:
                 out["test_accuracy"] = r.test_accuracy
             if r.log:
                 out["log"] = [{"epoch": e, "train_loss": v} for e, v in r.log]
+                for entry, acc in zip(out["log"], r.log_accuracy, strict=False):
+                    entry["accuracy"] = acc
             return out
 
         return {
@@ -160,6 +186,7 @@ class Comparison:
             "dtype": self.dtype,
             "steps": self.steps,
             "passed": self.passed,
+            "trajectories": self.trajectories,
             "max_abs_diff": self.max_abs_diff,
             "max_rel_diff": self.max_rel_diff,
             "max_ulps": self.max_ulps,
@@ -310,11 +337,24 @@ def compare(
         headline = headline.replace("MSE", str(inputs.kwargs["loss"]).upper())
     return Comparison(spec.name, dt.name, steps, rtol, atol, tracker.max_abs, tracker.max_rel,
                       tracker.max_ulps, tracker.first, runs[0], runs[1], headline, labels,
-                      **extra, bias=bool(inputs.kwargs.get("bias", False)))
+                      **extra, bias=bool(inputs.kwargs.get("bias", False)),
+                      setting=_setting(inputs.kwargs) if spec.kind == "training" else "")
+
+
+def _setting(kwargs: dict[str, Any]) -> str:
+    """"Adam at lr 0.5", "plain SGD at lr 100 with steplr", ... (for a note)."""
+    name = kwargs.get("optimizer") or "sgd"
+    words = "plain SGD" if name == "sgd" and not kwargs.get("optimizer_kwargs") else str(name)
+    text = f"{words} at lr {kwargs.get('lr')!r}"
+    return text + (f" with {kwargs['scheduler']}" if kwargs.get("scheduler") else "")
 
 
 #: The fields of a one-step record that hold the weights after the step, in layer order.
 _WEIGHT_FIELDS = ("w", "weights", "weights_input_hidden", "weights_hidden_output")
+#: The fields of a one-step record that a step moves from 0 (biases start at 0) or that are a
+#: change themselves: judged relatively, as an update, whatever their scale (issue 18 C).
+_CHANGE_FIELDS = ("bias", "del_b", "del_w", "bias_hidden", "bias_output", "delta_b_h",
+                  "delta_b_o", "delta_w_h_o", "delta_w_i_h")
 
 
 def _compare_step(
@@ -338,6 +378,14 @@ def _compare_step(
         after_a, after_b = getattr(results[0], f), getattr(results[1], f)
         tracker.check("weights", 1, after_a, after_b, prefix)
         _check_update(tracker, inputs.kwargs[f], after_a, after_b, prefix)
+    # every other quantity the step moves is judged relatively too: the biases (from 0) and the
+    # changes themselves (del_w, del_b, delta_w_h_o, ...; from 0 they are their own update)
+    for f in (f for f in fields if f in _CHANGE_FIELDS):
+        after_a, after_b = getattr(results[0], f), getattr(results[1], f)
+        if after_a is None or after_b is None:
+            continue
+        zero = np.zeros(np.shape(after_a))
+        _check_update(tracker, zero, after_a, after_b, (), quantity=f)
     tracker.check("loss", 1, results[0].loss, results[1].loss)
     for f in fields:
         tracker.check(f, 1, getattr(results[0], f), getattr(results[1], f))
@@ -354,18 +402,21 @@ def _compare_step(
 
 
 def _check_update(tracker: _Tracker, before: Any, after_a: Any, after_b: Any,
-                  prefix: tuple[int, ...]) -> None:
-    """One step from a shared start: Δw of both backends agree relatively (plus 2 ULPs of w)."""
+                  prefix: tuple[int, ...], quantity: str = "update") -> None:
+    """One step from a shared start: Δw of both backends agree relatively (plus 2 ULPs of w).
+    A ``quantity`` other than the weights' is named in the mismatch (``"update of bias"``)."""
     dt = tracker.dtype
-    start = np.asarray(before, dtype=dt)[np.newaxis]
+    start = np.asarray(before, dtype=dt).reshape(np.shape(after_a))[np.newaxis]
     a, b = (np.asarray(v, dtype=dt)[np.newaxis] for v in (after_a, after_b))
     bad, worst, where = update_rows(start, a, start, b, tracker.rtol, dt)
     tracker._bump(tracker.max_abs, "update", float(worst[0]))
+    if quantity != "update":
+        quantity = f"update of {quantity}"
     if bad[0] and tracker.first is None:
         i = np.unravel_index(int(where[0]), a.shape[1:])
         da = float(a[(0, *i)]) - float(start[(0, *i)])
         db = float(b[(0, *i)]) - float(start[(0, *i)])
-        tracker.first = Mismatch(tracker.concept, 1, "update", prefix + tuple(map(int, i)), da,
+        tracker.first = Mismatch(tracker.concept, 1, quantity, prefix + tuple(map(int, i)), da,
                                  db, float(worst[0]), 0, tracker.rtol, tracker.atol,
                                  tracker.labels)
 
@@ -399,14 +450,17 @@ def _compare_training(
     history_steps: list[int] = []
     planned = _total_steps(kwargs)
     logs: tuple[list, list] = ([], [])
+    log_accuracy: tuple[list[float], list[float]] = ([], [])
     last: tuple[Step, Step] | None = None
     steps = 0
     start = _start_params(kwargs)
     buffer = _StepBuffer(tracker, eager=stop_on_failure, rows=_BLOCK_STEPS, start=start,
                          judge=_judge(rejudge) if rejudge is not None else None,
                          bias=bool(kwargs.get("bias", False)))
-    plateau = _plateau(kwargs, tracker.labels)
+    plateau = _plateau(kwargs, tracker)
     tie = None
+    if tracker.dtype == np.float32:
+        _check_arithmetic(spec, mods, tracker, kwargs)
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = tracker.labels[0] if a is None else tracker.labels[1]
@@ -434,10 +488,15 @@ def _compare_training(
         if a.end_of_epoch and a.epoch in logged:
             own = [f(X, y, _arg(s.params)) for f, s in zip(total, (a, b), strict=True)]
             buffer.flush()
-            checked = _evaluated_at(rejudge, own, lambda f, p=a.params: f(X, y, _arg(p)), total)
-            tracker.check("log", steps, checked[0], checked[1])
+            for checked in _evaluated_at(rejudge, own, (a.params, b.params),
+                                         lambda f, p: f(X, y, _arg(p)), total):
+                tracker.check("log", steps, checked[0], checked[1])
             for keep, v in zip(logs, own, strict=True):
                 keep.append((a.epoch, v))
+            if spec.log_accuracy:
+                for keep, mod, s in zip(log_accuracy, mods, (a, b), strict=True):
+                    keep.append(getattr(mod, spec.accuracy_function)(X, y, _arg(s.params)))
+                tracker.check("log_accuracy", steps, log_accuracy[0][-1], log_accuracy[1][-1])
         last = (a, b)
         if stop_on_failure and tracker.first is not None:
             break
@@ -461,6 +520,7 @@ def _compare_training(
             history=history[i].arrays(),
             history_steps=np.asarray(history_steps, dtype=np.int64),
             log=logs[i],
+            log_accuracy=log_accuracy[i],
         )
         if finished:
             run.final_loss = total[i](X, y, _arg(s.params))
@@ -475,24 +535,45 @@ def _compare_training(
     if finished:
         if rejudge is not None:  # the gradients at the start and at the end, below any atol
             if start:
-                _common_state_check(tracker, rejudge, 1, start)
-            _common_state_check(tracker, rejudge, steps, last[0].params)
-        final = _evaluated_at(rejudge, [r.final_loss for r in runs],
-                              lambda f: f(X, y, _arg(last[0].params)), total)
-        tracker.check("final_loss", steps, final[0], final[1])
+                _common_state_check(tracker, rejudge, 1, (start, start))
+            _common_state_check(tracker, rejudge, steps, (last[0].params, last[1].params))
+        for final in _evaluated_at(rejudge, [r.final_loss for r in runs],
+                                   (last[0].params, last[1].params),
+                                   lambda f, p: f(X, y, _arg(p)), total):
+            tracker.check("final_loss", steps, final[0], final[1])
         if inputs.test is not None:
             extra["threshold_rows"] = _check_accuracy(spec, mods, tracker, steps, inputs.test,
                                                       last, runs, rejudge)
     return (runs[0], runs[1]), steps, extra
 
 
-def _plateau(kwargs: dict[str, Any], labels: tuple[str, str]) -> PlateauReplay | None:
+def _check_arithmetic(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
+                      kwargs: dict[str, Any]) -> None:
+    """The arithmetic witness of a float32 run (:func:`~gd_compare.proof.verdict.
+    arithmetic_probe`): a step from a common state whose float32 result differs from its
+    float64 result; a backend that lands on float64's computes in float64 and rounds."""
+    probe = arithmetic_probe(kwargs)
+    if probe is None:
+        return
+    for label, mod in zip(tracker.labels, mods, strict=True):
+        try:
+            problem = arithmetic_problem(label, getattr(mod, "iter_" + spec.function_name), probe)
+        except (ValueError, TypeError, IndexError, StopIteration, DivergenceError):
+            continue  # a backend that does not take the probe: no witness
+        if problem and tracker.first is None:
+            tracker.first = Mismatch(tracker.concept, 1, "arithmetic", (), math.nan, math.nan,
+                                     math.nan, 0, tracker.rtol, tracker.atol, tracker.labels,
+                                     message=problem)
+
+
+def _plateau(kwargs: dict[str, Any], tracker: _Tracker) -> PlateauReplay | None:
     """ReduceLROnPlateau's replay on both backends' epoch losses, if the run has one."""
     try:
         choice = check_scheduler(kwargs.get("scheduler"), kwargs.get("scheduler_kwargs"))
     except (TypeError, ValueError):
         return None  # the backends reject it themselves, naming it
-    return PlateauReplay.of(choice, kwargs.get("lr"), labels)
+    return PlateauReplay.of(choice, kwargs.get("lr"), tracker.labels, tracker.rtol,
+                            tracker.atol)
 
 
 def _arg(params: tuple[np.ndarray, ...]) -> Any:
@@ -523,12 +604,66 @@ def _batch_order(kwargs: dict[str, Any]) -> BatchOrder:
                       drop_last=kwargs.get("drop_last", False))
 
 
+def _step_batches(kwargs: dict[str, Any]) -> StepBatches:
+    """A replay of the batches the run's updates see: for ``data_parallel`` the K shards of each
+    global batch in rank order (DistributedSampler's split, ``lesson.parallel``); otherwise one
+    batch of the shared :class:`BatchOrder` per update. Raises what the backends would."""
+    if "workers" in kwargs:
+        import inspect
+
+        from gd_compare.lesson.parallel import data_parallel_run
+
+        names = inspect.signature(data_parallel_run).parameters
+        dp = data_parallel_run(**{k: v for k, v in kwargs.items() if k in names})
+
+        def shards() -> Iterator[tuple[Any, ...]]:
+            while True:
+                for steps in dp.epochs():
+                    yield from (tuple(step) for step in steps)
+
+        return StepBatches(shards, dp.steps_per_epoch)
+    per_epoch = len(_batch_order(kwargs))
+
+    def batches() -> Iterator[tuple[Any, ...]]:
+        order = _batch_order(kwargs)
+        while True:
+            yield from ((rows,) for rows in order)
+
+    return StepBatches(batches, per_epoch)
+
+
+def _on_shards(function: Callable[..., Any], X: np.ndarray, y: np.ndarray, gradient: bool
+               ) -> Callable[..., Any]:
+    """``function(mod, Xb, yb, params)`` on a step's shards: one shard as it is; K shards
+    all-reduced as DDP does (each value divided by K, summed in rank order — the loss of each
+    shard in the run's dtype first, as the workers' tensors hold it)."""
+    from gd_compare.numpy_backend.distributed import allreduce_mean
+
+    def on_shards(mod: ModuleType, shards: tuple[Any, ...], params: Any,
+                  dtype: np.dtype | None = None) -> Any:
+        parts = []
+        for rows in shards:
+            Xb, yb = X[rows], y[rows]
+            if dtype is not None:
+                Xb, yb = Xb.astype(dtype), yb.astype(dtype)
+            parts.append(function(mod, Xb, yb, params))
+        if len(parts) == 1:
+            return parts[0]
+        if not gradient:
+            return float(allreduce_mean([X.dtype.type(v) for v in parts]))
+        tuples = [tuple(g) if isinstance(g, tuple) else (g,) for g in parts]
+        out = tuple(allreduce_mean([g[i] for g in tuples]) for i in range(len(tuples[0])))
+        return out if len(out) > 1 else out[0]
+
+    return on_shards
+
+
 def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
              kwargs: dict[str, Any], start: tuple[np.ndarray, ...] = ()) -> Rejudge | None:
     """The re-judge of this run's steps; ``None`` when the run's batches cannot be replayed."""
     X, y = kwargs["features"], kwargs["targets"]
     try:
-        order = _batch_order(kwargs)
+        _step_batches(kwargs)
     except (TypeError, ValueError):
         return None  # the backends reject these arguments themselves, naming them
     reduction = kwargs.get("loss", "mse")
@@ -545,28 +680,31 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
         with validated(Xb, yb, check=not rows_checked):
             return _loss_function(spec, mod, kwargs)(Xb, yb, params)
 
-    # the witness is the reference NumPy backend (torch-free), whose steps yield live views of
-    # its parameters: nudging them changes its run (a backend of the caller's may yield copies)
+    # the witness and the rounding yardstick are the reference NumPy backend (torch-free),
+    # whichever backends are compared; its steps yield live views of its parameters: nudging
+    # them changes its run (a backend of the caller's may yield copies)
     from gd_compare import numpy_backend
 
     fn = getattr(numpy_backend, "iter_" + spec.function_name)
     witness = Sensitivity(lambda: fn(**kwargs))
     has_gradient = all(g is not None for g in grads)
     lr = float(kwargs.get("lr") or 0.0)
-    return Rejudge(mods, tracker.labels, X, y, order, gradient if has_gradient else None, loss,
-                   witness, tracker.rtol, tracker.atol, lr,
-                   _update_audit(mods, tracker, kwargs, gradient, start, lr)
-                   if has_gradient else None,
+    on_shards = _on_shards(gradient, X, y, gradient=True)
+    audit = (_update_audit(mods, tracker, kwargs, on_shards, start, lr)
+             if has_gradient else None)
+    return Rejudge(mods, tracker.labels, _step_batches(kwargs),
+                   on_shards if has_gradient else None, _on_shards(loss, X, y, gradient=False),
+                   witness, tracker.rtol, tracker.atol, lr, audit,
                    names=tuple(param_names(len(_start_params(kwargs)),
-                                           bool(kwargs.get("bias", False)))))
+                                           bool(kwargs.get("bias", False)))),
+                   reference=numpy_backend, n_rows=len(y))
 
 
 def _update_audit(mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
                   kwargs: dict[str, Any], gradient: Any, start: tuple[np.ndarray, ...],
                   lr: float) -> UpdateAudit | None:
-    """The audit of each backend's own updates (:class:`~gd_compare.proof.verdict.UpdateAudit`):
-    for the concepts that take an optimizer (the data-parallel run, plain SGD over K shards,
-    has its own batch layout and is not audited)."""
+    """The audit of each backend's own updates (:class:`~gd_compare.proof.verdict.UpdateAudit`)
+    for every training concept — ``data_parallel`` included, on the shards DDP used."""
     if "optimizer" not in kwargs or not start:
         return None
     from gd_compare import optim
@@ -578,19 +716,27 @@ def _update_audit(mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
         scheduler = check_scheduler(kwargs.get("scheduler"), kwargs.get("scheduler_kwargs"))
     except (TypeError, ValueError):
         return None  # the backends reject these arguments themselves, naming them
-    return UpdateAudit(mods, tracker.labels, kwargs["features"], kwargs["targets"],
-                       _batch_order(kwargs), gradient, start, lr, tracker.rtol, tracker.dtype,
-                       choice, scheduler, optim, lr_scheduler)
+    return UpdateAudit(mods, tracker.labels, _step_batches(kwargs), gradient, start, lr,
+                       tracker.rtol, tracker.dtype, choice, scheduler, optim, lr_scheduler)
 
 
 def _judge(rejudge: Rejudge) -> Judge:
-    def judge(step: int, candidates: list[Mismatch], before: tuple[np.ndarray, ...],
-              gap: float, loss_gap: float) -> Mismatch | None:
-        if not all(np.isfinite(p).all() for p in before):
+    """Whether a mismatch at a step stands. It does not when, at that step, (1) from a common
+    state — each backend's weights before the step — both backends' gradients and losses agree,
+    (2) each backend's reported loss is its own loss function at its own weights, and (3) each
+    backend's own update is what its optimizer makes of its own gradient (the update audit):
+    the step is verified, the free-running gap is amplified rounding. Without an audit (no
+    gradient functions) the gap must also be within the witness's sensitivity, and step 1
+    (a shared start) cannot be amplified."""
+    def judge(step: int, candidates: list[Mismatch], befores: tuple[tuple[np.ndarray, ...], ...],
+              gap: float, loss_gap: float, losses: tuple[float, float]) -> Mismatch | None:
+        if not all(np.isfinite(p).all() for before in befores for p in before):
             return candidates[0]  # no common state to judge from
         try:
-            problem = rejudge.common_state(step, before,
-                                           loss=any(m.quantity == "loss" for m in candidates))
+            problem = rejudge.common_states(step, befores,
+                                            loss=any(m.quantity == "loss" for m in candidates))
+            if problem is None:
+                problem = rejudge.reported_losses(step, befores, losses)
         except (ValueError, TypeError, IndexError) as exc:
             return dataclasses.replace(candidates[0], note=f"could not re-judge the step: {exc}")
         if problem is None:
@@ -599,23 +745,26 @@ def _judge(rejudge: Rejudge) -> Judge:
             except (ValueError, TypeError, IndexError) as exc:
                 return dataclasses.replace(candidates[0],
                                            note=f"could not check the step's update: {exc}")
-        if problem is None and step == 1:
+        verified = rejudge.audit is not None and rejudge.audit.covers(step)
+        if problem is None and step == 1 and not verified:
             problem = "step 1 starts from the same weights: nothing was amplified"
         if problem is None:
-            problem = rejudge.amplified(step, gap, loss_gap)
+            problem = rejudge.amplified(step, gap, loss_gap, verified)
             if problem is None:
-                return None  # rounding amplified by the trajectory: the same math
+                return None  # verified step by step: the same math, rounding amplified
         return dataclasses.replace(candidates[0], note=problem)
 
     return judge
 
 
 def _common_state_check(tracker: _Tracker, rejudge: Rejudge, step: int,
-                        params: tuple[np.ndarray, ...]) -> None:
-    """The gradient and loss of both backends at the same weights (the start, the end); skipped
-    where a backend's functions do not take these parameters."""
+                        params: tuple[tuple[np.ndarray, ...], ...]) -> None:
+    """The gradient and loss of both backends at the same weights (the start; the end: at each
+    backend's final weights); skipped where a backend's functions do not take these
+    parameters."""
     try:
-        problem = rejudge.common_state(step, tuple(np.asarray(p) for p in params))
+        problem = rejudge.common_states(step, tuple(tuple(np.asarray(p) for p in ps)
+                                                    for ps in params))
     except (ValueError, TypeError, IndexError):
         return
     if problem and tracker.first is None:
@@ -624,13 +773,16 @@ def _common_state_check(tracker: _Tracker, rejudge: Rejudge, step: int,
                                  message=problem)
 
 
-def _evaluated_at(rejudge: Rejudge | None, own: list[Any], common: Callable[[Any], Any],
-                  functions: tuple[Any, Any]) -> list[Any]:
-    """The values to compare: each backend's at its own weights, or — once free-running gaps
-    were explained as amplified rounding — both functions at the same (the first's) weights."""
+def _evaluated_at(rejudge: Rejudge | None, own: list[Any],
+                  states: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]],
+                  common: Callable[[Any, Any], Any], functions: tuple[Any, Any]
+                  ) -> list[list[Any]]:
+    """The pairs of values to compare: each backend's at its own weights, or — once
+    free-running gaps were explained as amplified rounding — both functions at the same
+    weights, at each backend's (symmetric in the two backends)."""
     if rejudge is None or not rejudge.figures.amplified_steps:
-        return own
-    return [common(f) for f in functions]
+        return [own]
+    return [[common(f, p) for f in functions] for p in states]
 
 
 def _check_dtypes(tracker: _Tracker, step: int, a: Step, b: Step) -> None:
@@ -657,16 +809,25 @@ def _check_accuracy(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker:
         tracker.check("test_accuracy", step, runs[0].test_accuracy, runs[1].test_accuracy)
         return ()
     common = rejudge is not None and rejudge.figures.amplified_steps > 0
-    params = [last[0].params, last[0].params if common else last[1].params]
-    out = [np.asarray(f(X_test, _arg(p)), dtype=np.float64)
-           for f, p in zip(forwards, params, strict=True)]
-    tracker.check("test_output", step, out[0], out[1])
-    flips = (out[0] > 0.5) != (out[1] > 0.5)
-    tie = flips & (np.abs(out[0] - out[1]) <= tracker.atol + tracker.rtol
-                   * np.maximum(np.abs(out[0]), np.abs(out[1])))
-    rows = tuple(int(i) for i in np.flatnonzero(tie))
-    accuracies = [runs[0].test_accuracy,
-                  getattr(mods[1], spec.accuracy_function)(X_test, y_test, _arg(params[1]))]
+    # once amplified: both functions at each backend's weights in turn (symmetric)
+    states = ([(last[0].params, last[0].params), (last[1].params, last[1].params)] if common
+              else [(last[0].params, last[1].params)])
+    rows_found: set[int] = set()
+    for params in states:
+        out = [np.asarray(f(X_test, _arg(p)), dtype=np.float64)
+               for f, p in zip(forwards, params, strict=True)]
+        tracker.check("test_output", step, out[0], out[1])
+        flips = (out[0] > 0.5) != (out[1] > 0.5)
+        tie = flips & (np.abs(out[0] - out[1]) <= tracker.atol + tracker.rtol
+                       * np.maximum(np.abs(out[0]), np.abs(out[1])))
+        rows_found.update(int(i) for i in np.flatnonzero(tie))
+    rows = tuple(sorted(rows_found))
+    if common:  # both functions' accuracies at the same weights, each backend's in turn
+        pairs = [[getattr(m, spec.accuracy_function)(X_test, y_test, _arg(s.params))
+                  for m in mods] for s in last]
+        accuracies = max(pairs, key=lambda pair: abs(pair[0] - pair[1]))
+    else:
+        accuracies = [runs[0].test_accuracy, runs[1].test_accuracy]
     allowed = len(rows) / len(y_test)
     diff = abs(accuracies[0] - accuracies[1])
     if diff <= allowed + 1e-12:  # the real difference, explained by ``threshold_rows``
@@ -805,5 +966,5 @@ def assert_equivalent(concept: str | Comparison, **params: Any) -> Comparison:
 
 
 def compare_all(names: list[str] | None = None, **params: Any) -> list[Comparison]:
-    """:func:`compare` every concept (or ``names``), with the shared ``params``."""
-    return [compare(n, **params) for n in (names or list(CONCEPTS))]
+    """:func:`compare` every concept of the lesson (or ``names``), with the shared ``params``."""
+    return [compare(n, **params) for n in (names or list(LESSON_CONCEPTS))]

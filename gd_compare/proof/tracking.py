@@ -73,7 +73,7 @@ class Mismatch:
             f"{self.concept}: step {self.step}, {where}: {a}={self.numpy_value!r} "
             f"{b}={self.torch_value!r} |Δ|={self.abs_diff:.3g} ({self.ulps} ULPs) exceeds "
         )
-        if self.quantity == "update":
+        if self.quantity.startswith("update"):
             text += (f"rtol={self.rtol:g}·max|Δw| + 2 ULPs of w (the update w_after − w_before "
                      f"of this step)")
         else:
@@ -162,8 +162,10 @@ class _Tracker:
 _BLOCK_STEPS = 512
 
 
-#: ``judge(step, mismatches, weights_before, gap, loss_gap)``: the Mismatch that stands, or None
-Judge = Callable[[int, list[Mismatch], tuple[np.ndarray, ...], float, float], "Mismatch | None"]
+#: ``judge(step, mismatches, (weights_before_a, weights_before_b), gap, loss_gap,
+#: (reported_loss_a, reported_loss_b))``: the Mismatch that stands, or None
+Judge = Callable[[int, list[Mismatch], tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]],
+                  float, float, tuple[float, float]], "Mismatch | None"]
 
 
 def param_labels(n_params: int, bias: bool) -> list[tuple[str, tuple[int, ...]]]:
@@ -267,6 +269,7 @@ class _StepBuffer:
         found: dict[int, list[tuple[int, Mismatch]]] = {}
         labels = param_labels(len(self.params), self.bias)
         before_a: list[np.ndarray | None] = []
+        before_b: list[np.ndarray | None] = []
         gaps = np.zeros(n)
         update_gaps = np.zeros(n)
         for k, (keep_a, keep_b) in enumerate(self.params):
@@ -286,8 +289,10 @@ class _StepBuffer:
                     B0 = np.concatenate([np.asarray(before[1], dtype=dt)[np.newaxis], B[:-1]])
                     self._updates(first, k, prefix, A0, A, B0, B, found, update_gaps)
                     before_a.append(A0)
+                    before_b.append(B0)
                 else:
                     before_a.append(None)
+                    before_b.append(None)
                 self._set_before(k, A[-1], B[-1])
             else:  # shapes change from step to step (or differ: check() raises) — row by row
                 rows = []
@@ -301,6 +306,7 @@ class _StepBuffer:
                     if m is not None:
                         found.setdefault(m.step, []).append((2 * k, m))
                 before_a.append(None)
+                before_b.append(None)
                 self._set_before(k, keep_a[-1], keep_b[-1])
             keep_a.clear()
             keep_b.clear()
@@ -309,6 +315,7 @@ class _StepBuffer:
             found.setdefault(m.step, []).append((2 * len(self.params), m))
         with np.errstate(invalid="ignore"):
             loss_gaps = np.abs(la.astype(np.float64) - lb.astype(np.float64))
+        reported = (list(self.losses[0]), list(self.losses[1]))
         self.losses[0].clear()
         self.losses[1].clear()
         for step in sorted(found):
@@ -319,10 +326,11 @@ class _StepBuffer:
             if self.judge is None or any(b is None for b in before_a):
                 tracker.first = candidates[0]
                 break
-            weights_before = tuple(A0[r] for A0 in before_a if A0 is not None)
+            befores = (tuple(A0[r] for A0 in before_a if A0 is not None),
+                       tuple(B0[r] for B0 in before_b if B0 is not None))
             gap = max(float(gaps[r]), float(update_gaps[r]) / 2)
-            tracker.first = self.judge(step, candidates, weights_before, gap,
-                                       float(loss_gaps[r]))
+            tracker.first = self.judge(step, candidates, befores, gap, float(loss_gaps[r]),
+                                       (reported[0][r], reported[1][r]))
 
     def _updates(self, first: int, k: int, prefix: tuple[int, ...], A0: np.ndarray,
                  A: np.ndarray, B0: np.ndarray, B: np.ndarray,

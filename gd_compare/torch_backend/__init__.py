@@ -9,6 +9,8 @@ same public names and signatures.
 
 from gd_compare.torch_backend.autograd import *  # noqa: F403
 from gd_compare.torch_backend.autograd import __all__ as _lesson
+from gd_compare.torch_backend.course import *  # noqa: F403
+from gd_compare.torch_backend.course import __all__ as _course
 from gd_compare.torch_backend.distributed import (
     data_parallel,
     data_parallel_accuracy,
@@ -20,6 +22,6 @@ from gd_compare.torch_backend.distributed import (
     iter_data_parallel,
 )
 
-__all__ = [*_lesson, "data_parallel", "data_parallel_accuracy", "data_parallel_bce",
+__all__ = [*_lesson, *_course, "data_parallel", "data_parallel_accuracy", "data_parallel_bce",
            "data_parallel_forward", "data_parallel_gradient", "data_parallel_mse",
            "data_parallel_sse", "iter_data_parallel"]
