@@ -19,6 +19,7 @@ import numpy as np
 
 from gd_compare import compare
 from gd_compare.lesson.concepts import get_concept
+from gd_compare.proof.harness import _thread_policy
 
 __all__ = ["main"]
 
@@ -44,7 +45,8 @@ def _alone(mod: Any, concept: str, params: dict[str, Any]) -> float:
 def _ratio(concept: str, params: dict[str, Any]) -> float:
     from gd_compare import numpy_backend, torch_backend
 
-    alone = _alone(numpy_backend, concept, params) + _alone(torch_backend, concept, params)
+    with _thread_policy():  # the threads compare runs PyTorch with, for a fair pair
+        alone = _alone(numpy_backend, concept, params) + _alone(torch_backend, concept, params)
     start = time.perf_counter()
     result = compare(concept, record=False, **params)
     both = time.perf_counter() - start
