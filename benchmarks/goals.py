@@ -240,12 +240,12 @@ def main(argv: list[str]) -> int:
         print(json.dumps(worker(kind, int(n), batch, opt, int(epochs))))
         return 0
     roots = {"this": ROOT} if args.before is None else {"before": args.before, "after": ROOT}
-    repeats = 2 if args.quick else 3
+    repeats = 1 if args.quick else 3
     sizes = [10_000, 1_000_000] if args.quick else [10_000, 100_000, 1_000_000]
     sections = [
         ("1. The default `gd-compare` against the import floor", cli_table(roots, repeats)),
         ("2. `compare` against both backends alone",
-         compare_table(roots, sizes, 1 if args.quick else repeats)),
+         compare_table(roots, sizes, repeats)),
         ("2b. `compare`'s peak memory at n = 1e6", memory_table(roots, 1_000_000)),
         ("3. NumPy optimizer epochs at n = 1e6",
          epoch_table(roots, 1_000_000, repeats, 6 if args.quick else 11)),
