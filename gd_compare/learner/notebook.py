@@ -117,9 +117,7 @@ def prepare(path: Path, cells: list[tuple[int, str]], work: Path, *, concept: st
 
 
 def _package_root() -> str:
-    import gd_compare
-
-    return str(Path(gd_compare.__file__).resolve().parents[1])
+    return str(Path(__file__).resolve().parents[2])  # the folder that holds gd_compare/
 
 
 def run_submission(path: Path, *, concept: str | None, function: str | None,
