@@ -559,53 +559,6 @@ def _read_update_weights(run, result, args):
     return {"weights": w, "bias": b}, None
 
 
-#: the points the one-step course functions are evaluated at: h from −30 to 30
-_H = np.linspace(-30.0, 30.0, 25)
-
-
-def _setup_values(ex: Exercise, p: dict[str, Any], dt: np.dtype) -> Run:
-    X, y = _logistic_data(p, dt)
-    start = (_neuron_start({**p, "seed": _seed(p, 44)}, X, dt),
-             np.asarray([p["bias"]], dtype=dt))
-    return Run(ex, dt, 1.0, start, X, y, values={"h": _H.astype(dt)}, plan=[Where(1)])
-
-
-def _args_sigmoid(run, X, y, state, session):
-    return (run.values["h"].copy(),)
-
-
-def _ref_sigmoid(run, X, y, state, where):
-    return {"sigmoid": _tb().sigmoid(run.values["h"])}, state, None
-
-
-def _args_output(run, X, y, state, session):
-    return (X.copy(), state[0].copy(), state[1].item())
-
-
-def _ref_output(run, X, y, state, where):
-    return {"output": _tb().forward(X, state)}, state, None
-
-
-def _args_error(run, X, y, state, session):
-    return (y.copy(), _tb().forward(X, state))
-
-
-def _ref_error(run, X, y, state, where):
-    import torch
-
-    output = torch.from_numpy(_tb().forward(X, state))
-    error = torch.nn.functional.binary_cross_entropy(output, torch.from_numpy(np.array(y)),
-                                                     reduction="none")
-    return {"error": error.numpy()}, state, None
-
-
-def _read_value(name: str, shape: Callable[[Run], tuple[int, ...]]):
-    def read(run, result, args):
-        return {name: _float_out(name, result, shape(run), run.dtype)}, None
-
-    return read
-
-
 # --------------------------------------------------------------------------- the exercises
 
 _DATA = {"features": None, "targets": None, "weights": None}
@@ -682,18 +635,6 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
              _DATA | {"data": None, "seed": 44, "lr": 0.01, "epochs": 1},
              _setup_update_weights, _args_update_weights, _ref_update_weights,
              _read_update_weights, by_record=False),
-    Exercise("sigmoid", "fn(x) -> sigmoid(x)", _fixed("sigmoid"),
-             _DATA | {"data": None, "seed": 44, "bias": 0.0}, _setup_values, _args_sigmoid,
-             _ref_sigmoid, _read_value("sigmoid", lambda run: _H.shape),
-             returns_weights=False, by_record=False),
-    Exercise("output_formula", "fn(features, weights, bias) -> output", _fixed("output"),
-             _DATA | {"data": None, "seed": 44, "bias": 0.5}, _setup_values, _args_output,
-             _ref_output, _read_value("output", lambda run: run.y.shape),
-             returns_weights=False, by_record=False),
-    Exercise("error_formula", "fn(y, output) -> error  (the log-loss of each record)",
-             _fixed("error"), _DATA | {"data": None, "seed": 44, "bias": 0.5}, _setup_values,
-             _args_error, _ref_error, _read_value("error", lambda run: run.y.shape),
-             returns_weights=False, by_record=False),
 )}
 
 
