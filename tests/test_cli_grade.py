@@ -57,7 +57,7 @@ def test_an_empty_folder_and_a_name_clash_are_named(capsys, tmp_path):
 def test_help_lists_grade(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "grade PATH..." in capsys.readouterr().out
+    assert "gd-compare grade" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["grade", "--help"])
     out = capsys.readouterr().out
