@@ -69,7 +69,8 @@ SUBCOMMANDS = {
     "plot": ("gd_compare.cli.plot",
              "write PNGs: loss curves, per-update difference, weights of every concept"),
     "grade": ("gd_compare.cli.grade",
-              "grade a class's submissions in parallel, each isolated (CSV, JSON, Gradescope)"),
+              "grade PATH... — a class's submissions in parallel, each isolated (CSV, JSON, "
+              "Gradescope)"),
 }
 
 
