@@ -35,6 +35,9 @@ STEP_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "train_epoch": ("mse_training", "backprop"),
     "sigmoid_exercise": ("sigmoid_exercise",),
     "backprop_exercise": ("backprop_exercise",),
+    # the course's sibling notebooks (gd_compare.learner.formula)
+    "error_term_formula": ("error_term_formula",),
+    "update_weights": ("update_weights",),
 }
 
 

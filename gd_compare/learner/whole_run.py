@@ -89,6 +89,11 @@ WHOLE_RUN: dict[str, WholeRun] = {
     "mse_training": WholeRun("mse_training",
                              "train_nn(features, targets, epochs, learnrate) -> weights "
                              "(the whole run)"),
+    # the student-admissions notebook's train_nn: which of its loops and losses it runs is
+    # decided by gd_compare.learner.formula.classify_whole_run
+    "student_admissions": WholeRun("student_admissions",
+                                   "train_nn(features, targets, epochs, learnrate) -> weights "
+                                   "(the whole run of the notebook's loop)"),
 }
 
 #: the course's learner function names → the concept they are checked against by default
