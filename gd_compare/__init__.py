@@ -84,6 +84,7 @@ __all__ = [
     "compare",
     "compare_all",
     "get_concept",
+    "grade",
     "initial_network_weights",
     "initial_weights",
     "load_admissions",
@@ -91,3 +92,13 @@ __all__ = [
     "numerical_gradient",
     "ulp_distance",
 ]
+
+
+def __getattr__(name: str):
+    """``gd_compare.grade`` (:func:`gd_compare.learner.grading.grade`), imported on first use:
+    ``import gd_compare`` stays light."""
+    if name == "grade":
+        from gd_compare.learner.grading.api import grade
+
+        return grade
+    raise AttributeError(f"module 'gd_compare' has no attribute {name!r}")

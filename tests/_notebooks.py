@@ -70,7 +70,6 @@ def refresh(py: Path, timeout: int = 600) -> Path:
 
     ipynb = py.with_suffix(".ipynb")
     nb = execute(read_source(ipynb), py.parent, timeout)
-    nb.metadata["language_info"] = {"name": "python"}
     prefix = ("ex" if py.parent.name == "exercises" else "") + py.stem[:2]
     for i, cell in enumerate(nb.cells):  # stable ids: a re-run changes only what changed
         cell.id = f"{prefix}-{i:02d}"

@@ -263,3 +263,194 @@ def test_a_column_vector_delta_w_h_o_is_right_values_in_the_wrong_shape():
     assert (r.passed, r.problem, r.step) == (False, "wrong shape", 1)
     assert r.message == "delta_w_h_o has shape (2, 1), expected (2,) — right values, wrong shape"
     assert r.matches == ("column_vector_delta_w_h_o",) and "not wrong math" in r.diagnosis
+
+
+# --------------------------------------------------------------------------- issue 15
+
+
+def train_nn(features, targets, epochs, learnrate):
+    """The course's whole run, as the StudentAdmissions notebook writes it."""
+    np.random.seed(42)
+    n_records, n_features = features.shape
+    weights = np.random.normal(scale=1 / n_features**.5, size=n_features)
+    for _ in range(epochs):
+        del_w = np.zeros(weights.shape)
+        for x, y in zip(features.values, targets):
+            output = sol.sigmoid(np.dot(x, weights))
+            del_w += (y - output) * output * (1 - output) * x
+        weights += learnrate * del_w / n_records
+    return weights
+
+
+def test_gd_compare_check_is_the_function_and_import_stays_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import gd_compare, sys; print(callable(gd_compare.check), "
+            "callable(gd_compare.check_submission), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["True", "True", "False"]
+
+
+def test_the_course_pandas_objects_are_given_when_the_code_reads_features_values():
+    def epoch(features, targets, weights, learnrate):
+        n_records = features.shape[0]
+        del_w = np.zeros(weights.shape)
+        for x, y in zip(features.values, targets):
+            output = sol.sigmoid(np.dot(x, weights))
+            del_w += (y - output) * output * (1 - output) * x
+        weights += learnrate * del_w / n_records
+
+    r = check(epoch, "mse_training", epochs=3, second_point=False)
+    assert r.passed and r.inputs == "pandas"
+    assert "given the course's pandas DataFrame/Series" in str(r)
+    assert check(sol.mse_training, "mse_training", epochs=2, second_point=False).inputs == "arrays"
+
+
+def test_pandas_objects_are_accepted_as_features_and_targets(admissions):
+    import pandas as pd
+
+    X, y, _, _ = admissions
+    features = pd.DataFrame(X, columns=[f"c{k}" for k in range(X.shape[1])])
+    r = check(sol.mse_training, "mse_training", features=features, targets=pd.Series(y),
+              epochs=2, second_point=False)
+    assert r.passed
+
+
+def test_the_whole_run_passes_and_is_found_by_its_name():
+    r = check(train_nn, epochs=6, second_point=False)
+    assert r.passed and (r.concept, r.steps, r.inputs) == ("mse_training", 6, "pandas")
+    assert r.max_abs_diff["weights"] <= 1e-15
+
+
+def test_the_whole_run_bisects_to_the_first_wrong_epoch():
+    def train_nn(features, targets, epochs, learnrate):
+        np.random.seed(42)
+        n_records, n_features = features.shape
+        weights = np.random.normal(scale=1 / n_features**.5, size=n_features)
+        for e in range(epochs):
+            del_w = np.zeros(weights.shape)
+            for x, y in zip(features.values, targets):
+                output = sol.sigmoid(np.dot(x, weights))
+                del_w += (y - output) * output * (1 - output) * x
+            if e >= 6:
+                del_w *= 2  # a bug that appears at the seventh epoch
+            weights += learnrate * del_w / n_records
+        return weights
+
+    r = check(train_nn, "mse_training", epochs=20)
+    assert (r.passed, r.step, r.epoch) == (False, 7, 6)
+    assert r.matches[0] == "mse_not_half"  # 2× the step, from the learner's own epoch-6 weights
+
+
+def test_a_whole_run_that_does_not_start_from_the_course_weights_is_noted():
+    def train_nn(features, targets, epochs, learnrate):
+        weights = np.zeros(features.shape[1])
+        for _ in range(epochs):
+            weights = sol.mse_training(features, targets, weights, learnrate)
+        return weights
+
+    r = check(train_nn, "mse_training", epochs=4, second_point=False)
+    assert r.passed and r.notes[0].startswith("train_nn does not start from the course's")
+
+
+@pytest.mark.parametrize(("fn", "words"), [
+    (lambda features, targets: None, "it takes 2 parameter(s), fn(features, targets, weights, "
+     "learnrate) passes 4 (weights, learnrate would have no parameter)"),
+    (lambda features, targets, weights, learnrate, hidden: None,
+     "its parameter 'hidden' gets no value in fn(features, targets, weights, learnrate)"),
+])
+def test_a_signature_that_fits_no_form_is_named_before_anything_runs(fn, words):
+    r = check(fn, "mse_training")
+    assert (r.passed, r.problem, r.steps) == (False, "signature", 0)
+    assert "fits none of mse_training's forms (fn(features, targets, weights, learnrate); " \
+           "train_nn(features, targets, epochs, learnrate) -> weights (the whole run))" \
+           in r.message
+    assert words in r.message
+
+
+LEARNRATE = 0.5
+
+
+def _global_lr(features, targets, weights, lr):
+    return sol.mse_training(features, targets, weights, LEARNRATE)
+
+
+def _fixed_records(features, targets, weights, learnrate):
+    output = sol.sigmoid(features @ weights)
+    return weights + learnrate * ((targets - output) * output * (1 - output)) @ features / 360
+
+
+_F, _T, _, _ = __import__("gd_compare").load_admissions()
+
+
+def _own_data(features, targets, weights, learnrate):
+    return sol.mse_training(_F.to_numpy(float), _T.to_numpy(float), weights, learnrate)
+
+
+def _six_features(features, targets, weights, learnrate):
+    w = weights.copy()
+    for k in range(6):
+        w[k] += sol.mse_training(features, targets, weights.copy(), learnrate)[k] - weights[k]
+    return w
+
+
+@pytest.mark.parametrize(("fn", "label", "ignored"), [
+    (_global_lr, "at learnrate 0.15 (not 0.5)", "it does not use its `learnrate` argument"),
+    (_fixed_records, "on the first 120 of the 360 records",
+     "it does not use the number of records it was given"),
+    (_own_data, "on other data of the same shape",
+     "it does not use the `features`/`targets` it is given"),
+    (_six_features, "with 3 features (not 6)", "it assumes 6 features"),
+])
+def test_a_pass_at_the_lessons_point_is_checked_at_a_second_point(fn, label, ignored):
+    assert check(fn, "mse_training", epochs=2, second_point=False).passed
+    r = check(fn, "mse_training", epochs=2)
+    assert not r.passed and r.second_point == label
+    assert r.message.startswith(f"right at the lesson's point but wrong {label}: {ignored}")
+    assert r.problem.startswith("ignores input")
+
+
+def test_the_second_point_names_360_and_the_global_lr():
+    r = check(_fixed_records, "mse_training", epochs=2)
+    assert "(= 120/360: it divides by 360, not by the 120 records it was given)" in r.diagnosis
+    r = check(_global_lr, "mse_training", epochs=2)
+    assert "(= 0.5/0.15: it steps with learnrate 0.5 whatever it is given)" in r.diagnosis
+
+
+def test_a_right_function_passes_every_second_point_and_says_so():
+    r = check(sol.mse_training, "mse_training", epochs=2)
+    assert r.passed and r.second_point == ("at learnrate 0.15 (not 0.5); on other data of the "
+                                           "same shape; on the first 120 of the 360 records; "
+                                           "with 3 features (not 6)")
+
+
+def test_a_shape_the_exercise_fixes_is_a_note_not_a_fail():
+    def two_inputs(x, y, weights, learnrate):
+        out = sol.sigmoid(x[0] * weights[0] + x[1] * weights[1])
+        return learnrate * (y - out) * out * (1 - out) * x
+
+    r = check(two_inputs, "sigmoid_step")
+    assert r.passed and r.notes[0].startswith("wrong with 3 inputs (not 2): it is written for "
+                                              "2 inputs only")
+
+
+def test_unlisted_ratios_are_named_and_a_step_without_the_weights_is_said():
+    def by_features(features, targets, weights, learnrate):
+        del_w = ((targets - sol.sigmoid(features @ weights))
+                 * sol.sigmoid(features @ weights) * (1 - sol.sigmoid(features @ weights))) \
+            @ features
+        return weights + learnrate * del_w / (2 * features.shape[0]) * 2 * 6
+
+    r = check(by_features, "mse_training", epochs=2)
+    assert "every change of weights is 6× autograd's (= n_features, 6)" in r.diagnosis
+
+    def no_weights(features, targets, weights, learnrate):
+        output = sol.sigmoid(features @ np.ones(features.shape[1]) * 0.1)
+        del_w = ((targets - output) * output * (1 - output)) @ features
+        return weights + learnrate * del_w / features.shape[0]
+
+    r = check(no_weights, "mse_training", epochs=2)
+    assert r.matches == ()
+    assert "the step does not depend on the weights at all" in r.diagnosis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -120,6 +121,17 @@ def test_python_dash_m_runs_the_same_cli():
     done = subprocess.run([sys.executable, "-m", "gd_compare", "--help"], capture_output=True,
                           text=True)
     assert done.returncode == 0 and "--batch-size" in done.stdout
+
+
+def test_help_lists_every_subcommand_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "  gd-compare check  check a learner's function" in out
+    assert "  gd-compare plot   write PNGs" in out
+    grade = importlib.util.find_spec("gd_compare.cli.grade") is not None
+    assert ("  gd-compare grade " in out) == grade
 
 
 def test_a_failed_run_leaves_an_existing_json_file_alone(tmp_path):

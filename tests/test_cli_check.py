@@ -126,8 +126,10 @@ def test_a_syntax_error_in_a_subprocess_shows_no_traceback(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["nofile.py:f", "--concept", "mse_training"], "'nofile.py': no such file"),
-    (["{learner}", "--concept", "mse_training"], "expected PATH.py:FUNCTION"),
-    (["{learner}:train_epoch"], "the following arguments are required: --concept"),
+    (["somefile", "--concept", "mse_training"],
+     "expected PATH.py:FUNCTION, NOTEBOOK.ipynb or FILE.py, got 'somefile'"),
+    (["{learner}:no_prime"], "--concept: 'no_prime' is not one of the course's function names"),
+    (["nofile.ipynb"], "'nofile.ipynb': no such file"),
     (["{learner}:train_epoch", "--concept", "nope"], "invalid choice: 'nope'"),
     (["{learner}:train_epoch", "--concept", "mse_training", "--hidden", "3"],
      "--hidden: mse_training has no hidden"),
@@ -182,3 +184,37 @@ def test_the_cli_catches_the_whole_catalogue_at_its_step(tmp_path, capsys):
             assert main(argv) == 1
             payload = json.loads(capsys.readouterr().out)
             assert payload["step"] == m.caught_at and m.name in payload["matches"], payload
+
+
+# --------------------------------------------------------------------------- whole submissions
+
+FIXTURES = Path(__file__).parent / "fixtures" / "learners"
+
+
+@pytest.mark.torch
+def test_a_whole_notebook_one_line_per_function_and_exit_1(capsys):
+    assert main(["check", str(FIXTURES / "StudentAdmissions_mine.ipynb"), "--epochs", "3"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "FAIL cell 8 raised UFuncTypeError", "PASS train_nn", "PASS sigmoid",
+        "PASS sigmoid_prime", "PASS error_formula"]
+
+
+@pytest.mark.torch
+def test_a_whole_file_that_passes_exits_0_and_json_has_one_entry_per_function(capsys):
+    assert main(["check", str(FIXTURES / "backprop_epoch_values.py"), "--epochs", "2",
+                 "--json", "-"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [(e["function"], e["concept"], e["verdict"]) for e in payload] == [
+        ("train_epoch", "backprop", "PASS"), ("sigmoid", None, "PASS")]
+    assert set(payload[0]) >= {"file", "function", "concept", "verdict", "step", "epoch",
+                               "batch", "record", "diagnosis", "message", "seconds"}
+
+
+@pytest.mark.torch
+def test_a_course_function_name_decides_the_concept(capsys):
+    target = f"{FIXTURES / 'admissions_x_twice.py'}:train_nn"
+    assert main(["check", target, "--epochs", "3", "--json", "-"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["concept"], payload["step"], payload["matches"]) == (
+        "mse_training", 1, ["x_twice"])

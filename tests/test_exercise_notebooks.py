@@ -64,6 +64,10 @@ def test_todo_cells_are_blank_and_followed_by_a_check(name):
     # executed blank, the check says what is missing, in one line, never a traceback
     text = "".join("".join(o.get("text", "")) for o in after["outputs"])
     assert text.count("\n") == 1 and "step 1" in text and "Traceback" not in text
+    # an error in the learner's cell is located in the cell, not in the kernel's temporary file
+    assert not re.search(r"of \d+\.py", text)
+    if " raised " in text:
+        assert re.search(r"\(cell \d+, line \d+, in ", text), text
 
 
 @pytest.mark.torch

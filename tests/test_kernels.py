@@ -85,3 +85,25 @@ def test_small_full_batch_keeps_the_plain_step(monkeypatch):
     X, y, w = _problem(360, 6, 2, np.float64)
     monkeypatch.setattr(kernels, "blocked_full_batch_step", None)  # would fail if called
     nb.mse_training(X, y, w, epochs=3)
+
+
+@pytest.mark.parametrize("optimizer, options", [("adam", {}), ("sgd", {"momentum": 0.9}),
+                                                ("rmsprop", {"centered": True})])
+def test_an_optimizers_full_batch_takes_the_blocked_kernel_too(monkeypatch, optimizer, options):
+    """Optimizer runs at full batch get their gradient −del_w / m from the blocked kernel (no
+    n-long temporary per epoch); the optimizer is fed the plain step's gradient to a few ULPs."""
+    from gd_compare import optim
+
+    X, y, w = _problem(1500, 4, 3, np.float64)
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 256 * 4 * 8)  # 6 blocks
+    calls = []
+    real = kernels.blocked_del_w
+    monkeypatch.setattr(kernels, "blocked_del_w", lambda *a: calls.append(1) or real(*a))
+    run = nb.mse_training(X, y, w, lr=0.01, epochs=30, record=False, optimizer=optimizer,
+                          optimizer_kwargs=options)
+    assert len(calls) == 30
+    ref = w.copy()
+    cls = {"adam": optim.Adam, "sgd": optim.SGD, "rmsprop": optim.RMSprop}[optimizer]
+    plain = cls([ref], lr=0.01, **options)
+    losses = [nb._optimizer_step(X, y, (ref,), "mse", plain) for _ in range(30)]
+    assert _close(run.weights, ref, np.float64) and _close(run.losses, losses, np.float64)

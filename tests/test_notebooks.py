@@ -158,11 +158,15 @@ def test_notebook_executes(path, execute_notebook):
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-def test_readme_lists_every_notebook():
+def test_docs_and_readme_list_every_notebook():
+    page = (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in page for name in NAMES)
+    assert "](img/mse_training.png)" in page
+    assert (ROOT / "docs" / "img" / "mse_training.png").exists()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "## Notebooks" in readme
-    assert all(f"notebooks/{name}" in readme for name in NAMES)
-    assert "docs/mse_training.png" in readme and (ROOT / "docs" / "mse_training.png").exists()
+    assert all(f"| `{Path(name).stem}` |" in readme for name in NAMES)
+    exercises = (ROOT / "docs" / "check-your-code.md").read_text(encoding="utf-8")
+    assert all(f"`{p.stem}`" in exercises for p in EXERCISES)
 
 
 def _listed_modules() -> dict:

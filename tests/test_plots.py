@@ -64,6 +64,20 @@ def test_comparison_figure_overlays_both_backends(mse_run):
     # six weights, each drawn once per backend
     assert sum(ln.get_linestyle() == "--" for ln in weight_ax.get_lines()) >= 6
     assert "PASS" in fig.get_suptitle()
+    # the weights' legend sits beside the axes, not over the curves of the last weights
+    fig.canvas.draw()
+    legend_box = weight_ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= weight_ax.get_window_extent().x1
+
+
+def test_running_mean_is_the_mean_of_the_last_window_values():
+    v = np.array([1.0, 3.0, 5.0, 7.0, 9.0])
+    np.testing.assert_allclose(plots.running_mean(v, 2), [1.0, 2.0, 4.0, 6.0, 8.0], rtol=1e-15)
+    np.testing.assert_array_equal(plots.running_mean(v, 1), v)
+    np.testing.assert_allclose(plots.running_mean(v, 10), np.cumsum(v) / np.arange(1, 6),
+                               rtol=1e-15)
+    with pytest.raises(ValueError, match="window must be a positive integer"):
+        plots.running_mean(v, 0)
 
 
 def test_several_parameter_arrays_are_drawn():
@@ -144,9 +158,19 @@ def test_batch_size_figure(sgd_runs, admissions):
     fig = plots.batch_size_figure(sgd_runs, X, y)
     per_update, per_epoch = fig.axes
     assert per_update.get_xscale() == "log"
+    # per update: the running mean over one epoch's updates is the labelled curve (batch size 1
+    # is otherwise a band of noise); the raw batch losses are drawn faint under it
     assert len(_line(per_update, "batch size 1").get_ydata()) == 720
+    np.testing.assert_array_equal(_line(per_update, "batch size 1").get_ydata(),
+                                  plots.running_mean(sgd_runs[1].numpy.losses, 360))
     np.testing.assert_array_equal(_line(per_update, "batch size 32").get_ydata(),
-                                  sgd_runs[32].numpy.losses)
+                                  plots.running_mean(sgd_runs[32].numpy.losses, 12))
+    np.testing.assert_array_equal(_line(per_update, "batch size 360 (full batch)").get_ydata(),
+                                  sgd_runs[360].numpy.losses)
+    faint = [ln for ln in per_update.get_lines() if ln.get_alpha() is not None
+             and ln.get_alpha() < 0.2]
+    assert len(faint) == 3
+    np.testing.assert_array_equal(faint[0].get_ydata(), sgd_runs[1].numpy.losses)
     from gd_compare import numpy_backend
 
     full = _line(per_epoch, "batch size 360 (full batch)").get_ydata()
@@ -169,7 +193,7 @@ def test_batch_size_figure_with_a_bias_and_each_loss(admissions, bias, loss):
     fig = plots.batch_size_figure(runs, X, y, loss=loss)
     per_update, per_epoch = fig.axes
     assert per_epoch.get_ylabel() == f"train {loss.upper()} (all records) after the epoch"
-    assert per_update.get_ylabel() == f"{loss.upper()} of the batch"
+    assert per_update.get_ylabel() == f"{loss.upper()} of the batch (running mean over an epoch)"
     function = getattr(numpy_backend, loss)
     for backend, label in (("numpy", "batch size 32"), ("torch", None)):
         run = getattr(runs[32], backend)

@@ -3,7 +3,8 @@
 ``gd-compare plot [--out DIR]`` draws the same comparisons as PNGs (see
 :mod:`gd_compare.show.plots`).
 ``gd-compare check PATH.py:FUNCTION --concept NAME`` grades a learner's function
-(:mod:`gd_compare.cli.check`).
+(:mod:`gd_compare.cli.check`); ``gd-compare grade PATH...`` a class's submissions
+(:mod:`gd_compare.cli.grade`).
 
 Exit status: 0 when every concept agrees; 1 when any differs, diverges or crashes (every concept
 still runs and gets its row and JSON entry, ``"status"``: ``passed``/``failed``/``diverged``/
@@ -60,13 +61,31 @@ __all__ = [
 ]
 
 
+#: ``gd-compare SUBCOMMAND``: one line each in ``--help`` (a subcommand whose module is absent
+#: is not listed)
+SUBCOMMANDS = {
+    "check": ("gd_compare.cli.check",
+              "check a learner's function against PyTorch autograd, step by step"),
+    "plot": ("gd_compare.cli.plot",
+             "write PNGs: loss curves, per-update difference, weights of every concept"),
+    "grade": ("gd_compare.cli.grade",
+              "grade a class's submissions in parallel, each isolated (CSV, JSON, Gradescope)"),
+}
+
+
+def _subcommands_epilog() -> str:
+    lines = [f"  {PROG} {name:<6} {line}" for name, (_module, line) in SUBCOMMANDS.items()]
+    return ("subcommands (each has its own --help):\n" + "\n".join(lines) + "\n\n"
+            f"With no subcommand, {PROG} runs the concepts and prints the table.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
         description="Run each gradient-descent concept by hand in NumPy and with PyTorch "
-        "autograd + torch.optim from the same start, and show that every step agrees.",
-        epilog=f"{PROG} plot [--out DIR] writes PNGs of the loss curves, the per-update "
-        f"difference and the weights of every concept (see {PROG} plot --help).",
+        "autograd + torch.optim\nfrom the same start, and show that every step agrees.",
+        epilog=_subcommands_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--concept", action="append", choices=list(CONCEPTS), metavar="NAME",
                    help=f"run only this concept (repeatable): {', '.join(CONCEPTS)} (the "
@@ -263,6 +282,10 @@ def _main(argv: list[str]) -> int:
         from gd_compare.cli.check import check_main  # it imports this module
 
         return check_main(argv[1:])
+    if argv[:1] == ["grade"]:
+        from gd_compare.cli.grade import grade_main
+
+        return grade_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.concept or LESSON_CONCEPTS))

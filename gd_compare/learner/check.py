@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import inspect
 import io
-import os
 import signal
 import threading
 import traceback
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from gd_compare.learner._where import describe
 from gd_compare.learner.exercises import (
     Exercise,
     ReturnError,
@@ -147,14 +147,15 @@ class _Failed(Exception):  # noqa: N818 — internal: the learner's call went wr
 
 
 def _where_in_learner(exc: BaseException, fn: Callable[..., Any]) -> str:
-    """``line 12 of epoch.py, in my_epoch``: the deepest frame in the learner's file."""
+    """``line 12 of epoch.py, in my_epoch`` (``cell 7, line 3, in my_epoch`` in a notebook): the
+    deepest frame in the learner's file."""
     code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if code is not None and f.filename == code.co_filename]
     frame = (mine or frames[-1:] or [None])[-1]
     if frame is None:
         return ""
-    return f" (line {frame.lineno} of {os.path.basename(frame.filename)}, in {frame.name})"
+    return f" ({describe(frame.filename, frame.lineno, frame.name)})"
 
 
 def _alarm(signum, frame):  # pragma: no cover - runs inside the learner's code
@@ -513,6 +514,8 @@ def check(
         ``features``, ``targets`` — arrays or the course's DataFrame/Series —, ``weights``,
         ``seed``, ``hidden``, ``x``, ``y``, ``w``, ...).
 
+    Notes
+    -----
     Every step starts from the twin's state; the first step whose result differs beyond
     ``atol + rtol·max(|a|, |b|)`` stops the check. Arrays are given first; a function that reads
     a pandas attribute (``features.values``) is given the course's DataFrame and Series.

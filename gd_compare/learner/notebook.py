@@ -229,7 +229,7 @@ def _run_cells(spec: dict[str, Any], ns: dict[str, Any]) -> tuple[int, str] | No
             try:
                 code = compile(source, filename, "exec")
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    exec(code, ns)  # noqa: S102 - the learner's notebook, in this child only
+                    exec(code, ns)  # the learner's notebook, in this child only
             except _CellTimeout:
                 return number, f"did not finish within {limit:g} s (the time limit): stopped"
             except BaseException as exc:  # SystemExit too: the cell ends the run
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0], "rb") as f:
-        spec = pickle.load(f)  # noqa: S301 - written by run_submission, just now
+        spec = pickle.load(f)  # written by run_submission, just now
     sys.path.insert(0, spec["folder"])
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     if not spec["notebook"]:

@@ -61,14 +61,13 @@ def _training(ex: Exercise, params: dict[str, Any], X: np.ndarray, y: np.ndarray
     other_X = rng.normal(size=X.shape)
     other_y = (rng.uniform(size=n) < 0.5).astype(np.float64)
     fewer = max(1, n // 3)
-    takes_lr = ex.name not in ("gradient", "network_gradient")
-    out = [
-        Variation(f"at learnrate {lr * LR_FACTOR:g} (not {lr:g})",
-                  short | {"lr": lr * LR_FACTOR},
-                  "it does not use its `learnrate` argument (a module-level learnrate?)",
-                  ratios={1 / LR_FACTOR: f"{lr:g}/{lr * LR_FACTOR:g}: it steps with "
-                          f"learnrate {lr:g} whatever it is given"}),
-    ][:1 if takes_lr else 0] + [
+    by_lr = Variation(f"at learnrate {lr * LR_FACTOR:g} (not {lr:g})",
+                      short | {"lr": lr * LR_FACTOR},
+                      "it does not use its `learnrate` argument (a module-level learnrate?)",
+                      ratios={1 / LR_FACTOR: f"{lr:g}/{lr * LR_FACTOR:g}: it steps with "
+                              f"learnrate {lr:g} whatever it is given"})
+    out = [by_lr] if ex.name not in ("gradient", "network_gradient") else []
+    out += [
         Variation("on other data of the same shape", short | {"features": other_X,
                                                                "targets": other_y},
                   "it does not use the `features`/`targets` it is given (does it read the "

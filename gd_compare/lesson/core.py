@@ -109,10 +109,11 @@ def validated(*arrays: np.ndarray, check: bool = True) -> Iterator[tuple[np.ndar
     at every call. The harness runs a comparison inside it on the data it checked once, and its
     replayed batches (rows of that data) inside a nested block with ``check=False``.
 
-    Only writeable C-contiguous float ndarrays (float32, float64) are trusted, and with ``check`` only
-    those found finite here, once; any other array is left to the usual checks (which copy it,
-    scan it and name it in their errors). Nothing may write to a trusted array inside the block
-    (no function here does: inputs are never mutated). Yields the arrays that are trusted."""
+    Only writeable C-contiguous float ndarrays (float32, float64) are trusted, and with
+    ``check`` only those found finite here, once; any other array is left to the usual checks
+    (which copy it, scan it and name it in their errors). Nothing may write to a trusted array
+    inside the block (no function here does: inputs are never mutated). Yields the arrays that
+    are trusted."""
     trusted = tuple(a for a in arrays if _is_float_array(a) and (not check or _finite(a)))
     token = _VALIDATED.set(_VALIDATED.get() + trusted)
     try:

@@ -28,7 +28,9 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
+import types
 from collections.abc import Sequence
 from multiprocessing import popen_forkserver, spawn
 from typing import Any
@@ -90,7 +92,13 @@ class _CleanPopen(popen_forkserver.Popen):
         real = spawn.get_preparation_data
 
         def without_main(name: str) -> dict[str, Any]:
-            data = real(name)
+            # computed against a blank __main__ (a notebook's may even lack __spec__)
+            caller = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                data = real(name)
+            finally:
+                sys.modules["__main__"] = caller
             for key in MAIN_KEYS:
                 data.pop(key, None)
             return data

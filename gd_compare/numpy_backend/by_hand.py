@@ -371,6 +371,19 @@ def _optimizer_step(
     return float(total / m)
 
 
+def _blocked_optimizer_step(
+    X: np.ndarray, y: np.ndarray, params: tuple[np.ndarray, ...], reduction: Reduction,
+    optimizer: optim.Optimizer, buffers: kernels.BlockBuffers,
+) -> float:
+    """:func:`_optimizer_step` on the full batch through the cache-blocked kernel
+    (:func:`~gd_compare.numpy_backend.kernels.blocked_del_w`: the same del_w, its sum taken
+    block by block, no n-long temporary): the optimizer is given ∂E/∂w = −del_w / m."""
+    del_w, sq_error = kernels.blocked_del_w(X, y, params[0], buffers)
+    m = 1 if reduction == "sse" else len(y)
+    optimizer.step([-del_w / m])
+    return float(sq_error / m)
+
+
 def _train(
     X: np.ndarray,
     y: np.ndarray,
@@ -396,12 +409,15 @@ def _train(
     # BCE take the plain form.
     blocked = (order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
                and len(params) == 1 and reduction != "bce")
-    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked and by_hand is None else None
+    # (an optimizer's full batch too: its gradient −del_w / m from the same kernel)
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked else None
     for epoch in range(epochs):
         epoch_loss = 0.0
         for b, batch in enumerate(order):
             index += 1
-            if by_hand is not None:
+            if buffers is not None and by_hand is not None:
+                loss = _blocked_optimizer_step(X, y, params, reduction, by_hand, buffers)
+            elif by_hand is not None:
                 loss = _optimizer_step(X[batch], y[batch], params, reduction, by_hand)
             elif buffers is not None:
                 loss = kernels.blocked_full_batch_step(X, y, params[0], lr, reduction, buffers)
@@ -678,9 +694,9 @@ def backprop_exercise(
     delta_w_h_o       = lr·output_error_term·hidden_output
     delta_w_i_h       = lr·hidden_error_term·x[:, None]
 
-    The course prints delta_w_h_o [0.00804047 0.00555918] and delta_w_i_h
-    [[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
-    [−7.08022187e-05 2.04471402e-04]].
+    The course prints delta_w_h_o ``[0.00804047 0.00555918]`` and delta_w_i_h
+    ``[[1.77005547e-04 −5.11178506e-04] [3.54011093e-05 −1.02235701e-04]
+    [−7.08022187e-05 2.04471402e-04]]``.
 
     ``bias=True``: biases b_h (h,) and b_o (1,) from 0 join hidden_input and the output's
     input; delta_b_h = lr·hidden_error_term, delta_b_o = lr·output_error_term (del_w without

@@ -66,8 +66,8 @@ from gd_compare.proof.verdict import (
     Sensitivity,
     StepBatches,
     UpdateAudit,
-    arithmetic_problem,
     arithmetic_probe,
+    arithmetic_problem,
     backend_label,
     dtype_problem,
     record_dtype_problem,
@@ -380,7 +380,7 @@ def _compare_step(
         _check_update(tracker, inputs.kwargs[f], after_a, after_b, prefix)
     # every other quantity the step moves is judged relatively too: the biases (from 0) and the
     # changes themselves (del_w, del_b, delta_w_h_o, ...; from 0 they are their own update)
-    for k, f in enumerate(f for f in fields if f in _CHANGE_FIELDS):
+    for f in (f for f in fields if f in _CHANGE_FIELDS):
         after_a, after_b = getattr(results[0], f), getattr(results[1], f)
         if after_a is None or after_b is None:
             continue
@@ -663,7 +663,7 @@ def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Track
     """The re-judge of this run's steps; ``None`` when the run's batches cannot be replayed."""
     X, y = kwargs["features"], kwargs["targets"]
     try:
-        batches = _step_batches(kwargs)
+        _step_batches(kwargs)
     except (TypeError, ValueError):
         return None  # the backends reject these arguments themselves, naming them
     reduction = kwargs.get("loss", "mse")

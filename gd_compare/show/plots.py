@@ -34,6 +34,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 
 from gd_compare.lesson.concepts import CONCEPTS, LESSON_CONCEPTS, check_dtype, get_concept
@@ -56,6 +57,8 @@ NUMPY_COLOR, TORCH_COLOR = "tab:blue", "black"
 ZERO_FLOOR = 1e-20
 #: at most this many weight trajectories get a legend entry (the rest are drawn unlabelled)
 MAX_LABELLED_WEIGHTS = 8
+#: inches kept free to the right of a figure for the weights' legend
+LEGEND_MARGIN = 1.8
 
 __all__ = [
     "NUMPY_LABEL",
@@ -75,6 +78,7 @@ __all__ = [
     "plot_losses",
     "plot_weights",
     "repeat_step",
+    "running_mean",
     "save_all",
     "sse_vs_mse_figure",
     "to_png",
@@ -158,6 +162,20 @@ def epoch_losses(
         raise ValueError("epoch_losses: needs the parameters after every epoch's last update "
                          "(record=True)")
     return np.array([function(features, targets, _neuron_params(run, row)) for row in rows])
+
+
+def running_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the last ``window`` values at each point (fewer at the start):
+    ``m[i] = mean(values[max(0, i − window + 1) : i + 1])``."""
+    if window < 1:
+        raise ValueError(f"running_mean: window must be a positive integer, got {window!r}")
+    v = np.asarray(values, dtype=float)
+    if window == 1:  # each value itself, exactly (no cumulative-sum rounding)
+        return v.copy()
+    total = np.concatenate([[0.0], np.cumsum(v)])
+    i = np.arange(1, len(v) + 1)
+    start = np.maximum(i - window, 0)
+    return (total[i] - total[start]) / (i - start)
 
 
 def _neuron_params(run: BackendRun, row: int) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -250,12 +268,27 @@ def plot_weights(result: Comparison, ax: Axes | None = None) -> Figure:
     handles = handles[:MAX_LABELLED_WEIGHTS]
     if extra > 0:
         handles.append(Line2D([], [], linestyle="none", label=f"(+{extra} more)"))
-    ax.legend(handles=[*_style_legend(), *handles], fontsize="small", ncols=2)
+    _legend_beside(fig, ax, [*_style_legend(), *handles])
     ax.set_xlabel("update")
     ax.set_ylabel("weight value after the update")
     ax.set_title(f"{result.concept}: weight trajectories")
     ax.grid(alpha=0.3)
     return fig
+
+
+def _legend_beside(fig: Figure, ax: Axes, handles: list) -> None:
+    """The legend to the right of ``ax``, not over its curves (inside, it covered the last
+    weights). A constrained layout keeps a fixed margin of ``LEGEND_MARGIN`` inches free for it
+    (the legend itself stays out of the layout, so every rendering is the same); without one,
+    the legend goes where it covers the fewest points."""
+    engine = fig.get_layout_engine()
+    if not isinstance(engine, ConstrainedLayoutEngine):
+        ax.legend(handles=handles, fontsize="small", loc="best")
+        return
+    legend = ax.legend(handles=handles, fontsize="small", loc="upper left",
+                       bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    legend.set_in_layout(False)
+    engine.set(rect=(0.0, 0.0, 1.0 - LEGEND_MARGIN / fig.get_figwidth(), 1.0))
 
 
 def comparison_figure(result: Comparison) -> Figure:
@@ -466,9 +499,13 @@ def batch_size_figure(
     for i, (size, r) in enumerate(sorted(runs.items())):
         color = colors[i % len(colors)]
         label = f"batch size {size}" + (" (full batch)" if size == n else "")
-        _overlay(left, _updates(len(r.numpy.losses)), r.numpy.losses, r.torch.losses, color,
-                 label)
         per_epoch = math.ceil(n / size)
+        x = _updates(len(r.numpy.losses))
+        # the raw batch losses faint (batch size 1 is a band of noise), their running mean over
+        # one epoch's updates drawn as the comparison
+        left.plot(x, r.numpy.losses, color=color, linewidth=0.4, alpha=0.12)
+        _overlay(left, x, running_mean(r.numpy.losses, per_epoch),
+                 running_mean(r.torch.losses, per_epoch), color, label)
         a = epoch_losses(r, features, targets, per_epoch, "numpy", loss)
         b = epoch_losses(r, features, targets, per_epoch, "torch", loss)
         _overlay(right, _updates(len(a)), a, b, color, label)
@@ -478,8 +515,8 @@ def batch_size_figure(
         ax.grid(alpha=0.3)
     left.set_xscale("log")
     left.set_xlabel("update (log scale)")
-    left.set_ylabel(f"{name} of the batch")
-    left.set_title("Per update: small batches are noisy")
+    left.set_ylabel(f"{name} of the batch (running mean over an epoch)")
+    left.set_title("Per update: small batches are noisy (raw curve faint)")
     right.set_xlabel("epoch")
     right.set_ylabel(f"train {name} (all records) after the epoch")
     right.set_title("Per epoch: more updates per epoch descend faster, but noisily")

@@ -95,8 +95,9 @@ def _notes(r: Comparison) -> list[str]:
         notes.append(
             f"{r.concept}: SAME MATH — {_why(r)}; the free-running gap reaches {f.max_gap:.3g}. "
             f"Each of the {f.amplified_steps} steps beyond the tolerance was verified: from a "
-            f"common state the gradients and losses agree (at most {f.common_state_max_fraction:.2f}"
-            f" of what rounding allows), each reported loss is its loss function's, and each "
+            f"common state the gradients and losses agree (at most "
+            f"{f.common_state_max_fraction:.2f} of what rounding allows), each reported loss "
+            f"is its loss function's, and each "
             f"backend's update is its optimizer's step from its own gradient (at most "
             f"{f.update_audit_max_fraction:.2f} of the tolerance, {f.update_audit_steps} steps "
             f"audited)")
