@@ -13,7 +13,7 @@ from _notebooks import EXERCISES, NOTEBOOKS, ROOT, cells, read_source
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NAMES = [p.name for p in NOTEBOOKS]
-PAIRS = NOTEBOOKS + EXERCISES
+PAIRS = NOTEBOOKS + EXERCISES + sorted((ROOT / "notebooks").glob("course_*.ipynb"))
 RERUN = "re-execute it: PYTHONPATH=$PWD .venv/bin/python tests/_notebooks.py notebooks/<name>.py"
 
 
