@@ -87,15 +87,16 @@ def startup(ks: list[int], repeats: int) -> dict[str, dict[int, float]]:
             out["warm"][k] = min(warm)
     finally:
         keep.close()
-    forkserver = distributed._context
+    forkserver, process = distributed._context, distributed.WorkerProcess
     distributed._context = lambda: mp.get_context("spawn")
+    distributed.WorkerProcess = mp.get_context("spawn").Process
     try:
         for k in ks:
             start = time.perf_counter()
             distributed.WorkerPool(k).close()
             out["spawn"][k] = time.perf_counter() - start
     finally:
-        distributed._context = forkserver
+        distributed._context, distributed.WorkerProcess = forkserver, process
     return out
 
 

@@ -5,6 +5,7 @@
 
 - ``docs/cli-reference.md``: the ``--help`` of ``gd-compare`` and of each subcommand, as printed
   (``tests/test_docs.py`` checks that the committed page is today's help).
+- the table ``gd-compare`` prints, in ``README.md`` (real output of the lesson's defaults).
 - the catalogue table of ``docs/check-your-code.md``: every classic mistake checked as a
   learner's function (``gd_compare.learner.check.run_catalogue``), where it is caught and what is
   diagnosed (``tests/test_check.py`` holds the page to it).
@@ -84,6 +85,35 @@ def write_catalogue(page: Path = DOCS / "check-your-code.md") -> Path:
     return page
 
 
+_TABLE = re.compile(r"(<!-- table:start[^\n]*-->\n```\n).*?(```\n<!-- table:end -->)", re.S)
+
+
+def printed_table() -> str:
+    """The title line and the table of a default ``gd-compare`` run, as it prints them."""
+    import contextlib
+    import io
+
+    from gd_compare.cli import main as cli_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli_main([])
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("concept "))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return "\n".join([lines[0], "", *lines[start:end]])
+
+
+def write_readme_table(readme: Path = DOCS.parent / "README.md") -> Path:
+    text = readme.read_text(encoding="utf-8")
+    table = printed_table()
+    new, found = _TABLE.subn(lambda m: f"{m.group(1)}{table}\n{m.group(2)}", text)
+    if not found:
+        raise SystemExit(f"{readme}: no <!-- table:start --> ... <!-- table:end --> markers")
+    readme.write_text(new, encoding="utf-8")
+    return readme
+
+
 def write_images(out: Path = DOCS / "img") -> list[Path]:
     import shutil
     import tempfile
@@ -104,6 +134,7 @@ def main(argv: list[str]) -> int:
     (DOCS / "cli-reference.md").write_text(cli_reference() + "\n", encoding="utf-8")
     print("wrote docs/cli-reference.md")
     if "--help-only" not in argv:
+        print(f"wrote {write_readme_table().relative_to(DOCS.parent)}")
         print(f"wrote {write_catalogue().relative_to(DOCS.parent)}")
         for path in write_images():
             print(f"wrote {path.relative_to(DOCS.parent)}")

@@ -76,16 +76,15 @@ def execute_notebook():
     Before each notebook the kernel's namespace is reset (``%reset -f``), its working
     directory set to ``cwd``, figures closed and numpy's print options restored: a notebook
     sees no name another one defined."""
+    pytest.importorskip("nbclient")  # not in the torch-free venv: the notebook tests skip
+    from _notebooks import ROOT, kernel_env
     from jupyter_client import KernelManager
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.environ.get("PYTHONPATH", "")
-    env = os.environ | {"MPLBACKEND": "Agg",
-                        "PYTHONPATH": os.pathsep.join(p for p in (root, path) if p)}
+    kernel_env()  # headless matplotlib, this repository first on PYTHONPATH
     km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=root)
+    km.start_kernel(cwd=str(ROOT))
 
     def execute(nb, cwd, timeout: int = 300):
         nb.cells.insert(0, new_code_cell(_NOTEBOOK_PRELUDE.format(cwd=str(cwd))))

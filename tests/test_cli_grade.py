@@ -57,7 +57,7 @@ def test_an_empty_folder_and_a_name_clash_are_named(capsys, tmp_path):
 def test_help_lists_grade(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "grade PATH..." in capsys.readouterr().out
+    assert "gd-compare grade" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["grade", "--help"])
     out = capsys.readouterr().out
@@ -122,3 +122,29 @@ def _descendants(root: int) -> list[int]:
         found += kids
         frontier = kids
     return found
+
+
+@pytest.mark.torch
+def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path):
+    """No --concept, no --function: the course's names decide, as ``check FILE`` does; the
+    notebook's failing get_dummies cell is a row of its own, its functions still checked."""
+    learners = FIXTURES.parent / "learners"
+    (tmp_path / "ana").mkdir()
+    (tmp_path / "ben").mkdir()
+    (tmp_path / "ana" / "StudentAdmissions.ipynb").write_bytes(
+        (learners / "StudentAdmissions_mine.ipynb").read_bytes())
+    (tmp_path / "ben" / "admissions.py").write_bytes(
+        (learners / "admissions_sigmoid_prime_x.py").read_bytes())
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "gd_compare", "grade", str(tmp_path / "ana"),
+                           str(tmp_path / "ben"), "--out", str(out)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with (out / "grades.csv").open(newline="") as f:
+        rows = [(r["file"], r["function"], r["verdict"], r["diagnosis"])
+                for r in csv.DictReader(f)]
+    assert ("StudentAdmissions.ipynb", "train_nn", "PASS", "") in rows
+    assert ("StudentAdmissions.ipynb", "", "FAIL", "") in rows  # the get_dummies cell
+    assert ("admissions.py", "train_nn", "FAIL", "sigmoid_prime_of_x") in rows
+    assert ("admissions.py", "sigmoid", "PASS", "") in rows
+    assert "2 submission(s)" in done.stdout and "sigmoid_prime_of_x" in done.stdout

@@ -5,7 +5,6 @@ jupytext pair."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -37,17 +36,11 @@ def test_the_pair_is_in_sync_and_committed_with_outputs():
 
 
 @pytest.mark.slow
-def test_the_notebook_executes_and_settles_every_version():
+def test_the_notebook_executes_and_settles_every_version(execute_notebook):
     jupytext = pytest.importorskip("jupytext")
-    from nbclient import NotebookClient
 
-    root = str(NOTEBOOK.parent.parent)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     nb = jupytext.read(NOTEBOOK.with_suffix(".py"))
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    execute_notebook(nb, NOTEBOOK.parent, timeout=600)  # the test process's warm kernel
     text = _text(nb)
     for row in ("(y − ŷ)·x  [current solution]          current  PASS     bce",
                 "(y − ŷ)·σ′(x)·x  [current prompt]      current  FAIL     neither   "

@@ -144,3 +144,12 @@ def test_every_page_is_in_the_site_nav():
     nav = _text(ROOT / "mkdocs.yml")
     for page in DOCS.rglob("*.md"):
         assert f": {page.relative_to(DOCS).as_posix()}" in nav, page
+
+
+@pytest.mark.torch
+def test_the_readme_learner_example_prints_what_the_readme_shows(capsys):
+    readme = _text(ROOT / "README.md")
+    section = readme[readme.index("## A learner: check your code"):]
+    code, shown = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", section, re.S).groups()
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == shown

@@ -25,8 +25,8 @@ EPOCHS = 12
 EXPECTED: dict[str, dict[str, tuple]] = {
     "admissions_correct.py": {
         "train_nn": ("PASS", None, None, "also right at learnrate 0.15"),
-        # an older notebook: its error term is judged in the current loop (issue 16)
-        "error_term_formula": ("FAIL", 1, "older_two_factor", "right for the older loop"),
+        "error_term_formula": ("PASS", None, None, "(older loop) — PASS: its update descends "
+                               "½·MSE"),
         "sigmoid": ("PASS", None, None, "on 10 inputs"),
         "sigmoid_prime": ("PASS", None, None, ""),
         "error_formula": ("PASS", None, None, ""),
@@ -40,7 +40,7 @@ EXPECTED: dict[str, dict[str, tuple]] = {
     },
     "admissions_x_twice.py": {
         "train_nn": ("FAIL", 1, "x_twice", "x multiplied twice"),
-        "error_term_formula": ("PASS", None, None, "½·SSE"),  # right in the current loop
+        "error_term_formula": ("FAIL", 1, None, "differs from autograd's in direction"),
         "sigmoid": ("PASS", None, None, ""),
     },
     "admissions_no_mean.py": {
@@ -172,7 +172,8 @@ def train_nn(features, targets, epochs, learnrate):
 
 def test_course_names_cover_steps_and_helpers():
     names = course_names()
-    assert names[:4] == ["train_nn", "train_epoch", "sigmoid_exercise", "backprop_exercise"]
+    assert names[:6] == ["train_nn", "train_epoch", "sigmoid_exercise", "backprop_exercise",
+                         "error_term_formula", "update_weights"]
     assert {"sigmoid", "sigmoid_prime", "output_formula", "error_formula"} <= set(names)
     assert course_names("backprop") == ["train_epoch", "sigmoid", "sigmoid_prime",
                                         "output_formula", "error_formula"]

@@ -246,22 +246,20 @@ def _run(name: str, args: argparse.Namespace, progress: bool) -> Comparison | Ou
         return Outcome(name, "error", message)
 
 
-def _worker_pool(count: int) -> Any:
-    from gd_compare.torch_backend.distributed import WorkerPool  # imports torch
-
-    return WorkerPool(count)
-
-
 def _start_data_parallel(names: Sequence[str], args: argparse.Namespace) -> None:
     """``data_parallel``'s workers start first, while the other concepts run: the fork server
     (a clean interpreter that imports torch) now, before this process imports torch, and the
-    K workers in a background thread; the run waits for them, and they end with the command."""
+    K workers in a background thread; the run waits for them, and they end with the command.
+    (torch is imported here, in this thread, which the first concept needs anyway: never by two
+    threads at once.)"""
     if "data_parallel" not in names:
         return
     start_fork_server(TORCH_PRELOAD)
+    from gd_compare.torch_backend.distributed import WorkerPool
+
     count = _overrides("data_parallel", args).get(
         "workers", CONCEPTS["data_parallel"].defaults["workers"])
-    start_pool(count, _worker_pool)
+    start_pool(count, WorkerPool)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

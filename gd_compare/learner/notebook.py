@@ -26,6 +26,7 @@ import ast
 import contextlib
 import io
 import json
+import linecache
 import os
 import pickle
 import re
@@ -116,9 +117,7 @@ def prepare(path: Path, cells: list[tuple[int, str]], work: Path, *, concept: st
 
 
 def _package_root() -> str:
-    import gd_compare
-
-    return str(Path(gd_compare.__file__).resolve().parents[1])
+    return str(Path(__file__).resolve().parents[2])  # the folder that holds gd_compare/
 
 
 def run_submission(path: Path, *, concept: str | None, function: str | None,
@@ -226,6 +225,9 @@ def _run_cells(spec: dict[str, Any], ns: dict[str, Any]) -> tuple[int, str] | No
     try:
         for number, source in spec["cells"]:
             filename = f"<cell {number}>" if spec["notebook"] else spec["file"]
+            if spec["notebook"]:  # so that inspect.getsource and tracebacks see the cell
+                linecache.cache[filename] = (len(source), None, source.splitlines(True),
+                                             filename)
             try:
                 code = compile(source, filename, "exec")
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -292,8 +294,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f"cell {number}" if spec["notebook"] else Path(file).name
         emit(_row(file, "", None, "FAIL", f"{where} {line}", cell=number))
     found = [n for n in names if callable(ns.get(n))]
+    params = dict(spec["params"])
+    if callable(ns.get("train_nn")) and "loop" not in params:
+        # the notebook's own loop decides the loop its error_term_formula is checked in
+        from gd_compare.learner.submission import loop_concept
+
+        concept = loop_concept(ns["train_nn"])
+        params["loop"] = "current" if concept == "student_admissions" else "older"
     for name in found:
-        emit(check_function(file, name, ns[name], spec["concept"], spec["params"]))
+        emit(check_function(file, name, ns[name], spec["concept"], params))
     later = _defined_later(spec, failed[0], set(names)) if failed else {}
     for name in names:
         if name in found:

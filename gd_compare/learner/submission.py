@@ -25,17 +25,16 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["STEP_FUNCTIONS", "FunctionReport", "check_function", "check_submission",
-           "course_names"]
+           "course_names", "loop_concept"]
 
 #: the course's learner function names → the concepts they may implement, in order: the first
 #: whose forms the function's parameters fit is the one it is checked against (the sibling
 #: notebooks' concepts add theirs)
 STEP_FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "train_nn": ("mse_training",),
+    "train_nn": ("mse_training", "student_admissions"),
     "train_epoch": ("mse_training", "backprop"),
     "sigmoid_exercise": ("sigmoid_exercise",),
     "backprop_exercise": ("backprop_exercise",),
-    # the course's sibling notebooks (gd_compare.learner.formula)
     "error_term_formula": ("error_term_formula",),
     "update_weights": ("update_weights",),
 }
@@ -94,11 +93,34 @@ def _concept_of(name: str, fn: Callable[..., Any], concept: str | None) -> str |
     if concept is not None:
         return concept
     candidates = STEP_FUNCTIONS.get(name, ())
+    if name == "train_nn":
+        return loop_concept(fn)
     for c in candidates:
         ex = get_exercise(c)
         if whole_run.is_whole_run(ex, fn) or signature_problem(ex, fn) is None:
             return c
     return candidates[0] if candidates else None
+
+
+def loop_concept(fn: Callable[..., Any]) -> str:
+    """The concept whose loop a ``train_nn`` uses, read from its source: ``del_w +=
+    error_term`` (the error term holds x; StudentAdmissions' current loop) →
+    ``student_admissions``; else (``del_w += error_term * x``, the lesson's loop and the older
+    notebook's) → ``mse_training``."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return "mse_training"
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add)
+                and isinstance(node.target, ast.Name) and node.target.id == "del_w"
+                and isinstance(node.value, ast.Name) and node.value.id == "error_term"):
+            return "student_admissions"
+    return "mse_training"
 
 
 def _one_line(text: str) -> str:

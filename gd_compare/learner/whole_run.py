@@ -89,15 +89,13 @@ WHOLE_RUN: dict[str, WholeRun] = {
     "mse_training": WholeRun("mse_training",
                              "train_nn(features, targets, epochs, learnrate) -> weights "
                              "(the whole run)"),
-    # the student-admissions notebook's train_nn: which of its loops and losses it runs is
-    # decided by gd_compare.learner.formula.classify_whole_run
     "student_admissions": WholeRun("student_admissions",
                                    "train_nn(features, targets, epochs, learnrate) -> weights "
                                    "(the whole run of the notebook's loop)"),
 }
 
 #: the course's learner function names → the concept they are checked against by default
-FUNCTION_CONCEPTS: dict[str, str] = {"train_nn": "mse_training"}
+FUNCTION_CONCEPTS: dict[str, str] = {"train_nn": "mse_training"}  # or student_admissions: its loop
 
 
 def register(form: WholeRun, names: tuple[str, ...] = ()) -> None:
@@ -115,6 +113,10 @@ def forms_of(concept: str) -> tuple[str, ...]:
 def concept_for(fn: Callable[..., Any]) -> str:
     """The concept a function's course name decides; a ``ValueError`` asks for one otherwise."""
     name = getattr(fn, "__name__", "")
+    if name == "train_nn":
+        from gd_compare.learner.submission import loop_concept
+
+        return loop_concept(fn)  # the loop its source uses decides
     if name in FUNCTION_CONCEPTS:
         return FUNCTION_CONCEPTS[name]
     raise ValueError(f"concept: {name or 'the function'!r} is not one of the course's names "

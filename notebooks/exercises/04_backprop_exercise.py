@@ -25,7 +25,7 @@
 # %%
 import numpy as np
 
-from gd_compare.learner.check import check
+from gd_compare import check
 
 
 def sigmoid(x):

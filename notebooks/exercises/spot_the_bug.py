@@ -25,7 +25,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gd_compare.learner.check import catalogue_table, check, run_catalogue
+from gd_compare import check
+from gd_compare.learner.check import catalogue_table, run_catalogue
 from gd_compare.learner.mistakes import for_concept
 from gd_compare.lesson.data import initial_weights, load_admissions
 from gd_compare.numpy_backend import by_hand

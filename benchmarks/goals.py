@@ -1,0 +1,269 @@
+"""The performance goals of issue 20, each measured as a ratio, side by side in one run, and
+written to ``docs/benchmarks/performance.md`` (generated: never edit that file by hand).
+
+    python benchmarks/goals.py                      # this checkout (a few minutes on 2 cores)
+    python benchmarks/goals.py --quick              # fewer repeats and sizes
+    python benchmarks/goals.py --before /path/to/an/older/checkout   # before | after columns
+
+Every figure is timed in a fresh process (``--worker``) that imports the checkout under test,
+and the candidates of one table are interleaved (every repeat runs each once), so load from
+other processes hits them alike. Each cell is ``median [min]`` of the per-repeat ratios.
+
+1. **CLI start-up** — the default ``gd-compare`` (the lesson's concepts, ``data_parallel``
+   included) and the same run without ``data_parallel``, each ÷ the floor ``import numpy, pandas,
+   torch`` + a first ``torch.optim.SGD`` (goal: ≤ 1.25).
+2. **compare's overhead** — ``compare("mse_training")`` on synthetic data (d = 16, full batch,
+   and mini-batches of n/10) ÷ (the NumPy backend's run + the PyTorch backend's run in one
+   process), plain SGD and Adam (goal: ≤ 1.10); at n = 1e6, the peak resident memory of a
+   process running ``compare`` ÷ one running both backends alone (goal: ≤ 1.10).
+3. **NumPy optimizer epochs** — one full-batch epoch of the NumPy backend at n = 1e6 with Adam,
+   and with SGD momentum 0.9, ÷ one with plain SGD; and the minor page faults per epoch
+   (goal: ≤ 1.5, no allocation churn).
+
+The test suite's wall time (goal: ≤ 2 min on 2 cores) is not timed here: see
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
+OUT = ROOT / "docs" / "benchmarks" / "performance.md"
+D = 16
+FLOOR = ("import numpy, pandas, torch\n"
+         "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n")
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _data(n: int):
+    from gd_compare import initial_weights, make_synthetic
+
+    X, y = make_synthetic(n, D, seed=0)
+    return X, y, initial_weights(D)
+
+
+def _run_kwargs(n: int, batch: str, optimizer: str, epochs: int) -> dict:
+    X, y, w = _data(n)
+    kw = {"features": X, "targets": y, "weights": w, "epochs": epochs, "lr": 0.01,
+          "optimizer": optimizer}
+    if batch == "mini":
+        kw["batch_size"] = max(1, n // 10)
+    return kw
+
+
+def _backends_alone(kw: dict, batch: str) -> None:
+    import torch
+
+    from gd_compare import numpy_backend, torch_backend
+    from gd_compare.proof import harness
+
+    name = "sgd_batching" if batch == "mini" else "mse_training"
+    torch.set_num_threads(harness.TORCH_THREADS or torch.get_num_threads())  # as compare does
+    for mod in (numpy_backend, torch_backend):
+        for _ in getattr(mod, "iter_" + name)(**kw):
+            pass
+
+
+def _compare(kw: dict, batch: str):
+    from gd_compare import compare
+
+    name = "sgd_batching" if batch == "mini" else "mse_training"
+    result = compare(name, record=False, **kw)
+    assert result.passed, str(result.first_failure)
+
+
+def worker(kind: str, n: int, batch: str, optimizer: str, epochs: int) -> dict:
+    """One measurement in this (fresh) process; prints JSON."""
+    if kind in ("compare", "alone"):
+        kw = _run_kwargs(n, batch, optimizer, epochs)
+        import torch
+
+        # imported and its first optimizer built (torch._dynamo) before the clock, in both
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        (_compare if kind == "compare" else _backends_alone)(kw, batch)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"seconds": seconds, "peak_mib": peak / 1024, "base_mib": base / 1024}
+    if kind == "epoch":
+        from gd_compare import numpy_backend
+
+        kw = _run_kwargs(n, "full", optimizer, epochs)
+        if optimizer == "momentum":
+            kw |= {"optimizer": "sgd", "optimizer_kwargs": {"momentum": 0.9}}
+        steps = numpy_backend.iter_mse_training(**kw)
+        next(steps)  # the first epoch allocates the run's buffers and the optimizer's state
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        times = []
+        for _ in range(epochs - 1):
+            start = time.perf_counter()
+            next(steps)
+            times.append(time.perf_counter() - start)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (epochs - 1)
+        return {"seconds": statistics.median(times), "faults": faults}
+    raise ValueError(kind)
+
+
+def _spawn(root: Path, args: list[str]) -> dict:
+    env = os.environ | {"PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, str(HERE), "--worker", *args], env=env,
+                          capture_output=True, text=True, timeout=1800, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _wall(root: Path, argv: list[str]) -> float:
+    env = os.environ | {"PYTHONPATH": str(root), "MPLBACKEND": "Agg"}
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, capture_output=True, timeout=1800, check=False,
+                   cwd=str(root))
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _cell(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}]"
+
+
+def cli_table(roots: dict[str, Path], repeats: int) -> list[str]:
+    py = sys.executable
+    ratios: dict[tuple[str, str], list[float]] = {}
+    seconds: dict[str, list[float]] = {}
+    from gd_compare.lesson.concepts import CONCEPTS
+
+    lesson = [c for c in CONCEPTS if c != "data_parallel"]
+    for _ in range(repeats):
+        floor = _wall(ROOT, [py, "-c", FLOOR])
+        seconds.setdefault("floor", []).append(floor)
+        for label, root in roots.items():
+            every = _wall(root, [py, "-m", "gd_compare"])
+            seven = _wall(root, [py, "-m", "gd_compare",
+                                 *[a for c in lesson for a in ("--concept", c)]])
+            ratios.setdefault((label, "default"), []).append(every / floor)
+            ratios.setdefault((label, "without"), []).append(seven / floor)
+    lines = ["| checkout | `gd-compare` ÷ floor | without `data_parallel` ÷ floor |",
+             "|---|---|---|"]
+    for label in roots:
+        lines.append(f"| {label} | {_cell(ratios[label, 'default'])} | "
+                     f"{_cell(ratios[label, 'without'])} |")
+    lines.append("")
+    lines.append(f"Floor (`import numpy, pandas, torch` + a first `torch.optim.SGD`): "
+                 f"median {statistics.median(seconds['floor']):.2f} s. Goal: ≤ 1.25.")
+    return lines
+
+
+def compare_table(roots: dict[str, Path], sizes: list[int], repeats: int) -> list[str]:
+    lines = ["| checkout | n | batch | optimizer | compare ÷ (NumPy + PyTorch alone) |",
+             "|---|---|---|---|---|"]
+    for n in sizes:
+        epochs = max(3, int(2e6 // n))
+        for batch in ("full", "mini"):
+            for opt in ("sgd", "adam"):
+                ratios: dict[str, list[float]] = {}
+                for _ in range(repeats):
+                    for label, root in roots.items():
+                        args = [str(n), batch, opt, str(epochs)]
+                        a = _spawn(root, ["compare", *args])["seconds"]
+                        b = _spawn(root, ["alone", *args])["seconds"]
+                        ratios.setdefault(label, []).append(a / b)
+                for label in roots:
+                    lines.append(f"| {label} | {n:.0e} | {batch} | {opt} | "
+                                 f"{_cell(ratios[label])} |")
+    lines += ["", f"{'full: one batch; mini: batches of n/10'}; epochs = max(3, 2e6 / n); "
+              "lr 0.01; d = 16. Goal: ≤ 1.10."]
+    return lines
+
+
+def memory_table(roots: dict[str, Path], n: int) -> list[str]:
+    lines = ["| checkout | n | compare peak | both backends alone peak | ratio |",
+             "|---|---|---|---|---|"]
+    for label, root in roots.items():
+        args = [str(n), "full", "sgd", "3"]
+        a = _spawn(root, ["compare", *args])["peak_mib"]
+        b = _spawn(root, ["alone", *args])["peak_mib"]
+        lines.append(f"| {label} | {n:.0e} | {a:.0f} MiB | {b:.0f} MiB | {a / b:.2f} |")
+    lines += ["", "Peak resident memory of the whole process (`ru_maxrss`), full batch, plain "
+              "SGD, 3 epochs. Goal: ≤ 1.10."]
+    return lines
+
+
+def epoch_table(roots: dict[str, Path], n: int, repeats: int, epochs: int) -> list[str]:
+    lines = ["| checkout | optimizer | epoch ÷ SGD epoch | epoch | minor page faults / epoch |",
+             "|---|---|---|---|---|"]
+    for label, root in roots.items():
+        figures: dict[str, list[dict]] = {}
+        for _ in range(repeats):
+            for opt in ("sgd", "adam", "momentum"):
+                figures.setdefault(opt, []).append(
+                    _spawn(root, ["epoch", str(n), "full", opt, str(epochs)]))
+        for opt in ("adam", "momentum"):
+            ratios = [f["seconds"] / s["seconds"]
+                      for f, s in zip(figures[opt], figures["sgd"], strict=True)]
+            ms = statistics.median(f["seconds"] for f in figures[opt]) * 1e3
+            faults = statistics.median(f["faults"] for f in figures[opt])
+            lines.append(f"| {label} | {opt} | {_cell(ratios)} | {ms:.1f} ms | {faults:.0f} |")
+        ms = statistics.median(f["seconds"] for f in figures["sgd"]) * 1e3
+        faults = statistics.median(f["faults"] for f in figures["sgd"])
+        lines.append(f"| {label} | sgd | 1.00 | {ms:.1f} ms | {faults:.0f} |")
+    lines += ["", f"The NumPy backend's full-batch epoch at n = {n:.0e}, d = {D}, float64 (median "
+              f"over {epochs - 1} epochs after the first). Goal: ≤ 1.5."]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    p.add_argument("--before", type=Path, help="an older checkout, measured beside this one")
+    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        kind, n, batch, opt, epochs = args.worker
+        print(json.dumps(worker(kind, int(n), batch, opt, int(epochs))))
+        return 0
+    roots = {"this": ROOT} if args.before is None else {"before": args.before, "after": ROOT}
+    repeats = 1 if args.quick else 3
+    sizes = [10_000, 1_000_000] if args.quick else [10_000, 100_000, 1_000_000]
+    sections = [
+        ("1. The default `gd-compare` against the import floor", cli_table(roots, repeats)),
+        ("2. `compare` against both backends alone",
+         compare_table(roots, sizes, repeats)),
+        ("2b. `compare`'s peak memory at n = 1e6", memory_table(roots, 1_000_000)),
+        ("3. NumPy optimizer epochs at n = 1e6",
+         epoch_table(roots, 1_000_000, repeats, 6 if args.quick else 11)),
+    ]
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = ["# Performance figures", "",
+            "<!-- generated by benchmarks/goals.py: do not edit by hand -->", "",
+            f"Measured {when} on {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}{' (--quick)' if args.quick else ''}. Each cell: "
+            "median [min] of the per-repeat ratios, candidates interleaved in one run. "
+            "What is measured and why: [Performance](../performance.md).", ""]
+    for title, lines in sections:
+        text += [f"## {title}", "", *lines, ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(text), encoding="utf-8")
+    print("\n".join(text))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
