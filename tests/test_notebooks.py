@@ -13,12 +13,8 @@ from _notebooks import EXERCISES, NOTEBOOKS, ROOT, cells, read_source
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NAMES = [p.name for p in NOTEBOOKS]
-<<<<<<< HEAD
-PAIRS = NOTEBOOKS + EXERCISES + sorted((ROOT / "notebooks").glob("course_*.ipynb"))
-=======
 # every notebook, the teaching ones and any other (e.g. course_error_term), is a pair
 PAIRS = sorted(NOTEBOOK_DIR.glob("*.ipynb")) + EXERCISES
->>>>>>> main
 RERUN = "re-execute it: PYTHONPATH=$PWD .venv/bin/python tests/_notebooks.py notebooks/<name>.py"
 
 
