@@ -329,3 +329,15 @@ def test_published_output_to_the_printed_digit():
         for epoch, (loss, accuracy) in PUBLISHED.items():
             assert f"{log[epoch]:.12g}" == loss
             assert acc[epoch] == accuracy
+
+
+@pytest.mark.torch
+def test_plot_draws_both_concepts(tmp_path, blobs_csv):
+    from gd_compare.show import plots
+
+    saved = plots.save_all(tmp_path, concepts=["student_admissions", "logistic_regression"],
+                           dpi=20, params={"epochs": 3, "data": str(blobs_csv)})
+    assert sorted(p.name for p in saved.paths) == ["logistic_regression.png",
+                                                   "student_admissions.png"]
+    assert all(r.passed for r in saved.comparisons)
+    assert plots.param_names(saved.comparisons[1].numpy, True) == ["w[0]", "w[1]", "b"]

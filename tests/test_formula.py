@@ -168,3 +168,48 @@ def test_update_weights_runs_on_the_courses_csv_format(blobs_csv):
 def test_update_weights_mistakes_on_the_csv(m, blobs_csv):
     r = check(m.learner(), "update_weights", data=str(blobs_csv))
     assert (r.passed, r.step) == (False, 1) and r.matches[0] == m.name
+
+
+# --------------------------------------------------------------------------- the whole train_nn
+
+
+def _train_nn(formula, older=False):
+    """The notebook's train_nn (current loop, or the older one) around ``formula``."""
+
+    def train_nn(features, targets, epochs, learnrate):
+        np.random.seed(42)
+        n_records, n_features = features.shape
+        weights = np.random.normal(scale=1 / n_features**.5, size=n_features)
+        for _ in range(epochs):
+            del_w = np.zeros(weights.shape)
+            for x, y in zip(features.values, targets, strict=True):
+                output = sol.sigmoid(np.dot(x, weights))
+                error_term = formula(x, y, output)
+                del_w += error_term * x if older else error_term
+            weights += learnrate * del_w / (n_records if older else 1)
+        return weights
+
+    return train_nn
+
+
+@pytest.mark.parametrize("formula, older, expected", [
+    (ce, False, ("current", "bce")), (se, False, ("current", "sse")),
+    (older_solution, True, ("older", "mse")), (error_only, True, ("older", "bce")),
+    (hint, False, None), (older_hint, True, None),
+], ids=["ce", "se", "older_solution", "older_ce", "hint", "older_hint"])
+def test_a_whole_train_nn_passes_when_it_is_one_of_the_correct_runs(formula, older, expected):
+    r = check(_train_nn(formula, older), "student_admissions", epochs=EPOCHS)
+    assert isinstance(r, FormulaResult) and r.whole
+    if expected is None:
+        assert not r.passed and r.step == 1 and "none of the correct runs" in str(r)
+    else:
+        assert r.passed and (r.loop, r.loss) == expected and r.steps == EPOCHS
+        assert f"loss={expected[1]!r}, loop={expected[0]!r}" in str(r)
+
+
+def test_the_prompts_whole_run_is_nearest_the_squared_error():
+    r = check(_train_nn(hint), "student_admissions", epochs=EPOCHS)
+    assert (r.loop, r.losses) == ("current", ("sse",))
+    with pytest.raises(ValueError, match="lr: classify_whole_run"):
+        check(_train_nn(ce), "student_admissions", lr=0.1)
+    assert check(_train_nn(ce), "student_admissions", loss="bce", epochs=3).passed

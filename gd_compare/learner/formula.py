@@ -30,7 +30,7 @@ import numpy as np
 from gd_compare.learner.check import CheckResult, check
 from gd_compare.learner.exercises import LOOP_LOSSES, get_exercise
 
-__all__ = ["LOSS_NAMES", "FormulaResult", "classify"]
+__all__ = ["LOSS_NAMES", "WHOLE_RUNS", "FormulaResult", "classify", "classify_whole_run"]
 
 #: (loop, loss) → how the report names the loss
 LOSS_NAMES: dict[tuple[str, str], str] = {
@@ -49,6 +49,8 @@ class FormulaResult(CheckResult):
     from the start; ``distances``: loss → max |w − w_loss| at the end of the run."""
 
     loop: str = "current"
+    #: a whole run (``train_nn``) classified by :func:`classify_whole_run`
+    whole: bool = False
     loss: str | None = None
     losses: tuple[str, ...] = ()
     updates: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
@@ -57,6 +59,8 @@ class FormulaResult(CheckResult):
     def __str__(self) -> str:
         names = [LOSS_NAMES[(self.loop, k)] for k in self.losses]
         head = f"{self.concept}: {self.function} ({self.loop} loop)"
+        if self.whole:
+            return self._whole_text()
         if self.passed:
             text = (f"{head} — PASS: its update descends {LOSS_NAMES[(self.loop, self.loss)]} "
                     f"(loss={self.loss!r}): it agrees with PyTorch autograd at all {self.steps} "
@@ -68,6 +72,19 @@ class FormulaResult(CheckResult):
             if self.diagnosis:
                 text += f"\n  diagnosis: {self.diagnosis}"
         return text + "\n" + "\n".join(self.table_lines())
+
+    def _whole_text(self) -> str:
+        head = f"{self.concept}: {self.function} (the whole run)"
+        if self.passed:
+            return (f"{head} — PASS: its run is PyTorch autograd's run of "
+                    f"{LOSS_NAMES[(self.loop, self.loss)]} in the notebook's {self.loop} loop "
+                    f"(loss={self.loss!r}, loop={self.loop!r}) at all {self.steps} epoch(s), "
+                    f"{self.dtype}, max |Δ| {max(self.max_abs_diff.values(), default=0.0):.2g}")
+        runs = ", ".join(f"{LOSS_NAMES[k]} ({k[0]} loop)" for k in WHOLE_RUNS)
+        text = (f"{head} — FAIL: its run is none of the correct runs ({runs}); against the "
+                f"{self.loop} loop's {LOSS_NAMES[(self.loop, self.losses[0])]}, the "
+                f"closest: {self.where()}: {self.message}")
+        return text + (f"\n  diagnosis: {self.diagnosis}" if self.diagnosis else "")
 
     def table_lines(self) -> list[str]:
         """The numbers: the first update beside autograd's, and where the runs end."""
@@ -125,6 +142,66 @@ def classify(fn: Callable[..., Any], *, dtype: str = "float64", rtol: float | No
     return FormulaResult(**_result_fields(base), loop=loop,
                          loss=passed[0] if passed else None, losses=losses, updates=updates,
                          distances=distances)
+
+
+#: the (loop, loss) runs a whole ``train_nn`` of the notebook may be, in the order tried
+WHOLE_RUNS: tuple[tuple[str, str], ...] = tuple(
+    (loop, loss) for loop, losses in LOOP_LOSSES.items() for loss in losses)
+
+
+def classify_whole_run(fn: Callable[..., Any], *, dtype: str = "float64",
+                       rtol: float | None = None, atol: float | None = None,
+                       time_limit: float | None = 10.0, **params: Any) -> FormulaResult:
+    """Which correct run the learner's whole ``train_nn(features, targets, epochs, learnrate)``
+    is: each (loop, loss) of :data:`WHOLE_RUNS` in turn, at that loop's learning rate
+    (:func:`gd_compare.learner.whole_run.check_whole_run`: the first wrong epoch by bisection,
+    diagnosed). A PASS names the loop and the loss; a FAIL reports the run it follows longest.
+    ``check(fn, "student_admissions")`` calls this for a whole run.
+
+    Parameters
+    ----------
+    fn : callable
+        The learner's ``train_nn``.
+    dtype, rtol, atol, time_limit
+        As :func:`classify`.
+    **params
+        ``epochs`` (100), ``features``/``targets``, ``seed``, ``split_seed``, ``loop`` (try
+        only that loop); not ``lr`` (each loop has its own) nor ``loss``.
+    """
+    from gd_compare.learner import whole_run
+
+    for key in ("loss", "lr"):
+        if params.get(key) is not None:
+            raise ValueError(f"{key}: classify_whole_run tries every loop at its own learning "
+                             f"rate; check(fn, 'student_admissions', loss=..., lr=...) judges "
+                             f"one run")
+        params.pop(key, None)
+    only = params.pop("loop", None)
+    ex = get_exercise("student_admissions")
+    tried = []
+    for loop, loss in WHOLE_RUNS:
+        if only is not None and loop != only:
+            continue
+        r = whole_run.check_whole_run(fn, ex, dtype=dtype, rtol=rtol, atol=atol,
+                                      time_limit=time_limit, loop=loop, loss=loss, **params)
+        if r.passed:
+            return FormulaResult(**_result_fields(r), loop=loop, whole=True, loss=loss,
+                                 losses=LOOP_LOSSES[loop])
+        tried.append((loop, loss, r))
+        if r.problem != "wrong values":  # it raised or returned the wrong thing: no run fits
+            break
+    if not tried:
+        raise ValueError(f"loop: expected 'current' or 'older', got {only!r}")
+    loop, loss, r = max(tried, key=lambda t: (t[2].steps, -_gap(t[2])))  # the one it follows
+    # longest, and at its first wrong epoch the nearest
+    return FormulaResult(**_result_fields(r), loop=loop, whole=True, loss=None,
+                         losses=(loss,))
+
+
+def _gap(r: CheckResult) -> float:
+    if r.learner_value is None or r.autograd_value is None:
+        return float("inf")
+    return abs(r.learner_value - r.autograd_value)
 
 
 def _first_failure(results: dict[str, CheckResult]) -> CheckResult:

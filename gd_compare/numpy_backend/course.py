@@ -45,7 +45,6 @@ from gd_compare.numpy_backend.by_hand import (
 )
 
 __all__ = [
-    "admissions_error_term",
     "iter_logistic_regression",
     "iter_student_admissions",
     "logistic_regression",
