@@ -459,8 +459,6 @@ def _compare_training(
                          bias=bool(kwargs.get("bias", False)))
     plateau = _plateau(kwargs, tracker)
     tie = None
-    if tracker.dtype == np.float32:
-        _check_arithmetic(spec, mods, tracker, kwargs)
     for a, b in _lockstep(*streams):
         if a is None or b is None:
             short = tracker.labels[0] if a is None else tracker.labels[1]
@@ -508,6 +506,8 @@ def _compare_training(
                     break  # a tie: the next epochs run two different schedules
                 tie = plateau = None  # parted after a mismatch: that mismatch is the verdict
     buffer.flush()
+    if tracker.dtype == np.float32 and tracker.first is None:  # after the dtype checks
+        _check_arithmetic(spec, mods, tracker, kwargs)
     assert last is not None
     # a run stopped at its first mismatch ends there: its weights may not even be finite, so
     # no final loss or accuracy is evaluated
