@@ -62,7 +62,7 @@ def graded(tmp_path_factory):
     for stale in Path("/tmp").glob("gd_compare_grading_fork_*"):
         stale.unlink()
     run = grade_run([FIXTURES], concept="mse_training", function="train_epoch", jobs=2,
-                    time_limit=LIMIT, out=out, exclude=["helpers/*"],
+                    time_limit=LIMIT, out=out, exclude=["helpers/*", "kills_the_grader.py"],
                     params={"epochs": EPOCHS})
     return run, out
 
@@ -164,7 +164,8 @@ def test_resume_skips_what_is_graded_with_the_same_content_and_options(graded):
     _, out = graded
     seen = []
     again = grade_run([FIXTURES], concept="mse_training", function="train_epoch", jobs=2,
-                      time_limit=LIMIT, out=out, exclude=["helpers/*"], resume=True,
+                      time_limit=LIMIT, out=out, exclude=["helpers/*", "kills_the_grader.py"],
+                      resume=True,
                       params={"epochs": EPOCHS}, on_start=lambda todo, done: seen.append(
                           (todo, done)))
     assert seen == [(0, len(EXPECTED))]  # no worker started
@@ -341,3 +342,16 @@ def test_gradescope_scores_one_point_per_passing_function():
     alone = gradescope_results([{**cell, "verdict": "CRASHED"}], 1.0)
     assert [(t["name"], t["score"], t["max_score"]) for t in alone["tests"]] == [
         ("submission", 0.0, 1.0)]
+
+
+def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded(tmp_path):
+    """The worker is restarted and the jobs in flight re-run one at a time: the one that kills
+    it alone is CRASHED, named; the others get their own verdicts."""
+    files = [FIXTURES / name for name in ("good.py", "kills_the_grader.py", "wrong.py")]
+    run = grade_run(files, concept="mse_training", function="train_epoch", jobs=2,
+                    time_limit=LIMIT, out=tmp_path, params={"epochs": EPOCHS})
+    verdicts = {r["file"]: (r["verdict"], r["message"]) for r in run.rows}
+    assert verdicts["good.py"][0] == "PASS" and verdicts["wrong.py"][0] == "FAIL"
+    assert verdicts["kills_the_grader.py"][0] == "CRASHED"
+    assert "it killed the grader's worker process" in verdicts["kills_the_grader.py"][1]
+    assert not run.not_graded

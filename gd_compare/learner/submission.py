@@ -17,6 +17,7 @@ of inputs. A learner's code never raises out of :func:`check_submission`: every 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import time
 from collections.abc import Callable
@@ -107,7 +108,6 @@ def loop_concept(fn: Callable[..., Any]) -> str:
     error_term`` (the error term holds x; StudentAdmissions' current loop) →
     ``student_admissions``; else (``del_w += error_term * x``, the lesson's loop and the older
     notebook's) → ``mse_training``."""
-    import ast
     import inspect
     import textwrap
 
@@ -115,12 +115,49 @@ def loop_concept(fn: Callable[..., Any]) -> str:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return "mse_training"
+    return "student_admissions" if _adds_bare_error_term(tree) else "mse_training"
+
+
+_PRODUCTS = (ast.Mult, ast.MatMult)
+_PRODUCT_CALLS = {"dot", "outer", "multiply", "matmul", "einsum", "inner"}
+
+
+def _adds_bare_error_term(tree: ast.AST) -> bool:
+    """Whether an accumulation (``s += e``, ``s = s + e``) adds the error term with no product:
+    the current loop's ``del_w += error_term`` in any spelling (``del_w = del_w + error_term``,
+    ``delta_w += np.array(error_term, dtype=float)``), not ``del_w += error_term * x``. The
+    error term is ``error_term`` or whatever name ``error_term_formula(...)`` is assigned to."""
+    names = {"error_term"}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add)
-                and isinstance(node.target, ast.Name) and node.target.id == "del_w"
-                and isinstance(node.value, ast.Name) and node.value.id == "error_term"):
-            return "student_admissions"
-    return "mse_training"
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and _call_name(node.value) == "error_term_formula"):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    for node in ast.walk(tree):
+        added = None
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
+            added = node.value
+        elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+              and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.BinOp)
+              and isinstance(node.value.op, ast.Add)):
+            target = node.targets[0].id
+            sides = (node.value.left, node.value.right)
+            for mine, other in (sides, sides[::-1]):
+                if isinstance(mine, ast.Name) and mine.id == target:
+                    added = other
+        if added is None:
+            continue
+        used = {n.id for n in ast.walk(added) if isinstance(n, ast.Name)}
+        product = any((isinstance(n, ast.BinOp) and isinstance(n.op, _PRODUCTS))
+                      or (isinstance(n, ast.Call) and _call_name(n) in _PRODUCT_CALLS)
+                      for n in ast.walk(added))
+        if used & names and not product:
+            return True
+    return False
+
+
+def _call_name(call: ast.Call) -> str | None:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
 
 
 def _one_line(text: str) -> str:

@@ -27,6 +27,11 @@ class WorkerPool:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
+        #: seconds from the start to a warm server (torch and the package imported)
+        self.startup_seconds = self._start()
+
+    def _start(self) -> float:
+        """Start the fork server and wait until it is warm; its start-up time in seconds."""
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -36,12 +41,11 @@ class WorkerPool:
         env.setdefault("MPLBACKEND", "Agg")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", str(jobs)],
+            [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", str(self.jobs)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             encoding="utf-8", start_new_session=True, env=env)
         first = self._read()
-        #: seconds from the start to a warm server (torch and the package imported)
-        self.startup_seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
         if not first or not first.get("ready"):
             try:
                 self.proc.wait(timeout=30)
@@ -50,6 +54,7 @@ class WorkerPool:
             why = self._why()
             self.close()
             raise PoolError(f"the grading worker did not start: {why}")
+        return seconds
 
     def _why(self) -> str:
         self._log.seek(0)
@@ -67,31 +72,71 @@ class WorkerPool:
             return None
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """Each job with its outcome, in the order they finish. A dead server is a
-        :class:`PoolError` naming how many jobs were left."""
-        pending = {job["id"]: job for job in jobs}
-        todo = iter(jobs)
+        """Each job with its outcome, in the order they finish.
+
+        When the server dies (a submission killed it, e.g. ``os.kill(os.getppid(), ...)``), it
+        is restarted and the jobs that were in flight are run again one at a time: the one
+        that kills it alone gets a CRASHED outcome naming that, and the others are graded. A
+        server that dies with nothing in flight, or keeps dying, is a :class:`PoolError`."""
+        queue, suspects = list(jobs), []
+        restarts = 0
+        while queue:
+            batch, width = (suspects, 1) if suspects else (queue, self.jobs + 2)
+            sent: list[dict[str, Any]] = []
+            answered = set()
+            for job, outcome in self._round(batch, width, sent):
+                answered.add(job["id"])
+                yield job, outcome
+            queue = [j for j in queue if j["id"] not in answered]
+            suspects = [j for j in suspects if j["id"] not in answered]
+            if not queue:
+                return
+            if all(j["id"] in answered for j in batch):
+                continue  # the round ended normally (the suspects, one at a time)
+            lost = [j for j in sent if j["id"] not in answered]
+            why = self._why()
+            restarts += 1
+            if not lost or restarts > len(jobs) + 2:
+                raise PoolError(f"the grading worker died ({why}); {len(queue)} "
+                                "submission(s) not graded")
+            if len(lost) == 1:  # it alone was running: it killed the worker
+                culprit = lost[0]
+                queue.remove(culprit)
+                suspects = [j for j in suspects if j is not culprit]
+                yield culprit, {"id": culprit["id"], "seconds": 0.0, "rows": [], "result": {
+                    "error": f"it killed the grader's worker process ({why})"}}
+            else:
+                suspects = lost
+            self.close()
+            self._start()
+            if not queue:
+                return
+
+    def _round(self, batch: list[dict[str, Any]], width: int, sent: list[dict[str, Any]]
+               ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Send ``batch`` keeping at most ``width`` jobs in flight; each job with its outcome,
+        until all are answered or the server dies (``sent`` lists what was sent)."""
+        pending = {job["id"]: job for job in batch}
+        todo = iter(batch)
         in_flight = 0
         assert self.proc.stdin is not None
         try:
             while pending:
-                while in_flight < self.jobs + 2:
+                while in_flight < width:
                     job = next(todo, None)
                     if job is None:
                         break
                     self.proc.stdin.write(json.dumps(job) + "\n")
                     self.proc.stdin.flush()
+                    sent.append(job)
                     in_flight += 1
                 outcome = self._read()
                 if outcome is None:
-                    break
+                    return
                 in_flight -= 1
                 yield pending.pop(outcome["id"]), outcome
         except (BrokenPipeError, ValueError):
-            pass
-        if pending:
-            raise PoolError(f"the grading worker died ({self._why()}); {len(pending)} "
-                            "submission(s) not graded")
+            return
 
     def close(self) -> None:
         """End the server: at once (SIGTERM kills every running submission)."""
