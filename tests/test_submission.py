@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gd_compare import check_submission
@@ -215,3 +216,39 @@ def test_usage_errors_raise_naming_the_argument(tmp_path):
         check_submission(FIXTURES / "admissions_correct.py", concept="nope")
     with pytest.raises(ValueError, match="time_limit: expected a positive number"):
         check_submission(FIXTURES / "admissions_correct.py", time_limit=0)
+
+
+def _current_plus(error_term, x, del_w):
+    del_w = del_w + error_term  # the current loop, written out
+    return del_w
+
+
+def _current_array(error_term, x, delta_w):
+    delta_w += np.array(error_term, dtype=float)  # another name, a cast
+    return delta_w
+
+
+def _current_named(x, y, output, acc):
+    term = error_term_formula(x, y, output)  # noqa: F821 (never called: read, not run)
+    acc += term
+    return acc
+
+
+def _older(error_term, x, del_w):
+    del_w += error_term * x  # the older loop: the product is taken here
+    return del_w
+
+
+def _older_dot(error_term, x, del_w):
+    del_w = del_w + np.dot(error_term, x)
+    return del_w
+
+
+@pytest.mark.parametrize(("fn", "concept"), [
+    (_current_plus, "student_admissions"), (_current_array, "student_admissions"),
+    (_current_named, "student_admissions"), (_older, "mse_training"),
+    (_older_dot, "mse_training")])
+def test_the_loop_is_read_from_the_source_in_any_spelling(fn, concept):
+    from gd_compare.learner.submission import loop_concept
+
+    assert loop_concept(fn) == concept
