@@ -32,7 +32,7 @@ def _usage(capsys, argv, words):
     ([str(FIXTURES / "nope")], "'" + str(FIXTURES / "nope") + "': no such file or folder"),
     (["--jobs", "0"], "--jobs: expected a whole number >= 1, got '0'"),
     (["--time-limit", "-1"], "--time-limit: expected a finite number > 0"),
-    (["--memory-limit", "500"], "--memory-limit: expected megabytes >= 1024"),
+    (["--memory-limit", "500"], "--memory-limit: expected megabytes from 1024"),
     (["--function", "a-b"], "--function: 'a-b' is not a function name"),
     (["--resume"], "--resume: needs --out DIR"),
     (["--concept", "nope"], "argument --concept: invalid choice: 'nope'"),

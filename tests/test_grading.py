@@ -230,7 +230,10 @@ def test_an_exclude_that_leaves_nothing_says_so(tmp_path):
     ({"concept": "nope"}, "concept: expected one of"),
     ({"jobs": 0}, "jobs: expected a whole number >= 1"),
     ({"time_limit": 0}, "time_limit: expected seconds > 0"),
-    ({"memory_limit": 100}, "memory_limit: expected whole megabytes >= 1024"),
+    ({"time_limit": float("nan")}, "time_limit: expected seconds > 0"),
+    ({"time_limit": 1e12}, "at most a day"),  # the platform's timers would overflow
+    ({"memory_limit": 100}, "memory_limit: expected whole megabytes from 1024"),
+    ({"memory_limit": 1 << 44}, "to 1048576"),  # setrlimit would overflow
     ({"function": "not a name"}, "function: expected a Python function name"),
 ])
 def test_bad_options_are_usage_errors_before_anything_runs(kwargs, match):

@@ -35,6 +35,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: The longest time limit taken (a day): beyond it the platform's timers overflow.
+MAX_SECONDS = 86_400.0
+
+
+def _seconds(text: str) -> float:
+    """A time limit: seconds > 0, at most :data:`MAX_SECONDS`."""
+    value = _positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_SECONDS:g} seconds (a day), "
+                                         f"got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -32,6 +32,7 @@ from gd_compare.cli._common import (
     _Parser,
     _positive_float,
     _positive_int,
+    _seconds,
     _seed,
     _sizes,
 )
@@ -83,7 +84,7 @@ def build_check_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DEFAULT_TOLERANCE), default="float64",
                    help="float64 (default; tolerance 1e-12) or float32 (tolerance 1e-5)")
     p.add_argument("--seed", type=_seed, help="seed of the starting weights and the shuffle")
-    p.add_argument("--time-limit", type=_positive_float, metavar="SECONDS",
+    p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
                    help="seconds one call of the function may take (default 10); for a whole "
                    "notebook, seconds its cells may take (default 120)")
     p.add_argument("--json", metavar="PATH|-",

@@ -17,17 +17,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from gd_compare.cli._common import PROG, _Parser, _positive_float, _positive_int
+from gd_compare.cli._common import PROG, _Parser, _positive_float, _positive_int, _seconds
 from gd_compare.learner.exercises import EXERCISES
+from gd_compare.learner.grading.api import MAX_MEMORY_MB
 
 __all__ = ["build_grade_parser", "grade_main"]
 
 
 def _memory_mb(text: str) -> int:
     value = _positive_int(text)
-    if value < 1024:
-        raise argparse.ArgumentTypeError(f"expected megabytes >= 1024 (a worker with torch "
-                                         f"already maps about 700 MB), got {text!r}")
+    if not 1024 <= value <= MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(f"expected megabytes from 1024 (a worker with torch "
+                                         f"already maps about 700 MB) to {MAX_MEMORY_MB}, "
+                                         f"got {text!r}")
     return value
 
 
@@ -49,7 +51,7 @@ def build_grade_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="submissions checked at once (default: the number of cores, "
                    f"{os.cpu_count() or 1})")
-    p.add_argument("--time-limit", type=_positive_float, default=60.0, metavar="S",
+    p.add_argument("--time-limit", type=_seconds, default=60.0, metavar="S",
                    help="wall-clock seconds per submission, and as many CPU seconds (default 60)")
     p.add_argument("--memory-limit", type=_memory_mb, default=4096, metavar="MB",
                    help="megabytes of address space per submission, counting the ~0.7 GB a "
