@@ -41,6 +41,16 @@ def test_a_percent_py_file_is_split_into_its_code_cells(tmp_path):
     assert notebook.read_cells(plain) == [(1, "x = 1\n")]
 
 
+@pytest.mark.parametrize("text", ['{"cells": [{"cell_type": "code", "source": 5}]}',
+                                  '{"cells": [{"cell_type": "code", "source": [1, 2]}]}',
+                                  '{"cells": 5}', "[1, 2]"])
+def test_malformed_notebook_json_is_not_a_notebook(tmp_path, text):
+    bad = tmp_path / "w.ipynb"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="not a notebook"):
+        notebook.read_cells(bad)
+
+
 def test_not_a_notebook_is_a_value_error_and_a_fail_row(tmp_path):
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{not json", encoding="utf-8")

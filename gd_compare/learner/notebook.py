@@ -58,7 +58,9 @@ def read_cells(path: Path) -> list[tuple[int, str]]:
             cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
             sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                        for c in cells]
-        except (ValueError, KeyError, TypeError) as exc:
+            if not all(isinstance(source, str) for source in sources):
+                raise TypeError("a code cell's source is not text")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a notebook ({type(exc).__name__}: {exc})") from None
         return [(k, _strip_magics(s)) for k, s in enumerate(sources, start=1)]
     if not any(_CELL_MARK.match(line) for line in text.splitlines()):
