@@ -218,3 +218,13 @@ def test_a_course_function_name_decides_the_concept(capsys):
     payload = json.loads(capsys.readouterr().out)
     assert (payload["concept"], payload["step"], payload["matches"]) == (
         "mse_training", 1, ["x_twice"])
+
+
+@pytest.mark.torch
+def test_a_run_that_diverges_at_the_given_lr_is_one_line_exit_1(tmp_path, capsys):
+    path = tmp_path / "te.py"
+    path.write_text("def error_term_formula(x, y, output):\n    return (y - output) * x\n",
+                    encoding="utf-8")
+    assert main(["check", f"{path}:error_term_formula", "--lr", "1e308"]) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -37,6 +37,7 @@ from gd_compare.cli._common import (
     _sizes,
 )
 from gd_compare.learner.exercises import EXERCISES
+from gd_compare.lesson.core import DivergenceError
 from gd_compare.proof.harness import DEFAULT_TOLERANCE
 
 __all__ = [
@@ -207,6 +208,9 @@ def check_main(argv: Sequence[str]) -> int:
     try:
         result = check(fn, concept, dtype=args.dtype, time_limit=args.time_limit or 10.0,
                        **params)
+    except DivergenceError as exc:  # the run itself blows up at these options: not the learner
+        print(f"{PROG} check: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     if args.json:
