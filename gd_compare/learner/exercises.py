@@ -509,8 +509,19 @@ def _read_epoch_weights(run, result, args):
 
 
 def _wrap_formula(fn: Callable[..., Any], run: Run) -> Callable[..., Any]:
+    """The loop's epoch around the learner's formula; the older notebook's
+    ``error_term_formula(y, output)`` (no x: its loop multiplies by x) is called as such."""
     from gd_compare.learner.notebook_loop import epoch_of
 
+    try:
+        inspect.signature(fn).bind("x", "y", "output")
+    except TypeError:
+        two = fn
+
+        def fn(x: Any, y: Any, output: Any) -> Any:
+            return two(y, output)
+    except ValueError:  # no signature to read: called with (x, y, output)
+        pass
     return epoch_of(fn, run.values["loop"])
 
 
@@ -624,7 +635,7 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
              _setup_student, _args_weights, _ref_student, _read_epoch_weights),
     Exercise("error_term_formula",
              "fn(x, y, output) -> error_term  (inside the notebook's loop; which loss it "
-             "descends)", _fixed("weights"),
+             "descends), or the older notebook's fn(y, output)", _fixed("weights"),
              _DATA | {"seed": 42, "split_seed": 42, "lr": None, "epochs": 100, "loss": None,
                       "loop": "current"},
              _setup_student, _args_weights, _ref_student, _read_epoch_weights,
