@@ -23,6 +23,9 @@ from gd_compare.learner.grading.results import Journal, rows_frame, write_output
 
 #: The largest address-space limit taken, in MB (1 TiB): beyond it setrlimit overflows.
 MAX_MEMORY_MB = 1 << 20
+#: The longest time limit taken, in seconds (a day): beyond it the platform's timers overflow
+#: (the CLI refuses the same bound: ``gd_compare.cli._common.MAX_SECONDS``).
+MAX_TIME_LIMIT = 86_400.0
 
 __all__ = ["GradeRun", "grade", "grade_run"]
 
@@ -59,9 +62,9 @@ def _check_options(concept: str | None, function: str | None, jobs: int | None,
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or jobs < 1:
         raise GradeUsageError(f"jobs: expected a whole number >= 1, got {jobs!r}")
-    if not 0 < time_limit <= 86_400:
-        raise GradeUsageError(f"time_limit: expected seconds > 0 and at most a day (86400), "
-                              f"got {time_limit!r}")
+    if not 0 < time_limit <= MAX_TIME_LIMIT:
+        raise GradeUsageError(f"time_limit: expected seconds > 0 and at most a day "
+                              f"({MAX_TIME_LIMIT:g}), got {time_limit!r}")
     if not isinstance(memory_limit, int) or not 1024 <= memory_limit <= MAX_MEMORY_MB:
         raise GradeUsageError(f"memory_limit: expected whole megabytes from 1024 (a worker with "
                               f"torch already maps about 700 MB) to {MAX_MEMORY_MB}, "
