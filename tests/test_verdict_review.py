@@ -244,13 +244,19 @@ def test_a_wrong_data_parallel_update_still_fails():
 # --------------------------------------------------------------------------- G, H, I
 
 
-def test_a_verified_step_is_not_failed_by_the_witness_ratio():
-    """Adam at lr 0.5 (the CLI's ``--optimizer adam``): the gap left the witness's 100× at step
-    933 (164×) though every step is verified; the ratio is now a figure."""
+def test_a_verified_step_is_not_failed_by_the_witness_ratio(monkeypatch):
+    """Adam at lr 0.5 (the CLI's ``--optimizer adam``): on one machine the gap left the witness's
+    100× at step 933 (164×), on another it stayed at 1.7× — how far rounding amplifies depends
+    on the CPU's rounding. So the limit is lowered below every ratio: the run still passes,
+    because every step is verified; the ratio is only a figure."""
+    from gd_compare.proof import verdict
+
+    monkeypatch.setattr(verdict, "AMPLIFICATION", 1e-9)
     result = compare("mse_training", optimizer="adam", record=False)
     assert result.passed, str(result.first_failure)
     f = result.rejudge
-    assert f.max_ratio > 100  # beyond the old limit: verified steps, not the ratio, decide
+    assert f.amplified_steps > 0
+    assert f.max_ratio > verdict.AMPLIFICATION  # beyond the limit: verified steps decide
     assert f.update_audit_max_fraction < 1 and f.common_state_max_fraction <= 1
     assert result.trajectories == "amplified"
 

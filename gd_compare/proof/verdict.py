@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -252,6 +253,10 @@ class Sensitivity:
 #: lockstep comparison is at most 512 steps).
 _KEEP_STEPS = 1100
 
+#: A stateful audit keeps at most this many floats of weights of steps not yet audited (16 MiB in
+#: float64) before it audits the oldest unasked.
+_PENDING_FLOATS = 1 << 21
+
 #: ``gradient(mod, shards, params, dtype=None)``: a backend's gradient on the step's batch (the
 #: all-reduced mean of its shards' gradients for a data-parallel step; one shard otherwise),
 #: with the rows cast to ``dtype`` when given. ``loss(mod, shards, params)`` likewise.
@@ -295,9 +300,12 @@ class UpdateAudit:
     have long parted (a chaotic run). A data-parallel step's gradient is the all-reduced mean of
     the K shards' gradients, on the shards DDP used (:class:`StepBatches`).
 
-    Plain SGD has no state: its steps are audited only when re-judged (:meth:`problem`), at no
-    cost to a run that agrees. A stateful run's shadows take every step (one gradient per
-    backend and step; one for both where their weights are the same).
+    Only a re-judged step asks for its audit (:meth:`problem`), so a run that agrees pays
+    nothing. Plain SGD has no state: a re-judged step is audited alone, from the weights kept
+    around it. A stateful run's shadows must take every step from step 1: the steps wait, their
+    weights kept, until a re-judged step asks (the shadows then catch up to it, one gradient per
+    backend and step, one for both where their weights are the same) or until the kept weights
+    reach :data:`_PENDING_FLOATS` (the oldest are then audited: memory stays bounded).
     """
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
@@ -323,6 +331,9 @@ class UpdateAudit:
         self._observed = 0
         self._kept: dict[int, tuple[Any, ...]] = {}
         self._found: dict[int, str] = {}
+        #: stateful steps observed but not yet audited, oldest first, and their size in floats
+        self._pending: deque[tuple[int, tuple[Any, Any], tuple[Step, Step]]] = deque()
+        self._pending_floats = 0
         self.steps_audited = 0
         self.max_rel = 0.0
         #: the largest |Δw − expected| as a fraction of what is allowed (< 1: every audit passed)
@@ -336,6 +347,16 @@ class UpdateAudit:
             self._kept[step] = (before, (a.params, b.params))
             self._kept.pop(step - _KEEP_STEPS, None)
             return
+        self._pending.append((step, before, (a, b)))
+        self._pending_floats += sum(np.size(p) for s in (a, b) for p in s.params)
+        while self._pending_floats > _PENDING_FLOATS and len(self._pending) > 1:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Audit the oldest pending step of a stateful run: its shadows take it, and so does the
+        schedule (at an epoch's end, on the backend's own epoch loss)."""
+        step, before, (a, b) = self._pending.popleft()
+        self._pending_floats -= sum(np.size(p) for s in (a, b) for p in s.params)
         self._found.pop(step - _KEEP_STEPS, None)
         try:
             problem = self._check(step, before, (a.params, b.params))
@@ -359,6 +380,8 @@ class UpdateAudit:
         """Why a backend's update at ``step`` is not its optimizer's step from its own gradient,
         or ``None``. Re-judged steps come in increasing order."""
         if self.stateful:
+            while self._pending and self._pending[0][0] <= step:
+                self._advance()
             return self._found.get(step)
         kept = self._kept.get(step)
         if kept is None:
