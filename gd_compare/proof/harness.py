@@ -24,6 +24,7 @@ import math
 import numbers
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -639,8 +640,24 @@ def _on_shards(function: Callable[..., Any], X: np.ndarray, y: np.ndarray, gradi
     shard in the run's dtype first, as the workers' tensors hold it)."""
     from gd_compare.numpy_backend.distributed import allreduce_mean
 
+    recent: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
     def on_shards(mod: ModuleType, shards: tuple[Any, ...], params: Any,
                   dtype: np.dtype | None = None) -> Any:
+        # a re-judged step asks for the same values more than once (the common state at a
+        # backend's weights, its reported loss, its update audit): computed once, kept a while
+        key = (id(mod), _value_key(shards), _value_key(params), None if dtype is None
+               else np.dtype(dtype).str)
+        if key in recent:
+            recent.move_to_end(key)
+            return recent[key]
+        value = recent[key] = _frozen(shard_values(mod, shards, params, dtype))
+        if len(recent) > _RECENT_VALUES:
+            recent.popitem(last=False)
+        return value
+
+    def shard_values(mod: ModuleType, shards: tuple[Any, ...], params: Any,
+                     dtype: np.dtype | None) -> Any:
         parts = []
         for rows in shards:
             Xb, yb = X[rows], y[rows]
@@ -656,6 +673,31 @@ def _on_shards(function: Callable[..., Any], X: np.ndarray, y: np.ndarray, gradi
         return out if len(out) > 1 else out[0]
 
     return on_shards
+
+
+#: Values (a gradient or loss on a step's batch) the re-judge keeps for reuse: the 4 gradients of
+#: a re-judged step's common states, and its audit's, with room to spare.
+_RECENT_VALUES = 16
+
+
+def _frozen(value: Any) -> Any:
+    """A read-only copy of a gradient (an array or a tuple of them) or a loss: what a backend
+    returned may be a buffer it writes again at its next call."""
+    if isinstance(value, tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.flags.writeable = False
+    return value
+
+
+def _value_key(value: Any) -> tuple[Any, ...]:
+    """A hashable key of the *values* of a batch's row selections or of parameters: slices as
+    they are, arrays by dtype, shape and bytes (copies with equal contents give equal keys)."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return tuple((v.start, v.stop, v.step) if isinstance(v, slice)
+                 else (np.asarray(v).dtype.str, np.shape(v), np.asarray(v).tobytes())
+                 for v in items)
 
 
 def _rejudge(spec: Concept, mods: tuple[ModuleType, ModuleType], tracker: _Tracker,
