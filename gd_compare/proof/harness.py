@@ -444,6 +444,16 @@ def _compare_training(
     X, y = kwargs["features"], kwargs["targets"]
     total = _loss_function(spec, np_mod, kwargs), _loss_function(spec, torch_mod, kwargs)
     rejudge = _rejudge(spec, mods, tracker, kwargs, _start_params(kwargs))
+    whole = (slice(0, len(y)),)
+
+    def whole_loss(i: int, params: tuple[np.ndarray, ...]) -> float:
+        """Backend i's loss on all the training records at ``params`` (the log, the final
+        loss): through the re-judge's kept values when there is one — at a full-batch run's
+        last step its common state computed them already."""
+        if rejudge is None:
+            return total[i](X, y, _arg(params))
+        return rejudge.loss(mods[i], whole, _arg(params))
+
     logged = set(log_epochs(kwargs["epochs"]))
     every = 1 if record is True else int(record)
     losses: tuple[list[float], list[float]] = ([], [])
@@ -485,10 +495,10 @@ def _compare_training(
                 if keep_params:
                     hist.append(s.params)
         if a.end_of_epoch and a.epoch in logged:
-            own = [f(X, y, _arg(s.params)) for f, s in zip(total, (a, b), strict=True)]
+            own = [whole_loss(i, s.params) for i, s in enumerate((a, b))]
             buffer.flush()
-            for checked in _evaluated_at(rejudge, own, (a.params, b.params),
-                                         lambda f, p: f(X, y, _arg(p)), total):
+            for checked in _evaluated_at(rejudge, own, (a.params, b.params), whole_loss,
+                                         (0, 1)):
                 tracker.check("log", steps, checked[0], checked[1])
             for keep, v in zip(logs, own, strict=True):
                 keep.append((a.epoch, v))
@@ -513,6 +523,10 @@ def _compare_training(
     # a run stopped at its first mismatch ends there: its weights may not even be finite, so
     # no final loss or accuracy is evaluated
     finished = not (stop_on_failure and tracker.first is not None)
+    if finished and rejudge is not None:  # the gradients at the start and at the end, below any
+        if start:                         # atol (first: a full-batch run's final losses reuse them)
+            _common_state_check(tracker, rejudge, 1, (start, start))
+        _common_state_check(tracker, rejudge, steps, (last[0].params, last[1].params))
     runs = []
     for i, s in enumerate(last):
         run = BackendRun(
@@ -524,7 +538,7 @@ def _compare_training(
             log_accuracy=log_accuracy[i],
         )
         if finished:
-            run.final_loss = total[i](X, y, _arg(s.params))
+            run.final_loss = whole_loss(i, s.params)
             if inputs.test is not None:
                 run.test_accuracy = getattr(mods[i], spec.accuracy_function)(*inputs.test,
                                                                             _arg(s.params))
@@ -534,13 +548,8 @@ def _compare_training(
     extra: dict[str, Any] = {"rejudge": None if rejudge is None else rejudge.figures,
                              "schedule_tie": tie}
     if finished:
-        if rejudge is not None:  # the gradients at the start and at the end, below any atol
-            if start:
-                _common_state_check(tracker, rejudge, 1, (start, start))
-            _common_state_check(tracker, rejudge, steps, (last[0].params, last[1].params))
         for final in _evaluated_at(rejudge, [r.final_loss for r in runs],
-                                   (last[0].params, last[1].params),
-                                   lambda f, p: f(X, y, _arg(p)), total):
+                                   (last[0].params, last[1].params), whole_loss, (0, 1)):
             tracker.check("final_loss", steps, final[0], final[1])
         if inputs.test is not None:
             extra["threshold_rows"] = _check_accuracy(spec, mods, tracker, steps, inputs.test,
