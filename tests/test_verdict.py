@@ -243,6 +243,54 @@ def test_a_wrong_optimizer_step_late_on_a_chaotic_run_fails_where_it_goes_wrong(
 
 
 @torch_only
+@pytest.mark.parametrize("budget", [None, 64])
+def test_the_audit_of_a_stateful_run_waits_until_a_step_is_rejudged(monkeypatch, budget):
+    """A run that agrees audits nothing; a chaotic one catches its shadows up from step 1 when
+    a step is first re-judged, with the same verdict and figures whether the kept weights wait
+    (the default budget) or are audited early because the budget is tiny (64 floats)."""
+    from gd_compare import torch_backend as tb
+    from gd_compare.proof import verdict
+
+    if budget is not None:
+        monkeypatch.setattr(verdict, "_PENDING_FLOATS", budget)
+    agree = compare("backprop", epochs=40, optimizer="adam", record=False)
+    assert agree.passed and agree.trajectories == "agree"
+    # nothing was asked, so nothing was audited beyond what the tiny budget forced: 2 steps of
+    # 2 x 14 weights fit in 64 floats, the 38 before them were audited to make room
+    assert agree.rejudge.update_audit_steps == (0 if budget is None else 38)
+    kwargs = {"hidden": (8, 8, 8), "optimizer": "adam", "lr": 0.1, "record": False}
+    wrong = compare("backprop", epochs=320, **kwargs,
+                    backends=(_edited("late", "backprop_training", 300, lambda d: d * 1.01),
+                              tb))
+    assert not wrong.passed and wrong.first_failure.step == 301
+    assert "own update at this step is not its optimizer's step" in str(wrong.first_failure)
+
+
+@torch_only
+def test_a_backend_whose_gradient_reuses_its_buffer_is_judged_on_each_value():
+    """The re-judge keeps a step's gradients for its audit: read-only copies, so a backend
+    whose gradient function returns a buffer it overwrites at its next call is judged on the
+    values it returned, and a chaotic run stays SAME MATH."""
+    from gd_compare import torch_backend as tb
+
+    mod = types.ModuleType("buffered")
+    for attr in nb.__all__:
+        setattr(mod, attr, getattr(nb, attr))
+    buffer = {}
+
+    def gradient(X, y, w, loss="mse"):
+        g = nb.gradient(X, y, w, loss=loss)
+        out = buffer.setdefault(np.shape(g), np.empty_like(g))
+        out[...] = g
+        return out
+
+    mod.gradient = gradient
+    result = compare("mse_training", lr=100, epochs=120, record=False, backends=(mod, tb))
+    assert result.passed, str(result.first_failure)  # kept as the buffer was: step 26 failed
+    assert result.rejudge.amplified_steps > 50 and result.rejudge.update_audit_steps > 50
+
+
+@torch_only
 def test_a_backend_that_yields_copies_of_its_parameters_passes_a_chaotic_run():
     """The witness nudges the reference NumPy backend's live parameters, not the first
     backend's (which may yield copies: the nudge would not take, the witness stay at 0)."""
