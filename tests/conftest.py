@@ -12,6 +12,16 @@ import os
 # Headless matplotlib for the tests and for the notebook kernels they start (kernels inherit
 # this environment): plt.show() is a no-op and nothing needs a display.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per op for PyTorch (OpenMP, MKL) and NumPy's BLAS, in the test processes and in
+# every kernel and subprocess they start (all inherit this environment): the suite runs one test
+# process per core, and a second intra-op thread only waits for a core another process holds —
+# measured, a notebook's check(...) of the backprop exercise took 3x the CPU time (33 s vs 11 s)
+# with torch's default of 2 threads on 2 busy cores. The lesson's arrays are small: one thread
+# computes the same numbers. (compare() itself already runs PyTorch on one thread:
+# gd_compare.proof.harness.TORCH_THREADS.) Set before numpy or torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -132,7 +132,10 @@ def test_a_wrong_training_update_below_atol_fails_at_step_one(dtype):
 @torch_only
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_chaotic_rounding_amplification_is_not_a_failure(dtype):
-    result = compare("mse_training", lr=100, epochs=3000 if dtype == "float64" else 300,
+    # lr 100 is chaotic from step ~26 and the trajectories are O(1) apart by step ~200 (float64:
+    # at 500 epochs the gap is 2.9, 475 steps amplified, the ratio 11.6 — as at 3000 epochs, which
+    # only re-judged more steps of the same regime for 5x the time)
+    result = compare("mse_training", lr=100, epochs=600 if dtype == "float64" else 300,
                      dtype=dtype, record=False)
     assert result.passed, str(result.first_failure)
     figures = result.rejudge
