@@ -258,9 +258,32 @@ def _start_data_parallel(names: Sequence[str], args: argparse.Namespace) -> None
     start_fork_server(TORCH_PRELOAD)
     from gd_compare.torch_backend.distributed import WorkerPool
 
+    job = _data_parallel_job(args)
     count = _overrides("data_parallel", args).get(
         "workers", CONCEPTS["data_parallel"].defaults["workers"])
-    start_pool(count, WorkerPool)
+
+    def start(workers: int) -> WorkerPool:
+        pool = WorkerPool(workers)
+        if job is not None:  # the workers run it now; compare("data_parallel") reads it later
+            pool.prefetch(job)
+        return pool
+
+    start_pool(count, start)
+
+
+def _data_parallel_job(args: argparse.Namespace) -> Any:
+    """The run ``compare("data_parallel", ...)`` will hand the workers, built as it builds it
+    (the concept's inputs, then ``data_parallel_run``), or ``None`` if it cannot be built here
+    (the run itself then reports why)."""
+    from gd_compare.lesson.concepts import check_dtype, get_concept
+    from gd_compare.lesson.parallel import data_parallel_run
+
+    try:
+        inputs = get_concept("data_parallel").inputs(check_dtype(args.dtype),
+                                                     **_overrides("data_parallel", args))
+        return data_parallel_run(**inputs.kwargs)
+    except Exception:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
