@@ -15,13 +15,16 @@ one-line message and no traceback (``--traceback`` shows a crash's whole traceba
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
@@ -57,6 +60,7 @@ from gd_compare.show.table import Outcome, _notes, format_table
 
 __all__ = [
     "build_parser",
+    "entry",
     "main",
 ]
 
@@ -295,6 +299,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout is gone: point it at devnull so the interpreter's final flush cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+
+def entry() -> NoReturn:
+    """The command (``gd-compare``, ``python -m gd_compare``): :func:`main`, then the process
+    ends without tearing torch down (~0.3-0.6 s of CPU for nothing: every file is written and
+    closed, every worker ended). Every ``atexit`` handler still runs first — multiprocessing's
+    among them, which releases the workers' semaphores. Call :func:`main` to stay in the
+    process."""
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.exit(code)  # a thread still working: the interpreter waits for it, as always
+    with contextlib.suppress(Exception):  # a closed pipe: main already handled it
+        sys.stdout.flush()
+        sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def _main(argv: list[str]) -> int:
