@@ -127,12 +127,18 @@ def _spawn(root: Path, args: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _wall(root: Path, argv: list[str]) -> float:
+def _wall(root: Path, argv: list[str], expect: int | None = None) -> float:
+    """Seconds of one fresh run of ``argv``; with ``expect``, its exit status must be that (a
+    command that fails fast would otherwise time as a fast command)."""
     env = os.environ | {"PYTHONPATH": str(root), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
-    subprocess.run(argv, env=env, capture_output=True, timeout=1800, check=False,
-                   cwd=str(root))
-    return time.perf_counter() - start
+    done = subprocess.run(argv, env=env, capture_output=True, timeout=1800, check=False,
+                          cwd=str(root))
+    seconds = time.perf_counter() - start
+    if expect is not None and done.returncode != expect:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode} (expected {expect}):\n"
+                           f"{done.stderr.decode(errors='replace')[-2000:]}")
+    return seconds
 
 
 # --------------------------------------------------------------------------- tables
@@ -146,23 +152,30 @@ def cli_table(roots: dict[str, Path], repeats: int) -> list[str]:
     py = sys.executable
     ratios: dict[tuple[str, str], list[float]] = {}
     seconds: dict[str, list[float]] = {}
-    from gd_compare.lesson.concepts import CONCEPTS
+    from gd_compare.lesson.concepts import LESSON_CONCEPTS
 
-    lesson = [c for c in CONCEPTS if c != "data_parallel"]
+    # the default run's concepts but data_parallel (not CONCEPTS: its sibling notebooks need
+    # --data, and a usage error ends the command in a fraction of a second)
+    lesson = [c for c in LESSON_CONCEPTS if c != "data_parallel"]
     for _ in range(repeats):
-        floor = _wall(ROOT, [py, "-c", FLOOR])
+        floor = _wall(ROOT, [py, "-c", FLOOR], expect=0)
         seconds.setdefault("floor", []).append(floor)
         for label, root in roots.items():
-            every = _wall(root, [py, "-m", "gd_compare"])
+            every = _wall(root, [py, "-m", "gd_compare"], expect=0)
             seven = _wall(root, [py, "-m", "gd_compare",
-                                 *[a for c in lesson for a in ("--concept", c)]])
+                                 *[a for c in lesson for a in ("--concept", c)]], expect=0)
             ratios.setdefault((label, "default"), []).append(every / floor)
             ratios.setdefault((label, "without"), []).append(seven / floor)
-    lines = ["| checkout | `gd-compare` ÷ floor | without `data_parallel` ÷ floor |",
-             "|---|---|---|"]
+            seconds.setdefault(label, []).append(every)
+            seconds.setdefault(label + " without", []).append(seven)
+    lines = ["| checkout | `gd-compare` ÷ floor | without `data_parallel` ÷ floor | "
+             "`gd-compare` | without |",
+             "|---|---|---|---|---|"]
     for label in roots:
         lines.append(f"| {label} | {_cell(ratios[label, 'default'])} | "
-                     f"{_cell(ratios[label, 'without'])} |")
+                     f"{_cell(ratios[label, 'without'])} | "
+                     f"{statistics.median(seconds[label]):.2f} s | "
+                     f"{statistics.median(seconds[label + ' without']):.2f} s |")
     lines.append("")
     lines.append(f"Floor (`import numpy, pandas, torch` + a first `torch.optim.SGD`): "
                  f"median {statistics.median(seconds['floor']):.2f} s. Goal: ≤ 1.25.")
@@ -231,7 +244,12 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     p.add_argument("--before", type=Path, help="an older checkout, measured beside this one")
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"the page to write (default: {OUT.relative_to(ROOT)}; with --only, "
+                   "none: the table is printed)")
+    p.add_argument("--only", choices=("cli", "compare", "memory", "epoch"),
+                   help="run one table alone")
+    p.add_argument("--repeats", type=int, help="repeats per figure (default 3, --quick 1)")
     p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -240,7 +258,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(worker(kind, int(n), batch, opt, int(epochs))))
         return 0
     roots = {"this": ROOT} if args.before is None else {"before": args.before, "after": ROOT}
-    repeats = 1 if args.quick else 3
+    repeats = args.repeats or (1 if args.quick else 3)
     sizes = [10_000, 1_000_000] if args.quick else [10_000, 100_000, 1_000_000]
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = ["# Performance figures", "",
@@ -250,18 +268,25 @@ def main(argv: list[str]) -> int:
             "median [min] of the per-repeat ratios, candidates interleaved in one run. "
             "What is measured and why: [Performance](../performance.md).", ""]
     sections = [
-        ("1. The default `gd-compare` against the import floor",
+        ("cli", "1. The default `gd-compare` against the import floor",
          lambda: cli_table(roots, repeats)),
-        ("2. `compare` against both backends alone", lambda: compare_table(roots, sizes, repeats)),
-        ("2b. `compare`'s peak memory at n = 1e6", lambda: memory_table(roots, 1_000_000)),
-        ("3. NumPy optimizer epochs at n = 1e6",
+        ("compare", "2. `compare` against both backends alone",
+         lambda: compare_table(roots, sizes, repeats)),
+        ("memory", "2b. `compare`'s peak memory at n = 1e6",
+         lambda: memory_table(roots, 1_000_000)),
+        ("epoch", "3. NumPy optimizer epochs at n = 1e6",
          lambda: epoch_table(roots, 1_000_000, repeats, 6 if args.quick else 11)),
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out if args.out is not None or args.only else OUT
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
     text = list(head)
-    for title, table in sections:  # the page is rewritten after each table
+    for key, title, table in sections:  # the page is rewritten after each table
+        if args.only and key != args.only:
+            continue
         text += [f"## {title}", "", *table(), ""]
-        args.out.write_text("\n".join(text), encoding="utf-8")
+        if out is not None:
+            out.write_text("\n".join(text), encoding="utf-8")
     print("\n".join(text))
     return 0
 

@@ -262,3 +262,29 @@ def test_a_closed_pipe_ends_the_run_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_command_ends_without_teardown_but_with_everything_written(tmp_path):
+    """``python -m gd_compare`` skips the interpreter's teardown of torch (and so does the
+    workers' fork server): the table and the JSON are whole, the exit status is the run's,
+    multiprocessing's exit handlers still release every semaphore (no 'leaked' warning), and
+    no process of the run outlives it holding the output open."""
+    out = tmp_path / "run.json"
+    done = subprocess.run([sys.executable, "-m", "gd_compare", "--concept", "simple_step",
+                           "--concept", "data_parallel", "--epochs", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)  # reads to EOF
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().splitlines()[-2] == "2/2 concepts pass: all concepts agree"
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    record = json.loads(out.read_text())
+    assert [c["status"] for c in record["concepts"]] == ["passed", "passed"]
+    failing = subprocess.run([sys.executable, "-m", "gd_compare", "--concept", "mse_training",
+                              "--lr", "1e308", "--epochs", "3"], capture_output=True, text=True,
+                             timeout=600)
+    assert failing.returncode == 1 and "mse_training diverged" in failing.stderr
+
+
+def test_the_preload_skips_teardown_only_inside_the_fork_server():
+    from gd_compare.torch_backend import _preload
+
+    assert not _preload._in_fork_server()  # imported here: this process tears down as always

@@ -72,6 +72,25 @@ def test_load_admissions_matches_the_lessons_data_prep():
     assert targets.sum() == 117
 
 
+@pytest.mark.parametrize("seed", [42, 21, 0, 7])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_admissions_arrays_are_the_pandas_paths_bit_for_bit(seed, dtype):
+    """What the concepts train on, read without pandas, is load_admissions(seed).arrays(dtype)."""
+    from gd_compare.lesson.data import admissions_arrays
+
+    mine, ref = admissions_arrays(seed, dtype), load_admissions(seed=seed).arrays(dtype)
+    for a, b in zip(mine, ref, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.flags.c_contiguous
+        assert a.tobytes() == b.tobytes()
+
+
+def test_admissions_arrays_rejects_a_non_float_dtype():
+    from gd_compare.lesson.data import admissions_arrays
+
+    with pytest.raises(TypeError, match="dtype"):
+        admissions_arrays(42, np.int64)
+
+
 def test_preparation_standardizes_with_sample_std_and_one_hot_floats():
     raw = read_admissions_csv()
     prepared = data.prepare(raw)

@@ -306,6 +306,62 @@ def test_the_kept_workers_end_with_the_block(monkeypatch):
     assert not [p for p in pids if Path(f"/proc/{p}").exists()]
 
 
+def _steps(steps) -> list:
+    return [(s.index, s.epoch, s.end_of_epoch, s.loss, tuple(p.tobytes() for p in s.params))
+            for s in steps]
+
+
+def test_a_run_handed_over_in_advance_is_read_once_and_is_the_same_run(small_run, admissions):
+    X, y, _, _ = admissions
+    other = data_parallel_run(X, y, None, 0.1, 2, 30, 2, None, 7, True, False, "mse")
+    with WorkerPool(2) as pool:
+        started = []
+        original = pool._start
+        pool._start = lambda job: (started.append(job), original(job))[1]
+        plain = _steps(pool.run(small_run))
+        pool.prefetch(small_run)  # the workers run it now
+        pool.prefetch(other)  # at most one in advance: ignored
+        assert _steps(pool.run(small_run)) == plain  # read, not started again
+        assert len(started) == 2
+        pool.prefetch(other)
+        assert _steps(pool.run(small_run)) == plain  # another run: the one in advance ends first
+        once = _steps(pool.run(other))
+        assert len(once) == 12 and _steps(pool.run(other)) == once  # nothing left over
+        assert len(started) == 6 and pool._prefetched is None
+
+
+def test_a_run_handed_over_in_advance_and_never_read_does_not_delay_the_end(small_run):
+    pool = WorkerPool(2)
+    pids = pool.pids
+    pool.prefetch(small_run)
+    start = time.monotonic()
+    pool.close()
+    assert time.monotonic() - start < 5
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+
+
+def test_the_cli_hands_data_parallel_to_its_workers_while_the_other_concepts_run(monkeypatch):
+    from gd_compare.cli.run import main
+
+    monkeypatch.setattr(parallel, "_KEPT", None)  # the CLI starts (and ends) its own workers
+    jobs: list = []
+    original = WorkerPool._start
+    monkeypatch.setattr(WorkerPool, "_start", lambda self, job: (jobs.append(job),
+                                                                 original(self, job))[1])
+    prefetched: list = []
+    original_prefetch = WorkerPool.prefetch
+    monkeypatch.setattr(WorkerPool, "prefetch", lambda self, dp: (prefetched.append(dp),
+                                                                  original_prefetch(self, dp))[1])
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["--concept", "simple_step", "--concept", "data_parallel", "--epochs", "2",
+                     "--json", "-"])
+    assert code == 0
+    records = json.loads(out.getvalue())["concepts"]
+    assert [r["passed"] for r in records] == [True, True] and records[1]["steps"] == 12
+    assert len(prefetched) == 1 and len(jobs) == 1  # handed over once, in advance, and read
+
+
 # --------------------------------------------------------------------------- faults
 
 

@@ -2,6 +2,6 @@
 ``check`` (:mod:`.check`), ``plot`` (:mod:`.plot`); what they parse alike is in
 :mod:`._common`. The top layer: nothing below imports it."""
 
-from gd_compare.cli.run import main
+from gd_compare.cli.run import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

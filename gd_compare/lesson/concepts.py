@@ -37,9 +37,9 @@ from gd_compare.lesson.course import (
 from gd_compare.lesson.data import (
     BACKPROP_SEED,
     LESSON_SEED,
+    admissions_arrays,
     initial_network_weights,
     initial_weights,
-    load_admissions,
 )
 
 __all__ = [
@@ -71,7 +71,8 @@ def check_dtype(dtype: str | np.dtype | type) -> np.dtype:
 
 @lru_cache(maxsize=8)
 def _admissions(dtype_name: str, split_seed: int = LESSON_SEED) -> tuple[np.ndarray, ...]:
-    arrays = load_admissions(seed=split_seed).arrays(DTYPES[dtype_name])
+    # load_admissions(seed=split_seed).arrays(dtype), bit for bit, without importing pandas
+    arrays = admissions_arrays(split_seed, DTYPES[dtype_name])
     for a in arrays:
         a.flags.writeable = False  # shared by every comparison in the process
     return arrays

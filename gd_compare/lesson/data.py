@@ -43,6 +43,7 @@ __all__ = [
     "FEATURE_COLUMNS",
     "LESSON_SEED",
     "Admissions",
+    "admissions_arrays",
     "bundled_csv",
     "initial_network_weights",
     "initial_weights",
@@ -149,6 +150,38 @@ def prepare(raw: pd.DataFrame, seed: int = LESSON_SEED) -> Admissions:
         features_test=test.drop(columns="admit"),
         targets_test=test["admit"],
     )
+
+
+def admissions_arrays(seed: int = LESSON_SEED, dtype: np.dtype | type = np.float64
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``load_admissions(seed=seed).arrays(dtype)`` of the bundled CSV, computed without pandas
+    (the default ``gd-compare`` run does not import it: ~0.3 s): the same four steps of
+    ``data_prep`` in NumPy, with pandas' own arithmetic — the mean as ``sum / n``, the sample
+    std as ``sqrt(Σ(mean − v)² / (n − 1))`` (``pandas.core.nanops``), the same
+    ``RandomState(seed).choice`` — so the arrays are bit for bit the pandas path's (a test
+    checks every seed the concepts use, in float64 and float32)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype: expected a floating dtype (float32 or float64), got {dtype}")
+    with open(bundled_csv(), encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+        table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)
+    column = {name: table[:, header.index(name)] for name in CSV_COLUMNS}
+    n = len(table)
+    rank = column["rank"]
+    fields = []
+    for field in ("gre", "gpa"):
+        values = column[field]
+        mean = values.sum(dtype=np.float64) / n
+        std = np.sqrt(((mean - values) ** 2).sum(dtype=np.float64) / (n - 1))  # ddof=1
+        fields.append((values - mean) / std)
+    features = np.column_stack([*fields, *((rank == r).astype(np.float64) for r in (1, 2, 3, 4))])
+    targets = column["admit"]
+    sample = np.random.RandomState(seed).choice(np.arange(n), size=int(n * 0.9), replace=False)
+    rest = np.setdiff1d(np.arange(n), sample)  # the test rows, in file order
+    return tuple(  # type: ignore[return-value]
+        np.ascontiguousarray(part, dtype=dtype)
+        for part in (features[sample], targets[sample], features[rest], targets[rest]))
 
 
 def load_admissions(path: str | Path | None = None, seed: int = LESSON_SEED) -> Admissions:

@@ -659,7 +659,7 @@ def _train_network(
         epoch_loss = 0.0
         for b, (xb, yb) in enumerate(_batches(Xt, yt, order)):
             index += 1
-            torch_optimizer.zero_grad()
+            model.zero_grad(set_to_none=True)  # as _train: without the optimizer's profiler hooks
             if per_record:
                 m = 1 if reduction == "sse" else len(yb)
                 total = torch.zeros((), dtype=xb.dtype)
