@@ -20,8 +20,11 @@ other processes hits them alike. Each cell is ``median [min]`` of the per-repeat
    and with SGD momentum 0.9, ÷ one with plain SGD; and the minor page faults per epoch
    (goal: ≤ 1.5, no allocation churn).
 
-The test suite's wall time (goal: ≤ 2 min on 2 cores) is not timed here: see
-``docs/performance.md``.
+4. **The verdict's cost on the lesson's runs** — ``compare(concept)`` ÷ (the NumPy backend's
+   run + the PyTorch backend's run, in the same process) for the lesson's three training
+   concepts with plain SGD, Adam, SGD momentum 0.9 and SGD + StepLR (goal: ≤ 1.10).
+5. **The test suite** — the README's test command, ``python -m pytest``, wall time on this
+   machine's cores (goal: ≤ 2 min on 2 cores; not in ``--quick``: it takes minutes).
 """
 
 from __future__ import annotations
@@ -86,8 +89,45 @@ def _compare(kw: dict, batch: str):
     assert result.passed, str(result.first_failure)
 
 
+#: The lesson runs' settings of table 4: (label, compare's keyword arguments).
+SETTINGS: dict[str, tuple[str, dict]] = {
+    "sgd": ("plain SGD", {}),
+    "adam": ("Adam", {"optimizer": "adam"}),
+    "momentum": ("momentum 0.9", {"optimizer": "sgd", "optimizer_kwargs": {"momentum": 0.9}}),
+    "steplr": ("SGD + StepLR", {"scheduler": "steplr", "scheduler_kwargs": {"step_size": 10}}),
+}
+LESSON_RUNS = ("mse_training", "sgd_batching", "backprop")
+
+
+def _lesson_pair(concept: str, setting: str) -> dict:
+    """A lesson run's ``compare`` and both backends alone, in this process, after a warm-up."""
+    import numpy as np
+
+    from gd_compare import compare, numpy_backend, torch_backend
+    from gd_compare.lesson.concepts import get_concept
+    from gd_compare.proof.harness import _thread_policy
+
+    params = SETTINGS[setting][1]
+    compare(concept, epochs=2, record=False, **params)  # torch, torch.optim, dynamo: warm
+    spec = get_concept(concept)
+    kwargs = spec.inputs(np.dtype("float64"), **params).kwargs
+    start = time.perf_counter()
+    with _thread_policy():  # the threads compare runs PyTorch with, for a fair pair
+        for mod in (numpy_backend, torch_backend):
+            for _ in getattr(mod, "iter_" + spec.function_name)(**kwargs):
+                pass
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    result = compare(concept, record=False, **params)
+    seconds = time.perf_counter() - start
+    assert result.passed, str(result.first_failure)
+    return {"compare": seconds, "alone": alone}
+
+
 def worker(kind: str, n: int, batch: str, optimizer: str, epochs: int) -> dict:
     """One measurement in this (fresh) process; prints JSON."""
+    if kind == "lesson":  # batch: the concept, optimizer: the setting
+        return _lesson_pair(batch, optimizer)
     if kind in ("compare", "alone"):
         kw = _run_kwargs(n, batch, optimizer, epochs)
         import torch
@@ -240,6 +280,45 @@ def epoch_table(roots: dict[str, Path], n: int, repeats: int, epochs: int) -> li
     return lines
 
 
+def verdict_table(roots: dict[str, Path], repeats: int) -> list[str]:
+    lines = ["| checkout | setting | " + " | ".join(LESSON_RUNS) + " |",
+             "|---|---|" + "---|" * len(LESSON_RUNS)]
+    for setting, (label, _) in SETTINGS.items():
+        ratios: dict[tuple[str, str], list[float]] = {}
+        for _ in range(repeats):
+            for name, root in roots.items():
+                for concept in LESSON_RUNS:
+                    pair = _spawn(root, ["lesson", "0", concept, setting, "0"])
+                    ratios.setdefault((name, concept), []).append(pair["compare"] / pair["alone"])
+        for name in roots:
+            cells = " | ".join(_cell(ratios[name, c]) for c in LESSON_RUNS)
+            lines.append(f"| {name} | {label} | {cells} |")
+    lines += ["", "The lesson's runs at their defaults (mse_training 1000 epochs, sgd_batching "
+              "100 epochs of batches of 32, backprop 900 epochs); each pair in one fresh "
+              "process, after a warm-up. Goal: ≤ 1.10."]
+    return lines
+
+
+def tests_table(roots: dict[str, Path]) -> list[str]:
+    lines = ["| checkout | tests | wall time |", "|---|---|---|"]
+    for name, root in roots.items():
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+        env["PYTHONPATH"] = str(root)
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                              cwd=str(root), env=env, capture_output=True, text=True,
+                              timeout=3600, check=False)
+        seconds = time.perf_counter() - start
+        summary = (done.stdout.strip().splitlines() or ["?"])[-1].strip("= ")
+        if done.returncode != 0:
+            raise RuntimeError(f"the tests of {root} failed: {summary}")
+        lines.append(f"| {name} | {summary.split(' in ')[0]} | {seconds / 60:.1f} min "
+                     f"({seconds:.0f} s) |")
+    lines += ["", f"`python -m pytest` (the README's test command, `-n auto` on {os.cpu_count()} "
+              "cores), one run. Goal: ≤ 2 min on 2 cores."]
+    return lines
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
@@ -247,7 +326,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help=f"the page to write (default: {OUT.relative_to(ROOT)}; with --only, "
                    "none: the table is printed)")
-    p.add_argument("--only", choices=("cli", "compare", "memory", "epoch"),
+    p.add_argument("--only", choices=("cli", "compare", "memory", "epoch", "verdict", "tests"),
                    help="run one table alone")
     p.add_argument("--repeats", type=int, help="repeats per figure (default 3, --quick 1)")
     p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
@@ -276,13 +355,17 @@ def main(argv: list[str]) -> int:
          lambda: memory_table(roots, 1_000_000)),
         ("epoch", "3. NumPy optimizer epochs at n = 1e6",
          lambda: epoch_table(roots, 1_000_000, repeats, 6 if args.quick else 11)),
+        ("verdict", "4. The verdict's cost on the lesson's runs",
+         lambda: verdict_table(roots, repeats)),
+        ("tests", "5. The test suite", lambda: tests_table(roots)),
     ]
     out = args.out if args.out is not None or args.only else OUT
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
     text = list(head)
     for key, title, table in sections:  # the page is rewritten after each table
-        if args.only and key != args.only:
+        if (args.only and key != args.only) or (key == "tests" and args.quick
+                                                 and args.only != "tests"):
             continue
         text += [f"## {title}", "", *table(), ""]
         if out is not None:
