@@ -389,6 +389,7 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_a_whole_json(monke
 # --------------------------------------------------------------------------- torchrun
 
 
+@pytest.mark.slow
 def test_the_torchrun_path_matches_the_numpy_twin(tmp_path, admissions):
     """Two ranks under torchrun with an optimizer, a scheduler, a bias and BCE: rank 0's
     updates = the NumPy twin's with the same options."""
