@@ -280,6 +280,7 @@ FINAL_30 = {"mse_training": (0.23461408785230572, 0.575),
             "data_parallel": (0.20173413702782447, 0.75)}
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_concept_still_passes_through_the_generalised_harness(dtype):
@@ -462,6 +463,7 @@ def test_the_backprop_concept_is_the_quiz():
         spec.inputs(split_seed=-1)
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_the_course_quiz_in_both_backends_and_the_cli(capsys):
     from gd_compare import compare, load_admissions

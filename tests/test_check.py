@@ -44,6 +44,7 @@ def test_the_reference_solutions_pass(concept, fn, dtype):
     assert r.steps == expected_steps
 
 
+@pytest.mark.slow
 def test_the_lessons_full_run_passes_and_a_torch_learner_with_zero_grad_too():
     r = check(sol.mse_training, "mse_training")  # 1000 epochs, the lesson's loop
     assert r.passed and r.steps == 1000
@@ -249,6 +250,7 @@ def test_the_reference_neuron_step_passes_for_any_inputs(x, y, lr, seed):
 # --------------------------------------------------------------------------- README
 
 
+@pytest.mark.slow
 def test_the_docs_show_the_catalogue_table_as_check_computes_it():
     """The table is in the README or a docs page (docs/learners-code.md since issue 15)."""
     root = Path(__file__).parents[1]

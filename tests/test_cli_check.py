@@ -191,6 +191,7 @@ def test_the_cli_catches_the_whole_catalogue_at_its_step(tmp_path, capsys):
 FIXTURES = Path(__file__).parent / "fixtures" / "learners"
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_a_whole_notebook_one_line_per_function_and_exit_1(capsys):
     assert main(["check", str(FIXTURES / "StudentAdmissions_mine.ipynb"), "--epochs", "3"]) == 1
@@ -200,6 +201,7 @@ def test_a_whole_notebook_one_line_per_function_and_exit_1(capsys):
         "PASS sigmoid", "PASS sigmoid_prime", "PASS error_formula"]
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_a_whole_file_that_passes_exits_0_and_json_has_one_entry_per_function(capsys):
     assert main(["check", str(FIXTURES / "backprop_epoch_values.py"), "--epochs", "2",

@@ -66,6 +66,7 @@ def test_help_lists_grade(capsys):
         assert option in out
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_ctrl_c_ends_cleanly_with_every_finished_row_written(tmp_path):
     """Three quick submissions and one that sleeps: Ctrl-C while it sleeps ends the run at
@@ -124,6 +125,7 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path):
     """No --concept, no --function: the course's names decide, as ``check FILE`` does; the

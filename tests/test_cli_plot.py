@@ -36,6 +36,7 @@ def short_runs(monkeypatch):
     monkeypatch.setattr(plots, "REPEATED_STEPS", 4)
 
 
+@pytest.mark.slow
 def test_plot_writes_every_png(tmp_path, short_runs, capsys):
     out = tmp_path / "figs"
     assert cli.main(["plot", "--out", str(out), "--dpi", "30"]) == 0

@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _spawned_children() -> list[int]:
     """Worker processes this process started (directly, or through multiprocessing's fork
-    server, which is not counted itself), from /proc."""
+    server, which is not counted itself), from /proc: multiprocessing's processes, found
+    through multiprocessing's processes only — not, e.g., the workers and fork server of a
+    notebook kernel this test process keeps (tests/conftest.py: execute_notebook)."""
     parents, cmdlines = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -53,13 +55,18 @@ def _spawned_children() -> list[int]:
         parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     mine, frontier = set(), {os.getpid()}
     while frontier:
-        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - mine
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier
+                    and _multiprocessing(cmdlines.get(pid, b""))} - mine
         mine |= frontier
     from multiprocessing import forkserver
 
     server = forkserver._forkserver._forkserver_pid
-    return sorted(pid for pid in mine if pid != server and (
-        b"spawn_main" in cmdlines.get(pid, b"") or b"forkserver" in cmdlines.get(pid, b"")))
+    return sorted(pid for pid in mine if pid != server)
+
+
+def _multiprocessing(cmdline: bytes) -> bool:
+    """A process multiprocessing started: spawned, or the fork server and its forks."""
+    return b"spawn_main" in cmdline or b"forkserver" in cmdline
 
 
 def _assert_gone(pids: list[int]) -> None:
@@ -445,6 +452,7 @@ def test_a_worker_that_raises_fails_the_cli_with_one_line_and_a_whole_json(monke
 # --------------------------------------------------------------------------- torchrun
 
 
+@pytest.mark.slow
 def test_the_torchrun_path_matches_the_numpy_twin(tmp_path, admissions):
     """Two ranks under torchrun with an optimizer, a scheduler, a bias and BCE: rank 0's
     updates = the NumPy twin's with the same options."""

@@ -347,6 +347,7 @@ def test_gradescope_scores_one_point_per_passing_function():
         ("submission", 0.0, 1.0)]
 
 
+@pytest.mark.slow
 def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded(tmp_path):
     """The worker is restarted and the jobs in flight re-run one at a time: the one that kills
     it alone is CRASHED, named; the others get their own verdicts."""

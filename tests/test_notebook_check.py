@@ -71,6 +71,7 @@ def test_known_cell_errors_get_their_fix(error, fix):
     assert fix in notebook.cell_fix(error) if fix else notebook.cell_fix(error) == ""
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_the_student_admissions_notebook_as_the_course_wrote_it(tmp_path):
     rows = check_submission(FIXTURES / "StudentAdmissions_mine.ipynb", epochs=5)
@@ -84,6 +85,7 @@ def test_the_student_admissions_notebook_as_the_course_wrote_it(tmp_path):
     assert rows[1].concept == "mse_training" and "pandas DataFrame/Series" in rows[1].message
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_the_gradient_descent_notebook_reads_the_data_next_to_it():
     rows = check_submission(FIXTURES / "GradientDescent_mine.ipynb")

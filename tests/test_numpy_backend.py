@@ -120,6 +120,7 @@ def test_step_does_not_mutate_inputs():
 # --------------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_mse_training_reproduces_the_lesson(admissions):
     X, y, X_test, y_test = admissions
     run = nb.mse_training(X, y, per_record=True)

@@ -100,6 +100,7 @@ OPTIONS = {
 OPTIONS["adamw"] = OPTIONS["adam"]
 
 
+@pytest.mark.slow
 @settings(max_examples=6, phases=[Phase.explicit, Phase.generate])
 @given(data=st.data(), name=st.sampled_from(list(OPTIMIZERS)),
        setting=st.sampled_from(["neuron, mini-batch", "network, mini-batch"]),
@@ -172,6 +173,7 @@ def test_zero_buffer_is_harmless_without_dampening(monkeypatch):
                    lr=0.05, epochs=50).passed
 
 
+@pytest.mark.slow
 def test_scheduled_runs_every_step():
     for name, kwargs in [("steplr", {"step_size": 100, "gamma": 0.5}),
                          ("exponentiallr", {"gamma": 0.995}),

@@ -183,6 +183,7 @@ def test_course_names_cover_steps_and_helpers():
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_check_submission_runs_a_file_in_its_own_process(tmp_path):
     path = tmp_path / "mine.py"
     path.write_text((FIXTURES / "admissions_no_mean.py").read_text(encoding="utf-8")

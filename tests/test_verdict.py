@@ -129,6 +129,7 @@ def test_a_wrong_training_update_below_atol_fails_at_step_one(dtype):
         result.first_failure)
 
 
+@pytest.mark.slow
 @torch_only
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_chaotic_rounding_amplification_is_not_a_failure(dtype):
@@ -225,6 +226,7 @@ def test_a_wrong_update_late_on_a_chaotic_run_fails_where_it_goes_wrong(name, ed
         result.first_failure)
 
 
+@pytest.mark.slow
 @torch_only
 @pytest.mark.parametrize("name, edit", [("adam_stopped", lambda d: 0 * d),
                                         ("adam_1pc", lambda d: d * 1.01)])

@@ -74,6 +74,7 @@ def _verdict(result) -> tuple:
 # --------------------------------------------------------------------------- A
 
 
+@pytest.mark.slow
 def test_a_row_order_bug_does_not_excuse_itself_in_either_order():
     """The padded mutant fails at the first odd batch (step 338, after the run turned chaotic),
     from the same weights, whichever backend comes first: the rounding yardstick is the
@@ -89,6 +90,7 @@ def test_a_row_order_bug_does_not_excuse_itself_in_either_order():
     assert _verdict(first) == _verdict(second)
 
 
+@pytest.mark.slow
 @settings(max_examples=6)
 @given(kind=st.sampled_from(["stopped", "scaled", "loss", "right"]),
        after=st.integers(1, 150), seed=st.integers(0, 3))
@@ -123,6 +125,7 @@ def test_a_plateau_tie_is_declared_only_on_agreeing_losses():
     assert replay.agree(0.3, 0.3 + 1e-13) and not replay.agree(0.2758, 0.2614)
 
 
+@pytest.mark.slow
 def test_a_stopped_loop_is_not_hidden_behind_a_plateau_tie():
     stopped = edited("stop", "sgd_batching", lambda s: s.epoch >= 15, lambda d: 0 * d)
     kwargs = {"lr": 300, "epochs": 100, "scheduler": "reducelronplateau", "record": False,
@@ -172,6 +175,7 @@ def test_a_halved_bias_step_fails_at_any_scale(point):
 # --------------------------------------------------------------------------- D
 
 
+@pytest.mark.slow
 def test_a_wrong_reported_loss_fails_at_its_first_step_on_a_chaotic_run():
     wrong = reported("loss101", "sgd_batching", lambda s: s.index > 600, lambda v: 1.01 * v)
     result = compare("sgd_batching", lr=100, epochs=55, record=False, backends=(wrong, _tb()))

@@ -37,6 +37,7 @@ def _run_script(tmp_path: Path, source: str, *args: str) -> subprocess.Completed
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_plain_script_runs_data_parallel_without_re_running_itself(tmp_path):
     done = _run_script(tmp_path, PLAIN_SCRIPT)
     assert done.returncode == 0, done.stderr[-3000:]
