@@ -105,14 +105,14 @@ def _lesson_pair(concept: str, setting: str) -> dict:
 
     from gd_compare import compare, numpy_backend, torch_backend
     from gd_compare.lesson.concepts import get_concept
-    from gd_compare.proof.harness import _thread_policy
+    from gd_compare.proof.harness import thread_policy
 
     params = SETTINGS[setting][1]
     compare(concept, epochs=2, record=False, **params)  # torch, torch.optim, dynamo: warm
     spec = get_concept(concept)
     kwargs = spec.inputs(np.dtype("float64"), **params).kwargs
     start = time.perf_counter()
-    with _thread_policy():  # the threads compare runs PyTorch with, for a fair pair
+    with thread_policy():  # the threads compare runs PyTorch with, for a fair pair
         for mod in (numpy_backend, torch_backend):
             for _ in getattr(mod, "iter_" + spec.function_name)(**kwargs):
                 pass

@@ -49,7 +49,7 @@ from gd_compare.learner.exercises import (
     takes_rng,
 )
 from gd_compare.learner.mistakes import Mistake, for_concept
-from gd_compare.proof.harness import DEFAULT_TOLERANCE
+from gd_compare.proof.harness import DEFAULT_TOLERANCE, thread_policy
 
 __all__ = ["CheckResult", "check"]
 
@@ -522,6 +522,15 @@ def check(
     """
     if not callable(fn):
         raise TypeError(f"fn: expected the learner's function, got {type(fn).__name__}")
+    with thread_policy(load=True):  # as compare: one PyTorch thread while the two take turns
+        return _check(fn, concept, dtype, rtol, atol, time_limit, second_point, _ratios,
+                      params)
+
+
+def _check(fn: Callable[..., Any], concept: str | None, dtype: str, rtol: float | None,
+           atol: float | None, time_limit: float | None, second_point: bool,
+           _ratios: dict[float, str] | None, params: dict[str, Any]) -> CheckResult:
+    """:func:`check`'s work, under its thread policy."""
     from gd_compare.learner import whole_run
 
     if concept is None:

@@ -19,6 +19,7 @@ threshold are named rather than failed, and every step's dtype is checked
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -75,8 +76,8 @@ from gd_compare.proof.verdict import (
     update_rows,
 )
 
-__all__ = ["DEFAULT_TOLERANCE", "BackendRun", "Comparison", "Mismatch", "assert_equivalent",
-           "compare", "compare_all", "ulp_distance"]
+__all__ = ["DEFAULT_TOLERANCE", "TORCH_THREADS", "BackendRun", "Comparison", "Mismatch",
+           "assert_equivalent", "compare", "compare_all", "thread_policy", "ulp_distance"]
 
 #: Steps the lockstep comparison gathers before checking them in one vectorised pass.
 _BLOCK_STEPS = 512
@@ -211,8 +212,14 @@ TORCH_THREADS: int | None = 1
 
 
 @contextmanager
-def _thread_policy() -> Iterator[None]:
-    torch = sys.modules.get("torch")  # only a process that uses PyTorch needs a policy
+def thread_policy(load: bool = False) -> Iterator[None]:
+    """PyTorch runs with :data:`TORCH_THREADS` intra-op threads inside the block (restored
+    after). Only a process that uses PyTorch needs a policy: torch is imported here only with
+    ``load`` (a caller that is about to use it, as ``check`` is), and where it is installed."""
+    if load and "torch" not in sys.modules:
+        with contextlib.suppress(ImportError):
+            import torch
+    torch = sys.modules.get("torch")
     if torch is None or TORCH_THREADS is None or torch.get_num_threads() == TORCH_THREADS:
         yield
         return
@@ -323,7 +330,7 @@ def compare(
         labels = (labels[0] + " (1st)", labels[1] + " (2nd)")
     tracker = _Tracker(spec.name, dt, rtol, atol, labels)
     extra: dict[str, Any] = {}
-    with _thread_policy():
+    with thread_policy():
         if spec.kind == "step":
             runs, steps = _compare_step(spec, inputs, np_mod, torch_mod, tracker)
         else:
