@@ -105,7 +105,10 @@ def _lesson_pair(concept: str, setting: str) -> dict:
 
     from gd_compare import compare, numpy_backend, torch_backend
     from gd_compare.lesson.concepts import get_concept
-    from gd_compare.proof.harness import thread_policy
+    from gd_compare.proof import harness
+
+    # an older checkout (--before) has it under its former, private name
+    thread_policy = getattr(harness, "thread_policy", None) or harness._thread_policy
 
     params = SETTINGS[setting][1]
     compare(concept, epochs=2, record=False, **params)  # torch, torch.optim, dynamo: warm
