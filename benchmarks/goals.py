@@ -24,7 +24,7 @@ other processes hits them alike. Each cell is ``median [min]`` of the per-repeat
    run + the PyTorch backend's run, in the same process) for the lesson's three training
    concepts with plain SGD, Adam, SGD momentum 0.9 and SGD + StepLR (goal: ≤ 1.10).
 5. **The test suite** — the README's test command, ``python -m pytest``, wall time on this
-   machine's cores (goal: ≤ 2 min on 2 cores; not in ``--quick``: it takes minutes).
+   machine's cores (goal: ≤ 2 min on 2 cores; ``--no-tests`` skips it: it takes minutes).
 """
 
 from __future__ import annotations
@@ -331,6 +331,8 @@ def main(argv: list[str]) -> int:
                    "none: the table is printed)")
     p.add_argument("--only", choices=("cli", "compare", "memory", "epoch", "verdict", "tests"),
                    help="run one table alone")
+    p.add_argument("--no-tests", action="store_true",
+                   help="skip table 5 (the test suite: minutes per checkout)")
     p.add_argument("--repeats", type=int, help="repeats per figure (default 3, --quick 1)")
     p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
                    help=argparse.SUPPRESS)
@@ -367,8 +369,7 @@ def main(argv: list[str]) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     text = list(head)
     for key, title, table in sections:  # the page is rewritten after each table
-        if (args.only and key != args.only) or (key == "tests" and args.quick
-                                                 and args.only != "tests"):
+        if (args.only and key != args.only) or (key == "tests" and args.no_tests):
             continue
         text += [f"## {title}", "", *table(), ""]
         if out is not None:
