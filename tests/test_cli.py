@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -282,6 +283,20 @@ def test_the_command_ends_without_teardown_but_with_everything_written(tmp_path)
                               "--lr", "1e308", "--epochs", "3"], capture_output=True, text=True,
                              timeout=600)
     assert failing.returncode == 1 and "mse_training diverged" in failing.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_that_cannot_be_written_fails_the_command_with_a_message():
+    """The command ends with os._exit, so it flushes its buffered output itself: a full disk is
+    said on stderr and fails the command (the interpreter's own exit said so with 120)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "gd_compare", "--concept", "simple_step"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=600)
+    assert done.returncode == 1, done.stderr
+    assert "gd-compare: could not write the output: [Errno 28]" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_preload_skips_teardown_only_inside_the_fork_server():

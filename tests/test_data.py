@@ -84,6 +84,28 @@ def test_admissions_arrays_are_the_pandas_paths_bit_for_bit(seed, dtype):
         assert a.tobytes() == b.tobytes()
 
 
+def test_with_bottleneck_installed_the_admissions_arrays_are_the_pandas_paths(monkeypatch):
+    """pandas sums std's squares with bottleneck when it is installed (another last bit): the
+    arrays then come from the pandas path itself."""
+    import importlib.util
+
+    from gd_compare.lesson import data
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "bottleneck" else real(name, *a))
+    calls = []
+
+    class Prepared:
+        def arrays(self, dtype):
+            calls.append(dtype)
+            return "the pandas path's arrays"
+
+    monkeypatch.setattr(data, "load_admissions", lambda seed: Prepared())
+    assert data.admissions_arrays(7, np.float32) == "the pandas path's arrays"
+    assert calls == [np.dtype(np.float32)]
+
+
 def test_admissions_arrays_rejects_a_non_float_dtype():
     from gd_compare.lesson.data import admissions_arrays
 

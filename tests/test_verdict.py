@@ -248,21 +248,21 @@ def test_a_wrong_optimizer_step_late_on_a_chaotic_run_fails_where_it_goes_wrong(
 
 
 @torch_only
-@pytest.mark.parametrize("budget", [None, 64])
+@pytest.mark.parametrize("budget", [None, 1])
 def test_the_audit_of_a_stateful_run_waits_until_a_step_is_rejudged(monkeypatch, budget):
     """A run that agrees audits nothing; a chaotic one catches its shadows up from step 1 when
-    a step is first re-judged, with the same verdict and figures whether the kept weights wait
-    (the default budget) or are audited early because the budget is tiny (64 floats)."""
+    a step is first re-judged, with the same verdict whether the kept weights wait (the default
+    budget) or are audited at once because the budget is tiny (1 byte: one step kept)."""
     from gd_compare import torch_backend as tb
     from gd_compare.proof import verdict
 
     if budget is not None:
-        monkeypatch.setattr(verdict, "_PENDING_FLOATS", budget)
+        monkeypatch.setattr(verdict, "_PENDING_BYTES", budget)
     agree = compare("backprop", epochs=40, optimizer="adam", record=False)
     assert agree.passed and agree.trajectories == "agree"
-    # nothing was asked, so nothing was audited beyond what the tiny budget forced: 2 steps of
-    # 2 x 14 weights fit in 64 floats, the 38 before them were audited to make room
-    assert agree.rejudge.update_audit_steps == (0 if budget is None else 38)
+    # nothing was asked, so nothing was audited beyond what the tiny budget forced: all but the
+    # last step, kept
+    assert agree.rejudge.update_audit_steps == (0 if budget is None else 39)
     kwargs = {"hidden": (8, 8, 8), "optimizer": "adam", "lr": 0.1, "record": False}
     wrong = compare("backprop", epochs=320, **kwargs,
                     backends=(_edited("late", "backprop_training", 300, lambda d: d * 1.01),

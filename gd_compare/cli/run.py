@@ -311,11 +311,28 @@ def entry() -> NoReturn:
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.main_thread()):
         sys.exit(code)  # a thread still working: the interpreter waits for it, as always
-    with contextlib.suppress(Exception):  # a closed pipe: main already handled it
-        sys.stdout.flush()
-        sys.stderr.flush()
+    code = _flush_output(code)
     atexit._run_exitfuncs()
     os._exit(code)
+
+
+def _flush_output(code: int) -> int:
+    """Write what stdout and stderr still buffer, as the interpreter's own exit would: a reader
+    that is gone (``| true``) ends the command quietly with 1, as :func:`main` does; any other
+    failure to write (a full disk) is said on stderr, and the command fails with 1."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            with contextlib.suppress(OSError):  # nothing more may reach the closed pipe
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            code = code or 1
+        except (OSError, ValueError) as exc:  # ValueError: a stream already closed
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"gd-compare: could not write the output: {exc}\n")
+                sys.stderr.flush()
+            code = code or 1
+    return code
 
 
 def _main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ traps: ``data[field] = ...`` replaces the column (float), and the dummies are ca
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -163,6 +164,10 @@ def admissions_arrays(seed: int = LESSON_SEED, dtype: np.dtype | type = np.float
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype: expected a floating dtype (float32 or float64), got {dtype}")
+    if importlib.util.find_spec("bottleneck") is not None:
+        # with bottleneck installed pandas sums std's squares in its own order (another last
+        # bit): then the pandas path itself, so both stay the same arrays
+        return load_admissions(seed=seed).arrays(dtype)
     with open(bundled_csv(), encoding="utf-8") as f:
         header = f.readline().strip().split(",")
         table = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2)

@@ -253,9 +253,17 @@ class Sensitivity:
 #: lockstep comparison is at most 512 steps).
 _KEEP_STEPS = 1100
 
-#: A stateful audit keeps at most this many floats of weights of steps not yet audited (16 MiB in
-#: float64) before it audits the oldest unasked.
-_PENDING_FLOATS = 1 << 21
+#: A stateful audit keeps at most this many bytes of steps not yet audited before it audits the
+#: oldest unasked (counted by :func:`_kept_bytes`).
+_PENDING_BYTES = 16 << 20
+#: What a kept step costs besides its arrays' data: its tuples and two losses and flags, and each
+#: array's object (measured: 832 bytes per step of a neuron pair, d = 6).
+_STEP_BYTES, _ARRAY_BYTES = 400, 200
+
+
+def _kept_bytes(params: tuple[tuple[np.ndarray, ...], ...]) -> int:
+    """The memory one kept step holds: both backends' parameter arrays and their overhead."""
+    return _STEP_BYTES + sum(np.asarray(p).nbytes + _ARRAY_BYTES for ps in params for p in ps)
 
 #: ``gradient(mod, shards, params, dtype=None)``: a backend's gradient on the step's batch (the
 #: all-reduced mean of its shards' gradients for a data-parallel step; one shard otherwise),
@@ -305,7 +313,7 @@ class UpdateAudit:
     around it. A stateful run's shadows must take every step from step 1: the steps wait, their
     weights kept, until a re-judged step asks (the shadows then catch up to it, one gradient per
     backend and step, one for both where their weights are the same) or until the kept weights
-    reach :data:`_PENDING_FLOATS` (the oldest are then audited: memory stays bounded).
+    reach :data:`_PENDING_BYTES` (the oldest are then audited: memory stays bounded).
     """
 
     def __init__(self, mods: tuple[ModuleType, ModuleType], labels: tuple[str, str],
@@ -331,9 +339,11 @@ class UpdateAudit:
         self._observed = 0
         self._kept: dict[int, tuple[Any, ...]] = {}
         self._found: dict[int, str] = {}
-        #: stateful steps observed but not yet audited, oldest first, and their size in floats
-        self._pending: deque[tuple[int, tuple[Any, Any], tuple[Step, Step]]] = deque()
-        self._pending_floats = 0
+        #: stateful steps observed but not yet audited, oldest first — (step, weights before,
+        #: weights after, losses, ends of epoch), each backend's — and the bytes they hold
+        self._pending: deque[tuple[int, tuple[Any, Any], tuple[Any, Any], tuple[float, float],
+                                   tuple[bool, bool]]] = deque()
+        self._pending_bytes = 0
         self.steps_audited = 0
         self.max_rel = 0.0
         #: the largest |Δw − expected| as a fraction of what is allowed (< 1: every audit passed)
@@ -347,26 +357,28 @@ class UpdateAudit:
             self._kept[step] = (before, (a.params, b.params))
             self._kept.pop(step - _KEEP_STEPS, None)
             return
-        self._pending.append((step, before, (a, b)))
-        self._pending_floats += sum(np.size(p) for s in (a, b) for p in s.params)
-        while self._pending_floats > _PENDING_FLOATS and len(self._pending) > 1:
+        after = (a.params, b.params)
+        self._pending.append((step, before, after, (a.loss, b.loss),
+                              (a.end_of_epoch, b.end_of_epoch)))
+        self._pending_bytes += _kept_bytes(after)
+        while self._pending_bytes > _PENDING_BYTES and len(self._pending) > 1:
             self._advance()
 
     def _advance(self) -> None:
         """Audit the oldest pending step of a stateful run: its shadows take it, and so does the
         schedule (at an epoch's end, on the backend's own epoch loss)."""
-        step, before, (a, b) = self._pending.popleft()
-        self._pending_floats -= sum(np.size(p) for s in (a, b) for p in s.params)
+        step, before, after, losses, ends = self._pending.popleft()
+        self._pending_bytes -= _kept_bytes(after)
         self._found.pop(step - _KEEP_STEPS, None)
         try:
-            problem = self._check(step, before, (a.params, b.params))
+            problem = self._check(step, before, after)
         except (ValueError, TypeError, IndexError) as exc:  # no audit: the mismatch stands
             problem = f"could not check the step's update against its optimizer: {exc}"
         if problem is not None:
             self._found[step] = problem
-        for i, s in enumerate((a, b)):
-            self._epoch_loss[i] += s.loss
-            if s.end_of_epoch:
+        for i, (loss, end_of_epoch) in enumerate(zip(losses, ends, strict=True)):
+            self._epoch_loss[i] += loss
+            if end_of_epoch:
                 if self._schedules[i] is not None:
                     self._scheduler.step(self._schedules[i],
                                          self._epoch_loss[i] / self._n_batches)

@@ -98,7 +98,9 @@ def _linear(weight: np.ndarray, bias: np.ndarray | None) -> nn.Linear:
     if bias is None:
         layer.register_parameter("bias", None)
     else:
-        layer.bias = nn.Parameter(torch.from_numpy(bias.copy()))
+        # as the Parameter's copy_ took it: in the weight's dtype, broadcast to (out,)
+        b = np.broadcast_to(np.asarray(bias, dtype=weight.dtype), weight.shape[:1])
+        layer.bias = nn.Parameter(torch.from_numpy(b.copy()))
     return layer
 
 
