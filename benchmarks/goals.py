@@ -341,6 +341,17 @@ def _update_section(out: Path, sections: list, key: str) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An int >= 1, for ``--repeats`` (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
@@ -354,7 +365,7 @@ def main(argv: list[str]) -> int:
                    help="with --only: rewrite that table's section of the page, keep the rest")
     p.add_argument("--no-tests", action="store_true",
                    help="skip table 5 (the test suite: minutes per checkout)")
-    p.add_argument("--repeats", type=int, help="repeats per figure (default 3, --quick 1)")
+    p.add_argument("--repeats", type=_positive, help="repeats per figure (default 3, --quick 1)")
     p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -143,4 +143,3 @@ def execute_notebook():
         yield execute
     finally:
         km.shutdown_kernel(now=True)
-
