@@ -107,3 +107,31 @@ def test_an_optimizers_full_batch_takes_the_blocked_kernel_too(monkeypatch, opti
     plain = cls([ref], lr=0.01, **options)
     losses = [nb._optimizer_step(X, y, (ref,), "mse", plain) for _ in range(30)]
     assert _close(run.weights, ref, np.float64) and _close(run.losses, losses, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mse", "sse"])
+def test_public_gradient_and_loss_of_a_large_batch_are_the_kernels(monkeypatch, dtype, reduction):
+    """Past one block, ``gradient`` and the loss are the blocked kernel's (what a full-batch
+    training step of these weights computes: one pass over X, no n-long temporary) — the plain
+    form's values to a few ULPs; below it, or with a bias, they stay the plain form's."""
+    X, y, w = _problem(1500, 4, 4, dtype)
+    m = len(y) if reduction == "mse" else 1
+    plain_deltas, plain_total = nb._neuron_del_w(X, y, (w,), reduction)
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 256 * 4 * np.dtype(dtype).itemsize)  # 6 blocks
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype)
+    del_w, sq_error = kernels.blocked_del_w(X, y, w, buffers)
+    assert kernels.blocked_sq_error(X, y, w, buffers) == sq_error  # the very same sum
+    gradient, loss = nb.gradient(X, y, w, loss=reduction), getattr(nb, reduction)(X, y, w)
+    assert np.array_equal(gradient, -del_w / m) and loss == float(sq_error / m)
+    assert gradient.dtype == dtype and _close(gradient, -plain_deltas[0] / m, dtype)
+    assert _close(loss, plain_total / m, dtype)
+    trained = nb.mse_training(X, y, w, lr=0.5, epochs=1, loss=reduction, record=False)
+    assert trained.losses[0] == loss  # the loss a training step reports at these weights
+    calls = []
+    monkeypatch.setattr(kernels, "blocked_del_w", lambda *a: calls.append(1))
+    monkeypatch.setattr(kernels, "blocked_sq_error", lambda *a: calls.append(1))
+    b = np.zeros(1, dtype=dtype)
+    nb.gradient(X, y, (w, b), loss=reduction), getattr(nb, reduction)(X, y, (w, b))
+    nb.gradient(X[:200], y[:200], w, loss=reduction), getattr(nb, reduction)(X[:200], y[:200], w)
+    assert not calls  # a bias, and a batch within one block: the plain form

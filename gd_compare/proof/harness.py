@@ -940,7 +940,9 @@ def _lockstep(numpy_steps: Iterator[Step], torch_steps: Iterator[Step]):
         a_steps, a_exc = _take(numpy_steps, size)
         b_steps, b_exc = _take(torch_steps, len(a_steps) if a_exc else size)
         elapsed = time.perf_counter() - start
-        for i in range(max(len(a_steps), len(b_steps)) + 1):
+        both = min(len(a_steps), len(b_steps))
+        yield from zip(a_steps[:both], b_steps[:both])
+        for i in range(both, max(len(a_steps), len(b_steps)) + 1):
             if i == len(a_steps) and a_exc is not None:
                 raise a_exc
             if i == len(b_steps) and b_exc is not None:
@@ -960,7 +962,11 @@ def _take(steps: Iterator[Step], count: int) -> tuple[list[Step], BaseException 
     taken: list[Step] = []
     try:
         for s in islice(steps, count):
-            taken.append(s._replace(params=tuple(np.array(p) for p in s.params)))
+            copies = tuple([np.array(p) for p in s.params])
+            # a Step is rebuilt directly (a third of _replace's cost); any other named tuple a
+            # backend of the caller's yields, by _replace
+            taken.append(Step(s[0], s[1], s[2], copies, s[4]) if type(s) is Step
+                         else s._replace(params=copies))
     except Exception as exc:  # re-raised by _lockstep where plain lockstep would raise it
         return taken, exc
     return taken, None

@@ -244,21 +244,25 @@ class _StepBuffer:
             self.flush()
         if not self.count:
             self.first_step = step
-        suspect = False
-        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params):
-            ca, cb = np.asarray(pa), np.asarray(pb)  # copies already (_lockstep)
-            keep_a.append(ca)
-            keep_b.append(cb)
-            if self.eager and not suspect:
-                d = (ca - cb).ravel() if ca.shape == cb.shape else ca
-                suspect = not (np.vdot(d, d) <= self.quiet) or ca.shape != cb.shape
+        for (keep_a, keep_b), pa, pb in zip(self.params, a.params, b.params, strict=True):
+            keep_a.append(pa)  # arrays, copies already (_lockstep)
+            keep_b.append(pb)
         self.losses[0].append(a.loss)
         self.losses[1].append(b.loss)
         self.count += 1
-        if self.eager and not suspect:
-            suspect = not (abs(a.loss - b.loss) <= self.tracker.atol / 2)
-        if suspect or self.count == self.rows:
+        if (self.eager and self._suspect(a, b)) or self.count == self.rows:
             self.flush()
+
+    def _suspect(self, a: Step, b: Step) -> bool:
+        """Whether the step may disagree (``eager``): only a step that cannot is left for the
+        block's check."""
+        for pa, pb in zip(a.params, b.params, strict=True):
+            if pa.shape != pb.shape:
+                return True
+            d = (pa - pb).ravel()
+            if not np.vdot(d, d) <= self.quiet:
+                return True
+        return not (abs(a.loss - b.loss) <= self.tracker.atol / 2)
 
     def flush(self) -> None:
         n, tracker, first = self.count, self.tracker, self.first_step

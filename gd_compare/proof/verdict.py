@@ -126,6 +126,8 @@ def update_rows(
 
 def dtype_problem(label: str, step: Step, dtype: np.dtype) -> str | None:
     """Why ``step`` (of backend ``label``) was not computed in ``dtype``, or ``None``."""
+    if dtype != np.float32 and all(getattr(p, "dtype", None) is dtype for p in step.params):
+        return None  # the common case, checked at every step: the very dtype object
     for k, p in enumerate(step.params):
         got = getattr(p, "dtype", None)
         if got != dtype:
