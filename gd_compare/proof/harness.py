@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from types import ModuleType
 from typing import Any
 
@@ -639,7 +639,10 @@ def _step_batches(kwargs: dict[str, Any]) -> StepBatches:
                     yield from (tuple(step) for step in steps)
 
         return StepBatches(shards, dp.steps_per_epoch)
-    per_epoch = len(_batch_order(kwargs))
+    order = _batch_order(kwargs)
+    if order.batch_size == order.n:  # the full batch, every update (no shuffle to replay)
+        return StepBatches(lambda: repeat((slice(0, order.n),)), 1)
+    per_epoch = len(order)
 
     def batches() -> Iterator[tuple[Any, ...]]:
         order = _batch_order(kwargs)
