@@ -38,6 +38,7 @@ __all__ = [
     "Step",
     "Training",
     "as_float_array",
+    "batch_divisor",
     "check_backprop_inputs",
     "check_bias",
     "check_binary",
@@ -218,6 +219,12 @@ def check_reduction(loss: str) -> Reduction:
     if not isinstance(loss, str) or loss not in REDUCTIONS:
         raise ValueError(f"loss: expected one of {REDUCTIONS}, got {loss!r}")
     return loss  # type: ignore[return-value]
+
+
+def batch_divisor(reduction: Reduction, n: int) -> int:
+    """m, what a batch's summed loss and ``del_w`` are divided by: its ``n`` records for a mean
+    (MSE, BCE), 1 for a sum (SSE)."""
+    return 1 if reduction == "sse" else n
 
 
 def check_bias(bias: bool) -> bool:

@@ -30,6 +30,7 @@ from gd_compare.lesson.core import (
     Reduction,
     SimpleStep,
     Step,
+    batch_divisor,
     check_backprop_inputs,
     check_bias,
     check_binary,
@@ -313,7 +314,7 @@ def _gradient_step(
     w += lr·del_w / m,   b += lr·del_b / m       (m = 1 for SSE; see :func:`_neuron_del_w`)
     """
     deltas, total = _neuron_del_w(X, y, params, reduction)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     for p, d in zip(params, deltas, strict=True):
         p += d * lr / m
     return float(total / m)
@@ -345,7 +346,7 @@ def gradient(
         deltas = (kernels.blocked_del_w(X, y, params[0], _buffers(X))[0],)
     else:
         deltas, _ = _neuron_del_w(X, y, params, reduction)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     grads = tuple(-d / m for d in deltas)
     return grads if len(grads) > 1 else grads[0]
 
@@ -372,7 +373,7 @@ def _per_record_epoch(
         del_w += error_term * x
         del_b += error_term
         total += _bce_terms(h, target) if reduction == "bce" else error * error
-    m = 1 if reduction == "sse" else n_records
+    m = batch_divisor(reduction, n_records)
     weights += (del_w * lr) / m
     if bias:
         bias[0] += (del_b * lr) / m
@@ -387,7 +388,7 @@ def _optimizer_step(
     ∂E/∂w = −del_w / m (and ∂E/∂b = −del_b / m), the gradient :func:`_gradient_step` steps
     against. Returns the loss."""
     deltas, total = _neuron_del_w(X, y, params, reduction)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     optimizer.step([-d / m for d in deltas])
     return float(total / m)
 
@@ -400,7 +401,7 @@ def _blocked_optimizer_step(
     (:func:`~gd_compare.numpy_backend.kernels.blocked_del_w`: the same del_w, its sum taken
     block by block, no n-long temporary): the optimizer is given ∂E/∂w = −del_w / m."""
     del_w, sq_error = kernels.blocked_del_w(X, y, params[0], buffers)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     optimizer.step([-del_w / m])
     return float(sq_error / m)
 
@@ -649,7 +650,7 @@ def _backprop_step(
         deltas, total = _backprop_per_record(X, y, params, reduction)
     else:
         deltas, total = _backprop(X, y, params, reduction)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     if optimizer is not None:
         optimizer.step([-d / m for d in deltas])
         return total / m
@@ -688,7 +689,7 @@ def network_gradient(
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
     deltas, _ = _backprop(X, y, ws, reduction)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     return tuple(-d / m for d in deltas)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gd_compare.lesson.core import Reduction
+from gd_compare.lesson.core import Reduction, batch_divisor
 
 __all__ = ["BLOCK_BYTES", "BlockBuffers", "block_rows", "blocked_del_w", "blocked_full_batch_step",
            "blocked_sq_error"]
@@ -65,7 +65,7 @@ def blocked_full_batch_step(
     moves the result by a few ULPs at most. With one block the result is identical.
     """
     del_w, sq_error = blocked_del_w(X, y, weights, buffers)
-    m = len(y) if reduction == "mse" else 1
+    m = batch_divisor(reduction, len(y))
     weights += del_w * lr / m
     return float(sq_error / m)
 

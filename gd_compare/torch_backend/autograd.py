@@ -35,6 +35,7 @@ from gd_compare.lesson.core import (
     Reduction,
     SimpleStep,
     Step,
+    batch_divisor,
     check_backprop_inputs,
     check_bias,
     check_binary,
@@ -430,7 +431,7 @@ def _train_per_record(
     criterion = (nn.BCEWithLogitsLoss(reduction="sum") if reduction == "bce"
                  else nn.MSELoss(reduction="sum"))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    m = 1 if reduction == "sse" else len(y)
+    m = batch_divisor(reduction, len(y))
     params = model.params_view()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     for epoch in range(epochs):
@@ -663,7 +664,7 @@ def _train_network(
             index += 1
             model.zero_grad(set_to_none=True)  # as _train: without the optimizer's profiler hooks
             if per_record:
-                m = 1 if reduction == "sse" else len(yb)
+                m = batch_divisor(reduction, len(yb))
                 total = torch.zeros((), dtype=xb.dtype)
                 for x, target in zip(xb, yb, strict=True):
                     loss, objective = _record_objective(model, x, target, reduction, m)
