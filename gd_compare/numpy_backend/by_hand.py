@@ -338,6 +338,10 @@ def gradient(
     (``loss="sse"``: E = ½·SSE, no division by m; ``loss="bce"``: E = mean BCE and
     error_term = error). The training update is w ← w − lr·∂E/∂w. ``weights`` = (w, b): the
     pair (∂E/∂w, ∂E/∂b), ∂E/∂b = −del_b / m.
+
+    A batch past one cache block (no bias, squared error) takes the blocked kernel, as
+    full-batch training does (:mod:`~gd_compare.numpy_backend.kernels`: the same del_w, its
+    sum taken block by block — a few ULPs from the plain form's).
     """
     X, y, params = check_neuron_data(features, targets, weights)
     reduction = check_reduction(loss)
