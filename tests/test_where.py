@@ -7,7 +7,7 @@ import sys
 import types
 
 import pytest
-from _notebooks import ROOT, execute
+from _notebooks import ROOT
 
 from gd_compare.learner._where import cell_number, describe
 
@@ -51,9 +51,10 @@ def test_no_running_shell_means_a_file(monkeypatch):
 
 @pytest.mark.torch
 @pytest.mark.slow
-def test_check_in_a_notebook_names_the_cell_and_its_line():
-    """Run in a real kernel: the learner's function is defined in the second cell executed and
-    raises on its third line."""
+def test_check_in_a_notebook_names_the_cell_and_its_line(execute_notebook):
+    """Run in a real kernel (the test process's warm one, tests/conftest.py: its execution
+    count goes on from the notebooks it ran before): the learner's function is defined in the
+    cell executed as number ``n`` and raises on its third line — "cell n, line 3"."""
     import nbformat
 
     learner = ("def sigmoid_exercise(x, y, weights, learnrate):\n"
@@ -64,7 +65,9 @@ def test_check_in_a_notebook_names_the_cell_and_its_line():
         nbformat.v4.new_code_cell(learner),
         nbformat.v4.new_code_cell('print(check(sigmoid_exercise, "sigmoid_exercise").message)'),
     ])
-    execute(nb, ROOT / "notebooks", timeout=300)
+    execute_notebook(nb, ROOT / "notebooks", timeout=300)
+    n = nb.cells[1].execution_count
+    assert isinstance(n, int) and nb.cells[2].execution_count == n + 1
     out = "".join(o.get("text", "") for o in nb.cells[2].outputs)
-    assert "NameError" in out and "(cell 2, line 3, in sigmoid_exercise)" in out, out
+    assert "NameError" in out and f"(cell {n}, line 3, in sigmoid_exercise)" in out, out
     assert "ipykernel" not in out and ".py" not in out
