@@ -127,9 +127,11 @@ def _descendants(root: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.torch
-def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path):
+def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path, capsys):
     """No --concept, no --function: the course's names decide, as ``check FILE`` does; the
-    notebook's failing get_dummies cell is a row of its own, its functions still checked."""
+    notebook's failing get_dummies cell is a row of its own, its functions still checked.
+    (The command's own process — exit status, Ctrl-C — is the test above's: this one calls
+    its ``main`` here, which starts the warm grading server as the command does.)"""
     learners = FIXTURES.parent / "learners"
     (tmp_path / "ana").mkdir()
     (tmp_path / "ben").mkdir()
@@ -138,10 +140,9 @@ def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path):
     (tmp_path / "ben" / "admissions.py").write_bytes(
         (learners / "admissions_sigmoid_prime_x.py").read_bytes())
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "gd_compare", "grade", str(tmp_path / "ana"),
-                           str(tmp_path / "ben"), "--out", str(out)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
-    assert done.returncode == 0, done.stderr
+    code = main(["grade", str(tmp_path / "ana"), str(tmp_path / "ben"), "--out", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr
     with (out / "grades.csv").open(newline="") as f:
         rows = [(r["file"], r["function"], r["verdict"], r["diagnosis"])
                 for r in csv.DictReader(f)]
@@ -149,4 +150,4 @@ def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path):
     assert ("StudentAdmissions.ipynb", "", "FAIL", "") in rows  # the get_dummies cell
     assert ("admissions.py", "train_nn", "FAIL", "sigmoid_prime_of_x") in rows
     assert ("admissions.py", "sigmoid", "PASS", "") in rows
-    assert "2 submission(s)" in done.stdout and "sigmoid_prime_of_x" in done.stdout
+    assert "2 submission(s)" in stdout and "sigmoid_prime_of_x" in stdout

@@ -7,7 +7,7 @@ import sys
 import types
 
 import pytest
-from _notebooks import ROOT, execute
+from _notebooks import ROOT
 
 from gd_compare.learner._where import cell_number, describe
 
@@ -51,9 +51,10 @@ def test_no_running_shell_means_a_file(monkeypatch):
 
 @pytest.mark.torch
 @pytest.mark.slow
-def test_check_in_a_notebook_names_the_cell_and_its_line():
-    """Run in a real kernel: the learner's function is defined in the second cell executed and
-    raises on its third line."""
+def test_check_in_a_notebook_names_the_cell_and_its_line(execute_notebook):
+    """Run in a real kernel (the test process's warm one, tests/conftest.py: its execution
+    count goes on from the notebooks it ran before): the learner's function is defined in the
+    cell executed as number ``n`` and raises on its third line — "cell n, line 3"."""
     import nbformat
 
     learner = ("def sigmoid_exercise(x, y, weights, learnrate):\n"
@@ -62,9 +63,14 @@ def test_check_in_a_notebook_names_the_cell_and_its_line():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("from gd_compare.learner.check import check"),
         nbformat.v4.new_code_cell(learner),
-        nbformat.v4.new_code_cell('print(check(sigmoid_exercise, "sigmoid_exercise").message)'),
+        # the learner's cell's number in the kernel's history: In[n] (nbclient renumbers the
+        # cells of its copy from 1)
+        nbformat.v4.new_code_cell("print(max(n for n, s in enumerate(In) "
+                                  "if s.startswith('def sigmoid_exercise(')))\n"
+                                  'print(check(sigmoid_exercise, "sigmoid_exercise").message)'),
     ])
-    execute(nb, ROOT / "notebooks", timeout=300)
-    out = "".join(o.get("text", "") for o in nb.cells[2].outputs)
-    assert "NameError" in out and "(cell 2, line 3, in sigmoid_exercise)" in out, out
+    execute_notebook(nb, ROOT / "notebooks", timeout=300)
+    number, out = "".join(o.get("text", "") for o in nb.cells[2].outputs).split("\n", 1)
+    n = int(number)
+    assert "NameError" in out and f"(cell {n}, line 3, in sigmoid_exercise)" in out, out
     assert "ipykernel" not in out and ".py" not in out
