@@ -119,8 +119,6 @@ def forward(features: ArrayLike, weights: ArrayLike) -> np.ndarray:
 def mse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
     """MSE = mean((ŷ − y)²), the loss the lesson prints."""
     X, y, params = check_neuron_data(features, targets, weights)
-    if _blocked(X, y, params, "mse"):  # a large batch: the kernel's sum (as training's loss)
-        return float(kernels.blocked_sq_error(X, y, params[0], _buffers(X)) / len(y))
     error = y - sigmoid(_h(X, params))
     return float(np.mean(error**2))
 
@@ -128,24 +126,8 @@ def mse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
 def sse(features: ArrayLike, targets: ArrayLike, weights: ArrayLike) -> float:
     """SSE = Σ(ŷ − y)², the lesson's first metric: it grows with the number of records."""
     X, y, params = check_neuron_data(features, targets, weights)
-    if _blocked(X, y, params, "sse"):
-        return float(kernels.blocked_sq_error(X, y, params[0], _buffers(X)))
     error = y - sigmoid(_h(X, params))
     return float(np.sum(error**2))
-
-
-def _blocked(X: np.ndarray, y: np.ndarray, params: tuple[np.ndarray, ...],
-             reduction: Reduction) -> bool:
-    """Whether a batch takes the cache-blocked kernel (:mod:`gd_compare.numpy_backend.
-    kernels`, the same arithmetic arranged for the cache): the lesson's neuron (no bias,
-    squared error) once the batch spans more than one block; a bias, BCE and small batches
-    take the plain form."""
-    return (len(y) > kernels.block_rows(X.shape[1], X.itemsize) and len(params) == 1
-            and reduction != "bce")
-
-
-def _buffers(X: np.ndarray) -> kernels.BlockBuffers:
-    return kernels.BlockBuffers(*X.shape, X.dtype)
 
 
 def accuracy(
@@ -338,18 +320,11 @@ def gradient(
     (``loss="sse"``: E = ½·SSE, no division by m; ``loss="bce"``: E = mean BCE and
     error_term = error). The training update is w ← w − lr·∂E/∂w. ``weights`` = (w, b): the
     pair (∂E/∂w, ∂E/∂b), ∂E/∂b = −del_b / m.
-
-    A batch past one cache block (no bias, squared error) takes the blocked kernel, as
-    full-batch training does (:mod:`~gd_compare.numpy_backend.kernels`: the same del_w, its
-    sum taken block by block — a few ULPs from the plain form's).
     """
     X, y, params = check_neuron_data(features, targets, weights)
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
-    if _blocked(X, y, params, reduction):  # the kernel a full batch this large trains with
-        deltas = (kernels.blocked_del_w(X, y, params[0], _buffers(X))[0],)
-    else:
-        deltas, _ = _neuron_del_w(X, y, params, reduction)
+    deltas, _ = _neuron_del_w(X, y, params, reduction)
     m = batch_divisor(reduction, len(y))
     grads = tuple(-d / m for d in deltas)
     return grads if len(grads) > 1 else grads[0]
@@ -433,9 +408,10 @@ def _train(
     # arithmetic, arranged
     # for the cache) once n spans more than one block; mini-batches, small sets, a bias and
     # BCE take the plain form.
-    blocked = order.batch_size == len(y) and _blocked(X, y, params, reduction)
+    blocked = (order.batch_size == len(y) and len(y) > kernels.block_rows(X.shape[1], X.itemsize)
+               and len(params) == 1 and reduction != "bce")
     # (an optimizer's full batch too: its gradient −del_w / m from the same kernel)
-    buffers = _buffers(X) if blocked else None
+    buffers = kernels.BlockBuffers(*X.shape, X.dtype) if blocked else None
     for epoch in range(epochs):
         epoch_loss = 0.0
         for b, batch in enumerate(order):

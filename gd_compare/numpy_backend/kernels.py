@@ -10,8 +10,7 @@ import numpy as np
 
 from gd_compare.lesson.core import Reduction, batch_divisor
 
-__all__ = ["BLOCK_BYTES", "BlockBuffers", "block_rows", "blocked_del_w", "blocked_full_batch_step",
-           "blocked_sq_error"]
+__all__ = ["BLOCK_BYTES", "BlockBuffers", "block_rows", "blocked_del_w", "blocked_full_batch_step"]
 
 #: Rows per block of :func:`blocked_full_batch_step`: about 512 KiB of ``X`` (half of this
 #: machine's 1 MiB L2), so both matrix-vector products of a block read it from cache.
@@ -76,11 +75,21 @@ def blocked_del_w(
     """The full batch's ``del_w = error_term @ X`` (d,) and Σ error², block by block (see
     :func:`blocked_full_batch_step`); ``weights`` are not changed. ``del_w`` may be a view of
     ``buffers``: use it before the next call."""
+    n = len(y)
+    rows = buffers.rows
+    np.negative(weights, out=buffers.neg_w)
     blocks = 0
     with np.errstate(over="ignore"):  # exp(−h) = inf gives output 0, as sigmoid() does
-        for Xb, output, error in _forward_blocks(X, y, weights, buffers):
+        for start in range(0, n, rows):
+            Xb = X[start:start + rows]
+            m = len(Xb)
+            output, error, term = buffers.a[:m], buffers.b[:m], buffers.c[:m]
+            np.dot(Xb, buffers.neg_w, out=output)  # −h
+            np.exp(output, out=output)
+            output += 1
+            np.divide(1, output, out=output)  # sigmoid(h)
+            np.subtract(y[start:start + m], output, out=error)
             buffers.sq_error[blocks] = np.dot(error, error)
-            term = buffers.c[:len(Xb)]
             np.multiply(error, output, out=term)
             np.subtract(1, output, out=output)  # 1 − output (output is not needed after this)
             term *= output  # error·output·(1 − output)
@@ -89,33 +98,3 @@ def blocked_del_w(
     del_w = buffers.del_w[0] if blocks == 1 else buffers.del_w[:blocks].sum(axis=0)
     sq_error = buffers.sq_error[0] if blocks == 1 else buffers.sq_error[:blocks].sum()
     return del_w, sq_error
-
-
-def blocked_sq_error(
-    X: np.ndarray, y: np.ndarray, weights: np.ndarray, buffers: BlockBuffers
-) -> np.floating:
-    """Σ error² of the full batch, block by block: :func:`blocked_del_w`'s forward half, the
-    very same sum (the loss a blocked training step reports at these weights)."""
-    blocks = 0
-    with np.errstate(over="ignore"):
-        for _, _, error in _forward_blocks(X, y, weights, buffers):
-            buffers.sq_error[blocks] = np.dot(error, error)
-            blocks += 1
-    return buffers.sq_error[0] if blocks == 1 else buffers.sq_error[:blocks].sum()  # X's dtype
-
-
-def _forward_blocks(X: np.ndarray, y: np.ndarray, weights: np.ndarray, buffers: BlockBuffers):
-    """Per block of rows: ``(Xb, output_b, error_b)``, the two vectors in ``buffers`` (valid
-    until the next block). The caller ignores overflow in exp (``np.errstate``)."""
-    rows = buffers.rows
-    np.negative(weights, out=buffers.neg_w)
-    for start in range(0, len(y), rows):
-        Xb = X[start:start + rows]
-        m = len(Xb)
-        output, error = buffers.a[:m], buffers.b[:m]
-        np.dot(Xb, buffers.neg_w, out=output)  # −h
-        np.exp(output, out=output)
-        output += 1
-        np.divide(1, output, out=output)  # sigmoid(h)
-        np.subtract(y[start:start + m], output, out=error)
-        yield Xb, output, error
