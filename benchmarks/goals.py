@@ -312,11 +312,15 @@ def tests_table(roots: dict[str, Path]) -> list[str]:
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
         env["PYTHONPATH"] = str(root)
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p",
+                               "no:cacheprovider"],
                               cwd=str(root), env=env, capture_output=True, text=True,
                               timeout=3600, check=False)
         seconds = time.perf_counter() - start
         summary = (done.stdout.strip().splitlines() or ["?"])[-1].strip("= ")
+        for line in done.stdout.splitlines():  # which test failed: the table only counts them
+            if line.startswith(("FAILED ", "ERROR ")):
+                print(f"{name}: {line}", file=sys.stderr)
         if done.returncode not in (0, 1):  # 1: some test failed, the time still counts
             raise RuntimeError(f"the tests of {root} did not run: {summary}\n{done.stderr}")
         lines.append(f"| {name} | {summary.split(' in ')[0]} | {seconds / 60:.1f} min "
