@@ -360,10 +360,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _checkout(text: str) -> Path:
+    """``--before``: a folder holding a ``gd_compare`` package (an older checkout)."""
+    path = Path(text).expanduser().resolve()
+    if not (path / "gd_compare" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"expected a checkout of gd_compare (a folder with "
+                                          f"gd_compare/__init__.py), got {text!r}")
+    return path
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
-    p.add_argument("--before", type=Path, help="an older checkout, measured beside this one")
+    p.add_argument("--before", type=_checkout, help="an older checkout, measured beside this one")
     p.add_argument("--out", type=Path, default=None,
                    help=f"the page to write (default: {OUT.relative_to(ROOT)}; with --only, "
                    "none: the table is printed)")

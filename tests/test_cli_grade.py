@@ -130,8 +130,9 @@ def _descendants(root: int) -> list[int]:
 def test_a_notebook_and_a_file_give_a_row_per_course_function(tmp_path, capsys):
     """No --concept, no --function: the course's names decide, as ``check FILE`` does; the
     notebook's failing get_dummies cell is a row of its own, its functions still checked.
-    (The command's own process — exit status, Ctrl-C — is the test above's: this one calls
-    its ``main`` here, which starts the warm grading server as the command does.)"""
+    (This one calls the command's ``main`` here, which starts the warm grading server as the
+    command does; the command's own process is tested by the Ctrl-C test above, and its
+    ``entry()`` exit by test_cli's ``gd-compare`` run.)"""
     learners = FIXTURES.parent / "learners"
     (tmp_path / "ana").mkdir()
     (tmp_path / "ben").mkdir()

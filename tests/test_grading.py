@@ -27,8 +27,8 @@ pytestmark = pytest.mark.torch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
 #: seconds per submission in the fault run (a TIMEOUT is stopped at this; loops.py burns a core
-#: until then: 8 s cost 8 s of CPU. The other submissions take < 1 s of CPU at 20 epochs, ~2 s
-#: of wall time on 2 busy cores: 6 s leaves them 3x that)
+#: until then: 8 s cost 8 s of CPU. The other submissions take 0.04-0.11 s each at 20 epochs:
+#: 6 s leaves them a wide margin on 2 busy cores)
 LIMIT = 6.0
 #: extra seconds a stopped submission may take beyond its limit (the kill and the reaping)
 GRACE = 5.0

@@ -123,3 +123,4 @@ def test_public_gradient_of_a_large_batch_stays_the_plain_sum(monkeypatch, dtype
     (del_w,), _ = nb._neuron_del_w(X, y, (w,), "mse")
     assert np.array_equal(nb.gradient(X, y, w), -del_w / len(y))
     assert nb.mse(X, y, w) == float(np.mean((y - nb.sigmoid(X @ w)) ** 2))
+    assert nb.sse(X, y, w) == float(np.sum((y - nb.sigmoid(X @ w)) ** 2))

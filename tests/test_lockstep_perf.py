@@ -48,6 +48,22 @@ def test_large_full_batch_agrees():
     assert_equivalent("mse_training", features=X, targets=y, epochs=5, dtype="float32")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("d", [2, 16])
+def test_an_honest_float32_run_on_a_million_rows_passes(d):
+    """PyTorch sums a million float32 terms in one long sum; the re-judge's rounding-noise
+    yardstick must be as rough as that sum (a blocked, ~5x more accurate NumPy gradient made
+    this run FAIL at step 1 as "different math")."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10**6, d))
+    y = (X @ rng.standard_normal(d) + rng.standard_normal(10**6) > 0) * 1.0
+    w = rng.standard_normal(d) * 0.1
+    for lr in (1.0, 10.0):
+        result = compare("mse_training", record=False, features=X, targets=y, weights=w, lr=lr,
+                         epochs=1, dtype="float32")
+        assert result.passed, str(result.first_failure)
+
+
 def _dataloader_loop(X, y, w, lr, epochs, batch_size, seed):
     """The ordinary PyTorch form: DataLoader over the shared BatchOrder."""
     from torch import nn

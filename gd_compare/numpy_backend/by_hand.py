@@ -314,7 +314,9 @@ def gradient(
     features: ArrayLike, targets: ArrayLike, weights: ArrayLike, loss: Reduction = "mse"
 ) -> np.ndarray | tuple[np.ndarray, ...]:
     """∂E/∂w of one sigmoid neuron on a batch, by hand: the gradient every training update of
-    :func:`mse_training` and :func:`sgd_batching` steps against (the same code).
+    :func:`mse_training` and :func:`sgd_batching` steps against (the same code; a full batch
+    past one cache block trains through :mod:`~gd_compare.numpy_backend.kernels`, the same
+    del_w summed block by block).
 
     E = ½·MSE = (1/2m)·Σ(y − ŷ)²  ⇒  ∂E/∂w = −Σ_i error_term_i·x_i / m = −del_w / m   (d,)
     (``loss="sse"``: E = ½·SSE, no division by m; ``loss="bce"``: E = mean BCE and
