@@ -349,17 +349,6 @@ def _update_section(out: Path, sections: list, key: str) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    """An int >= 1, for ``--repeats`` (argparse names the option in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
-    return value
-
-
 def _checkout(text: str) -> Path:
     """``--before``: a folder holding a ``gd_compare`` package (an older checkout)."""
     path = Path(text).expanduser().resolve()
@@ -382,7 +371,10 @@ def main(argv: list[str]) -> int:
                    help="with --only: rewrite that table's section of the page, keep the rest")
     p.add_argument("--no-tests", action="store_true",
                    help="skip table 5 (the test suite: minutes per checkout)")
-    p.add_argument("--repeats", type=_positive, help="repeats per figure (default 3, --quick 1)")
+    from gd_compare.cli._common import _positive_int  # the CLI's own check, named error
+
+    p.add_argument("--repeats", type=_positive_int,
+                   help="repeats per figure (default 3, --quick 1)")
     p.add_argument("--worker", nargs=5, metavar=("KIND", "N", "BATCH", "OPT", "EPOCHS"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
