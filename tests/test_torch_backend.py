@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gd_compare import DivergenceError
 from gd_compare import numpy_backend as nb
 
 torch = pytest.importorskip("torch")  # the whole module is marked torch; see pytestmark
 from gd_compare import torch_backend as tb  # noqa: E402
+from gd_compare.torch_backend.autograd import _criterion, _objective  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -140,3 +144,71 @@ def test_the_dataloader_hands_over_the_shared_batch_order(admissions):
         for batch, (xb, yb) in zip(batches, loaded):
             np.testing.assert_array_equal(xb.numpy(), X[batch])
             np.testing.assert_array_equal(yb.numpy(), y[batch])
+
+
+# --------------------------------------------------------------------------- one-off evaluations
+# The public gradient, losses, forward and accuracy evaluate on bare leaf tensors
+# (autograd._BareNeuron / _BareNetwork) rather than building the nn.Modules the training loops
+# step: the values must be the modules' own, bit for bit (the verdict compares the loops'
+# steps with them to a few ULPs).
+
+
+def _module_values(model, X, y, reduction):
+    """(reported loss, gradients, ŷ) through the module the training loop uses."""
+    model.zero_grad(set_to_none=True)
+    reported, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
+                                     _criterion(reduction))
+    objective.backward()
+    grads = tuple(p.grad.numpy().copy() for p in model.parameters())
+    with torch.no_grad():
+        out = model(torch.from_numpy(X)).numpy()
+    return reported.item(), grads, out
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 70), d=st.integers(1, 9), seed=st.integers(0, 2**16),
+       bias=st.booleans(), reduction=st.sampled_from(["mse", "sse", "bce"]),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_public_neuron_evaluations_are_the_module_s_bit_for_bit(n, d, seed, bias, reduction,
+                                                                 dtype):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    y = rng.integers(0, 2, size=n).astype(dtype)
+    params = (rng.normal(size=d).astype(dtype),) + ((rng.normal(size=1).astype(dtype),)
+                                                    if bias else ())
+    reported, grads, out = _module_values(tb.Neuron.of(params), X, y, reduction)
+    mine = tb.gradient(X, y, params if bias else params[0], loss=reduction)
+    mine = mine if bias else (mine,)
+    assert len(mine) == len(grads)
+    for g, want in zip(mine, grads, strict=True):
+        np.testing.assert_array_equal(g, want.reshape(g.shape))
+    assert getattr(tb, reduction)(X, y, params if bias else params[0]) == reported
+    np.testing.assert_array_equal(tb.forward(X, params if bias else params[0]), out)
+    assert tb.accuracy(X, y, params if bias else params[0]) == float(
+        np.mean((out > 0.5) == y))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4),
+       seed=st.integers(0, 2**16), bias=st.booleans(),
+       reduction=st.sampled_from(["mse", "sse", "bce"]))
+def test_public_network_evaluations_are_the_module_s_bit_for_bit(n, sizes, seed, bias,
+                                                                  reduction):
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(n, sizes[0])), rng.integers(0, 2, size=n).astype(float)
+    # W_k (sizes[k], sizes[k+1]), then w_out (sizes[-1],); with a bias b_k per layer, b_out (1,)
+    weights = [rng.normal(size=shape) for shape in itertools.pairwise(sizes)]
+    weights.append(rng.normal(size=sizes[-1]))
+    if bias:
+        weights += [rng.normal(size=h) for h in sizes[1:]] + [rng.normal(size=1)]
+    reported, grads, out = _module_values(tb.Network(weights), X, y, reduction)
+    mine = tb.network_gradient(X, y, weights, loss=reduction)
+    assert len(mine) == len(grads)
+    for g, want in zip(mine, grads, strict=True):
+        np.testing.assert_array_equal(g, want)
+    assert getattr(tb, "network_" + reduction)(X, y, weights) == reported
+    np.testing.assert_array_equal(tb.network_forward(X, weights), out)
+    with torch.no_grad():
+        last = tb.Network(weights)(torch.from_numpy(X[-1]))
+        want = torch.mean((last - torch.from_numpy(y)) ** 2).item()
+    assert tb.network_course_loss(X, y, weights) == want

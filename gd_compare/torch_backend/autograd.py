@@ -21,6 +21,7 @@ one the NumPy twin computes in. Inputs are copied first; the caller's arrays are
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from itertools import islice
 
 import numpy as np
@@ -143,6 +144,35 @@ class Neuron(nn.Module):
         return self.weights_view(), self.linear.bias.detach().numpy()
 
 
+class _BareNeuron:
+    """A :class:`Neuron`'s parameters as bare leaf tensors — ``weight`` (1, d), ``bias`` (1,)
+    or None, copies of the given values — and its forward pass, ``nn.Linear``'s own
+    (``F.linear``): the same values, bit for bit, for one-off evaluations (the public gradient
+    and losses). Building a Neuron (a module, an ``nn.Linear``, its Parameters) costs ~50 µs and
+    each module call ~10 µs: the verdict evaluates thousands on a chaotic run."""
+
+    def __init__(self, params: tuple[np.ndarray, ...], requires_grad: bool) -> None:
+        w = np.ascontiguousarray(params[0])
+        self.weight = torch.from_numpy(w[np.newaxis].copy()).requires_grad_(requires_grad)
+        self.bias = None
+        if len(params) > 1:  # in the weight's dtype, broadcast to (1,), as Neuron takes it
+            b = np.broadcast_to(np.asarray(params[1], dtype=w.dtype), (1,))
+            self.bias = torch.from_numpy(b.copy()).requires_grad_(requires_grad)
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(X, self.weight, self.bias).squeeze(-1)
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(nn.functional.linear(X, self.weight, self.bias)).squeeze(-1)
+
+    def grads(self) -> np.ndarray | tuple[np.ndarray, ...]:
+        """∂E/∂w (d,), or the pair (∂E/∂w, ∂E/∂b) with a bias, after ``backward()``."""
+        grad_w = self.weight.grad.numpy()[0].copy()
+        if self.bias is None:
+            return grad_w
+        return grad_w, self.bias.grad.numpy().copy()
+
+
 # --------------------------------------------------------------------------- activation
 
 
@@ -168,9 +198,10 @@ def forward(features: ArrayLike, weights: ArrayLike) -> np.ndarray:
     be the pair (w, b) of a neuron with a bias."""
     X, _, params = check_neuron_data(features, None, weights)
     with torch.no_grad():
-        return Neuron.of(params)(torch.from_numpy(X)).numpy()
+        return _BareNeuron(params, False)(torch.from_numpy(X)).numpy()
 
 
+@cache
 def _criterion(loss: str) -> nn.Module:
     """The reported loss of a batch: ``nn.MSELoss()`` (MSE), ``nn.MSELoss(reduction="sum")``
     (SSE), ``nn.BCEWithLogitsLoss()`` (mean BCE, from h).
@@ -181,6 +212,8 @@ def _criterion(loss: str) -> nn.Module:
     which is 0 there: the gradient vanishes exactly where BCE's should be ±1. BCEWithLogitsLoss
     computes (1 − y)·h − log_sigmoid(h) and differentiates to sigmoid(h) − y directly: the
     lesson's error_term = error, as the NumPy twin writes it, at every h.
+
+    One instance per loss, kept (``functools.cache``): a loss module holds no state.
     """
     if loss == "bce":
         return nn.BCEWithLogitsLoss()
@@ -188,8 +221,8 @@ def _criterion(loss: str) -> nn.Module:
 
 
 def _objective(
-    model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss: str, criterion: nn.Module,
-    scale: int | None = None,
+    model: nn.Module | _BareNeuron | _BareNetwork, xb: torch.Tensor, yb: torch.Tensor,
+    loss: str, criterion: nn.Module, scale: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(reported, E) of a batch (or, with ``scale`` = m, one record's share of it): the loss
     reported and the one differentiated — E = ½·reported for squared error (the lesson's ½·MSE,
@@ -206,8 +239,8 @@ def _loss(features: ArrayLike, targets: ArrayLike, weights: ArrayLike, reduction
     if reduction == "bce":
         check_loss_targets("bce", y)
     with torch.no_grad():
-        reported, _ = _objective(Neuron.of(params), torch.from_numpy(X), torch.from_numpy(y),
-                                 reduction, _criterion(reduction))
+        reported, _ = _objective(_BareNeuron(params, False), torch.from_numpy(X),
+                                 torch.from_numpy(y), reduction, _criterion(reduction))
         return reported.item()
 
 
@@ -239,7 +272,7 @@ def accuracy(
     check_binary("targets", y)
     threshold = check_threshold(threshold)
     with torch.no_grad():
-        predictions = Neuron.of(params)(torch.from_numpy(X)) > threshold
+        predictions = _BareNeuron(params, False)(torch.from_numpy(X)) > threshold
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
@@ -253,14 +286,11 @@ def gradient(
     X, y, params = check_neuron_data(features, targets, weights)
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
-    model = Neuron.of(params)
+    model = _BareNeuron(params, True)
     _, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
                               _criterion(reduction))
     objective.backward()
-    grad_w = model.linear.weight.grad.numpy()[0].copy()
-    if model.linear.bias is None:
-        return grad_w
-    return grad_w, model.linear.bias.grad.numpy().copy()
+    return model.grads()
 
 
 # --------------------------------------------------------------------------- 1. one weight
@@ -475,8 +505,14 @@ class Network(nn.Module):
 
     def logits(self, X: torch.Tensor) -> torch.Tensor:
         """The output's h (before its sigmoid): what ``nn.BCEWithLogitsLoss`` takes."""
-        *hidden, w_out = self.layers
-        biases = list(self.biases)
+        return self.logits_of(X, list(self.layers), list(self.biases))
+
+    @staticmethod
+    def logits_of(X: torch.Tensor, layers: Sequence[torch.Tensor],
+                  biases: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The forward pass up to the output's h on the weights ``layers`` and the ``biases``
+        (one per layer, or none): the module's, and the one-off evaluations' (bare tensors)."""
+        *hidden, w_out = layers
         a = X
         for k, W in enumerate(hidden):
             # hidden_output_k = sigmoid(a @ W_k (+ b_k))
@@ -492,13 +528,36 @@ class Network(nn.Module):
         return tuple(W.detach().numpy() for W in (*self.layers, *self.biases))
 
 
+class _BareNetwork:
+    """A :class:`Network`'s parameters as bare leaf tensors (copies) and its forward pass
+    (:meth:`Network.logits_of`, the module's own) for one-off evaluations: see
+    :class:`_BareNeuron`."""
+
+    def __init__(self, weights: Sequence[np.ndarray], requires_grad: bool) -> None:
+        weights, biases = split_network(weights)
+        self.layers = [torch.from_numpy(np.array(w, copy=True)).requires_grad_(requires_grad)
+                       for w in weights]
+        self.biases = [torch.from_numpy(np.array(b, copy=True)).requires_grad_(requires_grad)
+                       for b in biases]
+
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        return Network.logits_of(X, self.layers, self.biases)
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(X))
+
+    def grads(self) -> tuple[np.ndarray, ...]:
+        """Every layer's ∂E/∂W, then the biases', after ``backward()``."""
+        return tuple(W.grad.numpy().copy() for W in (*self.layers, *self.biases))
+
+
 def _network_loss(features, targets, weights, reduction: str) -> float:
     X, y, ws = check_network_data(features, targets, weights)
     if reduction == "bce":
         check_loss_targets("bce", y)
     with torch.no_grad():
-        reported, _ = _objective(Network(ws), torch.from_numpy(X), torch.from_numpy(y),
-                                 reduction, _criterion(reduction))
+        reported, _ = _objective(_BareNetwork(ws, False), torch.from_numpy(X),
+                                 torch.from_numpy(y), reduction, _criterion(reduction))
         return reported.item()
 
 
@@ -506,7 +565,7 @@ def network_forward(features: ArrayLike, weights: Sequence[ArrayLike]) -> np.nda
     """ŷ = output of :class:`Network` for every record: (n, d) → (n,)."""
     X, _, ws = check_network_data(features, None, weights)
     with torch.no_grad():
-        return Network(ws)(torch.from_numpy(X)).numpy()
+        return _BareNetwork(ws, False)(torch.from_numpy(X)).numpy()
 
 
 def network_mse(features: ArrayLike, targets: ArrayLike, weights: Sequence[ArrayLike]) -> float:
@@ -535,7 +594,7 @@ def network_accuracy(
     check_binary("targets", y)
     threshold = check_threshold(threshold)
     with torch.no_grad():
-        predictions = Network(ws)(torch.from_numpy(X)) > threshold
+        predictions = _BareNetwork(ws, False)(torch.from_numpy(X)) > threshold
         return (predictions == torch.from_numpy(y)).double().mean().item()
 
 
@@ -547,7 +606,7 @@ def network_course_loss(
     (see ``numpy_backend.network_course_loss``)."""
     X, y, ws = check_network_data(features, targets, weights)
     with torch.no_grad():
-        out = Network(ws)(torch.from_numpy(X[-1]))
+        out = _BareNetwork(ws, False)(torch.from_numpy(X[-1]))
         return torch.mean((out - torch.from_numpy(y)) ** 2).item()
 
 
@@ -563,11 +622,11 @@ def network_gradient(
     X, y, ws = check_network_data(features, targets, weights)
     reduction = check_reduction(loss)
     check_loss_targets(reduction, y)
-    model = Network(ws)
+    model = _BareNetwork(ws, True)
     _, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
                               _criterion(reduction))
     objective.backward()
-    return tuple(W.grad.numpy().copy() for W in (*model.layers, *model.biases))
+    return model.grads()
 
 
 def backprop_exercise(

@@ -30,7 +30,13 @@ from gd_compare.lesson.course import (
     check_admissions_loss,
     course_functions,
 )
-from gd_compare.torch_backend.autograd import Neuron, _objective, accuracy, bce
+from gd_compare.torch_backend.autograd import (
+    Neuron,
+    _BareNeuron,
+    _objective,
+    accuracy,
+    bce,
+)
 
 __all__ = [
     "iter_logistic_regression",
@@ -57,11 +63,11 @@ def summed_gradient(features: ArrayLike, targets: ArrayLike, weights: ArrayLike,
     X, y, w = check_dataset(features, targets, weights)
     assert y is not None and w is not None
     check_loss_targets("bce", y)
-    model = Neuron(w)
+    model = _BareNeuron((w,), True)
     _, objective = _objective(model, torch.from_numpy(X), torch.from_numpy(y), reduction,
                               _summed_criterion(reduction))
     objective.backward()
-    return model.linear.weight.grad.numpy()[0].copy()
+    return model.grads()
 
 
 def _admissions_steps(run: CourseRun, per_record: bool) -> Iterator[Step]:
