@@ -341,3 +341,24 @@ def test_plot_draws_both_concepts(tmp_path, blobs_csv):
                                                    "student_admissions.png"]
     assert all(r.passed for r in saved.comparisons)
     assert plots.param_names(saved.comparisons[1].numpy, True) == ["w[0]", "w[1]", "b"]
+
+
+@pytest.mark.torch
+def test_the_check_s_kept_record_step_is_the_loop_s_first_step_from_any_state():
+    """learner.exercises' update_weights reference keeps one torch step (Neuron + SGD) per check
+    and restarts it from each state: bit for bit iter_logistic_regression's first step, call
+    after call, whatever the state before."""
+    from gd_compare import torch_backend as tb
+    from gd_compare.learner.exercises import EXERCISES, _ref_update_weights
+
+    ex = EXERCISES["update_weights"]
+    run = ex.setup(ex, {**ex.defaults, "epochs": 1}, np.dtype("float64"))
+    rng = np.random.default_rng(5)
+    for i in rng.integers(0, len(run.y), size=12):
+        state = (rng.normal(size=run.X.shape[1]), rng.normal(size=1))
+        Xr, yr = run.X[i:i + 1], run.y[i:i + 1]
+        want = next(tb.iter_logistic_regression(Xr, yr, state, run.lr, epochs=1)).params
+        _, got, _ = _ref_update_weights(run, Xr, yr, state, None)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+    assert "record_step" in run.kept

@@ -86,6 +86,8 @@ class Run:
     plan: list[Where] = field(default_factory=list)
     #: one-epoch sgd_batching: the learner shuffles with an rng
     epoch_form: bool = False
+    #: what a reference builds once per check and reuses (``_ref_update_weights``'s step)
+    kept: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def session(self, at_step: int = 1) -> dict[str, Any]:
         """Per-caller extras, as they are before ``at_step``: the rng of the epoch form,
@@ -556,7 +558,20 @@ def _args_update_weights(run, X, y, state, session):
 
 
 def _ref_update_weights(run, X, y, state, where):
-    step = next(_tb().iter_logistic_regression(X, y, state, run.lr, epochs=1))
+    """``iter_logistic_regression``'s first step on the first record of X from ``state``: its
+    step (``_RecordStep``) built once per check and restarted from each state (thousands per
+    check; building the Neuron and the optimizer was 70% of the check)."""
+    from gd_compare.lesson.core import check_neuron_data, raise_if_diverged
+    from gd_compare.torch_backend.course import _RecordStep
+
+    X, y, params = check_neuron_data(X, y, state)
+    step = run.kept.get("record_step")
+    if step is None:
+        step = run.kept["record_step"] = _RecordStep(params, run.lr)
+    step.restart(params)
+    loss = step.on_row(X, y)
+    raise_if_diverged("logistic_regression", loss, run.lr, epoch=0, batch=0, index=1,
+                      params=step.params)
     w, b = (p.copy() for p in step.params)
     return {"weights": w, "bias": b}, (w, b), None
 

@@ -97,27 +97,53 @@ def _admissions_steps(run: CourseRun, per_record: bool) -> Iterator[Step]:
         yield Step(epoch + 1, epoch, True, params, value)
 
 
+class _RecordStep:
+    """The gradient-descent notebook's step on one record — ``zero_grad()``,
+    ``nn.BCEWithLogitsLoss()`` of the record, ``backward()``, ``torch.optim.SGD.step()`` — on a
+    :class:`Neuron` and an optimizer built once: :func:`_logistic_steps` takes it record after
+    record, and the learners' check takes it from any parameters (:meth:`restart`) thousands of
+    times per check (plain SGD keeps no state between steps).
+
+    ``params`` are the live parameters (NumPy views of the Neuron's ``weight`` and ``bias``)."""
+
+    def __init__(self, params: tuple[np.ndarray, ...], lr: float) -> None:
+        self.model = Neuron.of(params)
+        self.criterion = nn.BCEWithLogitsLoss()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)
+        self.params = self.model.params_view()
+
+    def restart(self, params: tuple[np.ndarray, ...]) -> None:
+        """The next step starts from ``params`` (copied into the Neuron's parameters)."""
+        for live, value in zip(self.params, params, strict=True):
+            live[...] = value
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """One step on the record (x, y); its loss."""
+        self.model.zero_grad(set_to_none=True)
+        loss = self.criterion(self.model.logits(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def on_row(self, X: np.ndarray, y: np.ndarray, i: int = 0) -> float:
+        """One step on record ``i`` of the NumPy arrays X (n, d) and y (n,); its loss."""
+        return self(torch.from_numpy(X)[i], torch.from_numpy(y)[i])
+
+
 def _logistic_steps(run: CourseRun) -> Iterator[Step]:
     """For each record in file order: ``nn.BCEWithLogitsLoss()`` of that record,
-    ``backward()``, ``torch.optim.SGD.step()``."""
-    model = Neuron.of(run.params)
-    criterion = nn.BCEWithLogitsLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=run.lr)
-    params = model.params_view()
+    ``backward()``, ``torch.optim.SGD.step()`` (:class:`_RecordStep`)."""
+    step = _RecordStep(run.params, run.lr)
     Xt, yt = torch.from_numpy(run.X), torch.from_numpy(run.y)
     n = len(run.y)
     index = 0
     for epoch in range(run.epochs):
         for i, (x, y) in enumerate(zip(Xt, yt, strict=True)):
             index += 1
-            model.zero_grad(set_to_none=True)
-            loss = criterion(model.logits(x), y)
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
+            value = step(x, y)
             raise_if_diverged("logistic_regression", value, run.lr, epoch=epoch, batch=i,
-                              index=index, params=params if i == n - 1 else ())
-            yield Step(index, epoch, i == n - 1, params, value)
+                              index=index, params=step.params if i == n - 1 else ())
+            yield Step(index, epoch, i == n - 1, step.params, value)
 
 
 (iter_student_admissions, student_admissions, iter_logistic_regression,
