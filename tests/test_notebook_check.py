@@ -237,7 +237,9 @@ def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_w
      "ended with status 1: TypeError: 'NoneType' object is not callable"),
     ("import os\nos._exit(0)\n",
      "ended with status 0 before it reported anything (os._exit in the learner's code?)"),
-], ids=["os._exit(3)", "SIGKILL", "check-raises", "os._exit(0)"])
+    ("import os\nos._exit(255)\n",  # what the fork server says when it dies: here it lives on
+     "ended with status 255"),
+], ids=["os._exit(3)", "SIGKILL", "check-raises", "os._exit(0)", "os._exit(255)"])
 def test_a_child_that_ends_early_gets_its_status_and_its_last_stderr_line(tmp_path, source,
                                                                           message, fast_budget):
     path = tmp_path / "ends.py"

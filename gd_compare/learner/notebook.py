@@ -221,12 +221,7 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
     :func:`_forked_main` and sends its exit status on a pipe before it ends. None when no fork
     server can start here (no ``fork``, no ``AF_UNIX`` fd passing): the caller falls back to a
     fresh interpreter."""
-    from gd_compare.lesson.workers import (
-        TORCH_PRELOAD,
-        WorkerProcess,
-        fork_server_context,
-        fork_server_lost,
-    )
+    from gd_compare.lesson.workers import TORCH_PRELOAD, WorkerProcess, fork_server_context
 
     try:
         ctx = fork_server_context(TORCH_PRELOAD)
@@ -258,8 +253,7 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
             proc.kill()
             proc.join()
         _killpg(proc.pid)  # whatever the learner's code left running
-        if status is None and not timed_out and not (proc.exitcode == 255
-                                                     and fork_server_lost()):
+        if status is None and not timed_out and not (proc.exitcode == 255 and _server_lost()):
             status = proc.exitcode
         tail = b""
         with contextlib.suppress(OSError), stderr.open("rb") as f:
@@ -275,29 +269,51 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
 def _wait(proc: Any, done: Any, deadline: float) -> tuple[bool, int | None, bool]:
     """Wait for the forked child until ``deadline``: (timed out, its status, whether the child
     reported it itself). The child sends its status on ``done`` as it ends; the fork server
-    sends its exit code on ``proc.sentinel`` — or 255 at once when the server itself ends (a
+    sends its exit code on ``proc.sentinel`` — or 255 when the server itself has ended (a
     learner's ``os.kill(os.getppid(), 9)``): then the child may be still running, and only the
-    pipe says when it ends."""
+    pipe says when it ends. A 255 while the server lives on is the child's own."""
     from multiprocessing.connection import wait
 
     from gd_compare.lesson.workers import fork_server_lost
 
     watch = [done, proc.sentinel]
+    said_255 = None  # when the server said 255
     while True:
-        ready = wait(watch, max(0.0, deadline - time.monotonic()))
-        if not ready:
-            return True, None, False
-        if done not in ready:  # the server's word
+        left = deadline - time.monotonic()
+        ready = wait(watch, max(0.0, min(left, 0.1) if said_255 is not None else left))
+        if proc.sentinel in ready:  # the server's word
+            watch = [done]
             proc.join(0)
-            if proc.exitcode == 255 and fork_server_lost():
-                watch = [done]
-                continue
-            if not done.poll():  # something the learner's code forked holds the pipe
-                return False, proc.exitcode, False
-        try:
-            return False, int(done.recv()), True
-        except (EOFError, OSError):  # it ended without reporting (os._exit, a signal)
-            return False, None, False
+            if proc.exitcode == 255:
+                said_255 = time.monotonic()
+            elif done not in ready and not done.poll():
+                return False, proc.exitcode, False  # something it forked holds the pipe
+            else:
+                ready = [done]
+        if done in ready:
+            try:
+                return False, int(done.recv()), True
+            except (EOFError, OSError):  # it ended without reporting (os._exit, a signal)
+                return False, None, False
+        if time.monotonic() >= deadline:
+            return True, None, False
+        if said_255 is not None and time.monotonic() - said_255 > 1.0 \
+                and not fork_server_lost():
+            return False, 255, False
+
+
+def _server_lost(within: float = 1.0) -> bool:
+    """Whether the fork server has ended, waiting up to ``within`` seconds for it to show: a
+    killed process closes its pipes (the parent's sentinel reads EOF) a moment before the kernel
+    reports it ended."""
+    from gd_compare.lesson.workers import fork_server_lost
+
+    deadline = time.monotonic() + within
+    while not fork_server_lost():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _run_subprocess(spec: Path, work: Path, env: dict[str, str], limit: float) -> _Ended:
