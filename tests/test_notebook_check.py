@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from gd_compare import check_submission
 from gd_compare.learner import notebook
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "learners"
 
 
@@ -191,41 +193,47 @@ json.dump({{"warm": warm, "ppid": os.getppid(), "pid": os.getpid(), "sid": os.ge
     assert not Path(got["cwd"]).exists()  # the working directory is removed
 
 
+#: In a process of its own, whose fork server may die (this one's, torch warm, stays): three
+#: checks — a learner that kills the server and goes on, one that kills it and exits, a plain
+#: one — with a light server (each kill costs a new one).
+KILLS_THE_SERVER = """\
+import json, sys
+from multiprocessing import forkserver
+from pathlib import Path
+from gd_compare import check_submission
+from gd_compare.learner import notebook
+from gd_compare.lesson import workers
+
+workers.TORCH_PRELOAD = ("gd_compare.learner.notebook",)
+notebook.CHECK_BUDGET = 2.0
+path, sigmoid = Path(sys.argv[1]), sys.argv[2]
+kills = "import os, signal, time\\nos.kill(os.getppid(), signal.SIGKILL)\\ntime.sleep(0.3)\\n"
+out = []
+for source in (kills + sigmoid, kills + "os._exit(0)\\n", sigmoid):
+    path.write_text(source, encoding="utf-8")
+    rows = check_submission(path)
+    out.append({"rows": [[r.function, r.verdict, r.message] for r in rows],
+                "server": forkserver._forkserver._forkserver_pid,
+                "lost": workers.fork_server_lost()})
+print(json.dumps(out))
+"""
+
+
 @linux_only
-def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_works(
-        tmp_path, monkeypatch, fast_budget):
-    from multiprocessing import forkserver
-
-    from gd_compare.lesson import workers
-
-    # a light server for this test (each kill costs a new one): stopped after it, so the
-    # tests that follow start a torch one again
-    monkeypatch.setattr(workers, "TORCH_PRELOAD", ("gd_compare.learner.notebook",))
-    workers.stop_fork_server()
-    try:
-        kills = "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(0.3)\n"
-        path = tmp_path / "kills.py"
-        path.write_text(kills + SIGMOID, encoding="utf-8")
-        rows = check_submission(path)
-        first = forkserver._forkserver._forkserver_pid
-        assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
-        assert workers.fork_server_lost()
-
-        path.write_text(kills + "os._exit(0)\n", encoding="utf-8")
-        (row,) = check_submission(path)  # a new server; killed again, and no status
-        second = forkserver._forkserver._forkserver_pid
-        assert second != first
-        assert row.verdict == "FAIL" and row.message == (
-            "the checker's process for kills.py ended without a status: its fork server was "
-            "stopped while it ran (by the learner's code?)")
-
-        path.write_text(SIGMOID, encoding="utf-8")
-        rows = check_submission(path)
-        assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
-        assert forkserver._forkserver._forkserver_pid not in (first, second)
-        assert not workers.fork_server_lost()
-    finally:
-        workers.stop_fork_server()
+def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_works(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLS_THE_SERVER, str(tmp_path / "kills.py"),
+                           SIGMOID], capture_output=True, text=True, timeout=120,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
+    goes_on, exits, plain = json.loads(done.stdout)
+    assert [r[:2] for r in goes_on["rows"]] == [["sigmoid", "PASS"]]  # the child went on
+    assert goes_on["lost"]
+    assert exits["rows"] == [["", "FAIL", "the checker's process for kills.py ended without a "
+                              "status: its fork server was stopped while it ran (by the "
+                              "learner's code?)"]]
+    assert exits["server"] != goes_on["server"] and exits["lost"]  # a new one, killed again
+    assert [r[:2] for r in plain["rows"]] == [["sigmoid", "PASS"]]
+    assert plain["server"] not in (goes_on["server"], exits["server"]) and not plain["lost"]
 
 
 @pytest.mark.parametrize(("source", "message"), [
@@ -270,8 +278,7 @@ import os, signal, subprocess
 signal.signal(signal.SIGALRM, signal.SIG_IGN)  # the cells' own time limit is defeated
 sleeper = subprocess.Popen(["sleep", "600"])
 open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{sleeper.pid}}")
-while True:
-    pass
+signal.pause()
 """ + SIGMOID, encoding="utf-8")
     started = time.monotonic()
     (row,) = check_submission(path, time_limit=1)

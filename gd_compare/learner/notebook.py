@@ -229,13 +229,21 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         return None
     stderr = work / "_gd_compare_stderr.txt"
     done_r, done_w = ctx.Pipe(duplex=False)
-    proc = WorkerProcess(target=_forked_main, name="gd_compare-check",
-                         args=(str(spec), str(work), env, str(stderr), done_w))
+    proc = None
     try:
         try:
-            proc.start()
-        except (OSError, EOFError):  # the server could not start, or died starting
-            return None
+            for attempt in range(2):
+                proc = WorkerProcess(target=_forked_main, name="gd_compare-check",
+                                     args=(str(spec), str(work), env, str(stderr), done_w))
+                try:
+                    proc.start()
+                    break
+                except (OSError, EOFError):  # the server could not start, or died starting
+                    if attempt:
+                        return None
+                    # a server just killed (by the last learner's code) can look alive for a
+                    # moment, and refuse the connection: the next try starts a new one
+                    time.sleep(0.2)
         finally:
             done_w.close()  # the child's copy is the only one left: EOF when it ends
         try:
@@ -262,8 +270,9 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         return _Ended(timed_out, status, reported, _last_line(tail))
     finally:
         done_r.close()
-        with contextlib.suppress(ValueError):
-            proc.close()
+        if proc is not None:
+            with contextlib.suppress(ValueError):
+                proc.close()
 
 
 def _wait(proc: Any, done: Any, deadline: float) -> tuple[bool, int | None, bool]:
