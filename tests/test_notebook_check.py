@@ -326,3 +326,26 @@ def test_without_a_fork_server_the_child_is_a_fresh_interpreter(tmp_path, monkey
     rows = check_submission(path)
     assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
     assert int(seen.read_text(encoding="utf-8")) == os.getpid()  # started by this process
+
+
+def test_a_start_the_fork_server_refuses_is_tried_once_more_before_any_fresh_interpreter(
+        tmp_path, monkeypatch):
+    from gd_compare.lesson import workers
+
+    real = workers.WorkerProcess.start
+    starts: list[int] = []
+
+    def refused_once(self):
+        starts.append(1)
+        if len(starts) == 1:  # a server just killed, not yet seen to be dead
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real(self)
+
+    monkeypatch.setattr(workers.WorkerProcess, "start", refused_once)
+    seen = tmp_path / "seen.txt"
+    path = tmp_path / "mine.py"
+    path.write_text(f"import os\nopen({str(seen)!r}, 'w').write(str(os.getppid()))\n" + SIGMOID,
+                    encoding="utf-8")
+    rows = check_submission(path)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    assert len(starts) == 2 and int(seen.read_text(encoding="utf-8")) != os.getpid()
