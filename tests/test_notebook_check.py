@@ -5,6 +5,10 @@ the course functions defined before it still checked."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from gd_compare import check_submission
 from gd_compare.learner import notebook
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "learners"
 
 
@@ -108,3 +113,239 @@ def test_the_time_limit_stops_the_cells_and_later_functions_are_missing(tmp_path
     assert rows[0].message == "cell 2 did not finish within 1.5 s (the time limit): stopped"
     assert rows[2].message == ("sigmoid_prime is defined in cell 3, after the cell that raised "
                                "(cell 2): not run, not checked")
+
+
+# --------------------------------------------------------------------------- the child process
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie not yet reaped by whoever inherited it
+    counts), waiting up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+
+#: a helper that passes: something to check after the learner's code has done its worst
+SIGMOID = "import numpy as np\ndef sigmoid(x):\n    return 1 / (1 + np.exp(-x))\n"
+
+
+@pytest.fixture
+def fast_budget(monkeypatch):
+    """The checks' budget on top of the time limit, 2 s (300 s otherwise): a child that hangs
+    shows as the timeout row, not as a test that waits five minutes."""
+    monkeypatch.setattr(notebook, "CHECK_BUDGET", 2.0)
+
+
+@pytest.mark.torch
+def test_the_child_is_forked_from_the_warm_fork_server_and_set_up_as_a_fresh_one(tmp_path,
+                                                                                  monkeypatch):
+    from multiprocessing import forkserver
+
+    from gd_compare.lesson import workers
+
+    workers.start_fork_server(workers.TORCH_PRELOAD)  # running before the changes below
+    monkeypatch.setenv("GD_COMPARE_SET_AFTER_THE_SERVER", "yes")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # the server has it (conftest)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MPLBACKEND", "TkAgg")
+    seen = tmp_path / "seen.json"
+    path = tmp_path / "mine.py"
+    path.write_text(f"""\
+import json, os, sys
+warm = "torch" in sys.modules  # the learner's first line: nothing imported torch in a cold child
+import torch
+json.dump({{"warm": warm, "ppid": os.getppid(), "pid": os.getpid(), "sid": os.getsid(0),
+           "cwd": os.getcwd(), "files": sorted(os.listdir()), "path0": sys.path[0],
+           "stdin": sys.stdin.read(), "threads": torch.get_num_threads(),
+           "env": {{k: os.environ.get(k) for k in ("MPLBACKEND", "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "GD_COMPARE_SET_AFTER_THE_SERVER")}},
+           "argv": sys.argv, "name": __name__, "file": __file__}}, open({str(seen)!r}, "w"))
+""" + SIGMOID, encoding="utf-8")
+    rows = check_submission(path)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    got = json.loads(seen.read_text(encoding="utf-8"))
+    server = forkserver._forkserver._forkserver_pid
+    assert got["ppid"] == server and server != os.getpid()  # forked from the kept server
+    assert got["warm"]  # torch was there before the learner's first line
+    assert got["sid"] == got["pid"]  # its own session: its process group is killed with it
+    assert got["cwd"] != os.getcwd() and Path(got["cwd"]).name.startswith("gd_compare_check_")
+    assert {"binary.csv", "student_data.csv"} <= set(got["files"])
+    assert got["path0"] == str(tmp_path)  # the learner's folder first
+    assert got["stdin"] == ""
+    assert got["env"] == {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "2",
+                          "OPENBLAS_NUM_THREADS": None,
+                          "GD_COMPARE_SET_AFTER_THE_SERVER": "yes"}  # the caller's, of now
+    assert got["threads"] == min(2, len(os.sched_getaffinity(0)))  # as OMP_NUM_THREADS=2 gives
+    assert got["argv"][1].endswith("_gd_compare_spec.pkl")  # as under python -m, SPEC
+    assert (got["name"], got["file"]) == ("__main__", str(path))
+    assert not Path(got["cwd"]).exists()  # the working directory is removed
+
+
+#: In a process of its own, whose fork server may die (this one's, torch warm, stays): three
+#: checks — a learner that kills the server and goes on, one that kills it and exits, a plain
+#: one — with a light server (each kill costs a new one).
+KILLS_THE_SERVER = """\
+import json, sys
+from multiprocessing import forkserver
+from pathlib import Path
+from gd_compare import check_submission
+from gd_compare.learner import notebook
+from gd_compare.lesson import workers
+
+workers.TORCH_PRELOAD = ("gd_compare.learner.notebook",)
+notebook.CHECK_BUDGET = 2.0
+path, sigmoid = Path(sys.argv[1]), sys.argv[2]
+kills = "import os, signal, time\\nos.kill(os.getppid(), signal.SIGKILL)\\ntime.sleep(0.3)\\n"
+out = []
+for source in (kills + sigmoid, kills + "os._exit(0)\\n", sigmoid):
+    path.write_text(source, encoding="utf-8")
+    rows = check_submission(path)
+    out.append({"rows": [[r.function, r.verdict, r.message] for r in rows],
+                "server": forkserver._forkserver._forkserver_pid,
+                "lost": workers.fork_server_lost()})
+print(json.dumps(out))
+"""
+
+
+@linux_only
+def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_works(tmp_path):
+    done = subprocess.run([sys.executable, "-c", KILLS_THE_SERVER, str(tmp_path / "kills.py"),
+                           SIGMOID], capture_output=True, text=True, timeout=120,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
+    goes_on, exits, plain = json.loads(done.stdout)
+    assert [r[:2] for r in goes_on["rows"]] == [["sigmoid", "PASS"]]  # the child went on
+    assert goes_on["lost"]
+    assert exits["rows"] == [["", "FAIL", "the checker's process for kills.py ended without a "
+                              "status: its fork server was stopped while it ran (by the "
+                              "learner's code?)"]]
+    assert exits["server"] != goes_on["server"] and exits["lost"]  # a new one, killed again
+    assert [r[:2] for r in plain["rows"]] == [["sigmoid", "PASS"]]
+    assert plain["server"] not in (goes_on["server"], exits["server"]) and not plain["lost"]
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("import os\nos.write(2, b'bye from the learner\\n')\nos._exit(3)\n",
+     "ended with status 3: bye from the learner"),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+     "ended with status -9 (killed by SIGKILL)"),
+    ("import json\njson.dumps = None\n" + SIGMOID,  # the checker's own rows cannot be written
+     "ended with status 1: TypeError: 'NoneType' object is not callable"),
+    ("import os\nos._exit(0)\n",
+     "ended with status 0 before it reported anything (os._exit in the learner's code?)"),
+    ("import os\nos._exit(255)\n",  # what the fork server says when it dies: here it lives on
+     "ended with status 255"),
+], ids=["os._exit(3)", "SIGKILL", "check-raises", "os._exit(0)", "os._exit(255)"])
+def test_a_child_that_ends_early_gets_its_status_and_its_last_stderr_line(tmp_path, source,
+                                                                          message, fast_budget):
+    path = tmp_path / "ends.py"
+    path.write_text(source + SIGMOID, encoding="utf-8")
+    (row,) = check_submission(path)
+    assert (row.function, row.verdict) == ("", "FAIL")
+    assert row.message == f"the checker's process for ends.py {message}"
+
+
+def test_threads_and_atexit_handlers_left_by_the_learner_neither_hold_nor_change_the_end(
+        tmp_path, fast_budget):
+    path = tmp_path / "leaves.py"
+    path.write_text("import atexit, os, threading, time\n"
+                    "threading.Thread(target=time.sleep, args=(600,)).start()\n"
+                    "atexit.register(os._exit, 4)\n" + SIGMOID, encoding="utf-8")
+    started = time.monotonic()
+    rows = check_submission(path, time_limit=5)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    assert time.monotonic() - started < 5
+
+
+@linux_only
+def test_past_the_time_limit_the_child_and_all_it_started_are_killed(tmp_path, fast_budget):
+    pids = tmp_path / "pids.txt"
+    path = tmp_path / "hangs.py"
+    path.write_text(f"""\
+import os, signal, subprocess
+signal.signal(signal.SIGALRM, signal.SIG_IGN)  # the cells' own time limit is defeated
+sleeper = subprocess.Popen(["sleep", "600"])
+open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{sleeper.pid}}")
+signal.pause()
+""" + SIGMOID, encoding="utf-8")
+    started = time.monotonic()
+    (row,) = check_submission(path, time_limit=1)
+    assert time.monotonic() - started < 30
+    assert row.verdict == "FAIL"
+    assert row.message == "checking hangs.py did not finish within 3 s: stopped"
+    child, sleeper = map(int, pids.read_text(encoding="utf-8").split())
+    assert _gone(child) and _gone(sleeper)
+
+
+@linux_only
+def test_an_interrupt_while_waiting_kills_the_child_and_all_it_started(tmp_path, monkeypatch):
+    pids = tmp_path / "pids.txt"
+    path = tmp_path / "waits.py"
+    path.write_text(f"""\
+import os, subprocess, time
+sleeper = subprocess.Popen(["sleep", "600"])
+open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{sleeper.pid}}")
+time.sleep(600)
+""", encoding="utf-8")
+
+    def interrupted(proc, done, deadline):
+        while not pids.exists() or not pids.read_text(encoding="utf-8"):
+            time.sleep(0.02)
+        raise KeyboardInterrupt  # Ctrl-C in the caller, once the learner's code has started
+
+    monkeypatch.setattr(notebook, "_wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        check_submission(path)
+    child, sleeper = map(int, pids.read_text(encoding="utf-8").split())
+    assert _gone(child) and _gone(sleeper)
+
+
+def test_without_a_fork_server_the_child_is_a_fresh_interpreter(tmp_path, monkeypatch):
+    from gd_compare.lesson import workers
+
+    def no_forkserver(preload):
+        raise ValueError("cannot find context for 'forkserver'")  # as on Windows
+
+    monkeypatch.setattr(workers, "fork_server_context", no_forkserver)
+    seen = tmp_path / "seen.txt"
+    path = tmp_path / "mine.py"
+    path.write_text(f"import os\nopen({str(seen)!r}, 'w').write(str(os.getppid()))\n" + SIGMOID,
+                    encoding="utf-8")
+    rows = check_submission(path)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    assert int(seen.read_text(encoding="utf-8")) == os.getpid()  # started by this process
+
+
+def test_a_start_the_fork_server_refuses_is_tried_once_more_before_any_fresh_interpreter(
+        tmp_path, monkeypatch):
+    from gd_compare.lesson import workers
+
+    real = workers.WorkerProcess.start
+    starts: list[int] = []
+
+    def refused_once(self):
+        starts.append(1)
+        if len(starts) == 1:  # a server just killed, not yet seen to be dead
+            raise ConnectionRefusedError(111, "Connection refused")
+        return real(self)
+
+    monkeypatch.setattr(workers.WorkerProcess, "start", refused_once)
+    seen = tmp_path / "seen.txt"
+    path = tmp_path / "mine.py"
+    path.write_text(f"import os\nopen({str(seen)!r}, 'w').write(str(os.getppid()))\n" + SIGMOID,
+                    encoding="utf-8")
+    rows = check_submission(path)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    assert len(starts) == 2 and int(seen.read_text(encoding="utf-8")) != os.getpid()

@@ -1,12 +1,21 @@
 """Run a learner's notebook (or ``.py`` file) the way its course does, then check the course
 functions it defines.
 
-:func:`run_submission` starts a separate Python process (``python -m
-gd_compare.learner.notebook SPEC``) in a temporary working directory that holds the course's
-data files under the names the notebooks read — ``binary.csv`` and ``student_data.csv`` (the
-same 400 UCLA rows, bundled), plus every ``.csv`` that sits next to the notebook (the
-GradientDescent notebook's ``data.csv`` is not bundled: keep it next to the notebook) — with
-plots off (``MPLBACKEND=Agg``) and the notebook's folder on ``sys.path``.
+:func:`run_submission` runs it in a separate process: a child forked from the fork server kept
+for the caller's life (:mod:`gd_compare.lesson.workers`, the data-parallel workers' own: torch
+imported and warmed up there once, so a check does not pay its import again), made what a fresh
+``python -m gd_compare.learner.notebook SPEC`` was — where no fork server can start, it is one.
+The child leads its own session (its process group is killed at the time limit, and whatever the
+learner's code left running when it ends), sees the caller's environment of the call, with plots
+off (``MPLBACKEND=Agg``) and one thread per op unless ``OMP_NUM_THREADS`` says otherwise, reads
+stdin from ``/dev/null``, writes stdout to ``/dev/null`` and stderr to a file whose last line
+names a failure, and ends with ``os._exit``. Its working directory is a temporary one that holds
+the course's data files under the names the notebooks read — ``binary.csv`` and
+``student_data.csv`` (the same 400 UCLA rows, bundled), plus every ``.csv`` that sits next to the
+notebook (the GradientDescent notebook's ``data.csv`` is not bundled: keep it next to the
+notebook) — and the notebook's folder is on ``sys.path``. Whatever the learner's code does there
+(``os._exit``, an endless loop, a segfault, killing its parent — the fork server, which the next
+call starts again) ends that child only.
 
 The child runs the code cells in order, as "Run All" does (IPython magics and ``!`` lines are
 skipped), within ``time_limit`` seconds. A cell that raises stops the run like in Jupyter: it gets
@@ -35,8 +44,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["cell_fix", "main", "prepare", "read_cells", "read_rows", "run_submission"]
 
@@ -122,10 +132,24 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[2])  # the folder that holds gd_compare/
 
 
+def _child_env() -> dict[str, str]:
+    """The child's environment: the caller's, now, with plots off, one thread per op unless the
+    caller says otherwise, and this package importable by anything the learner's code starts."""
+    env = dict(os.environ)
+    env["MPLBACKEND"] = "Agg"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(),
+                                                    env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def run_submission(path: Path, *, concept: str | None, function: str | None,
                    time_limit: float, params: dict[str, Any]) -> list[dict[str, Any]]:
     """Run ``path`` in a child process and return its rows (dicts of
-    :class:`~gd_compare.learner.submission.FunctionReport` fields)."""
+    :class:`~gd_compare.learner.submission.FunctionReport` fields).
+
+    The child is forked from the warm fork server (:func:`_run_forked`); where none can start,
+    it is a fresh ``python -m gd_compare.learner.notebook`` (:func:`_run_subprocess`)."""
     try:
         cells = read_cells(path)
     except ValueError as exc:
@@ -134,32 +158,192 @@ def run_submission(path: Path, *, concept: str | None, function: str | None,
         work = Path(tmp)
         spec, results = prepare(path, cells, work, concept=concept, function=function,
                                 time_limit=time_limit, params=params)
-        env = dict(os.environ)
-        env["MPLBACKEND"] = "Agg"
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(),
-                                                        env.get("PYTHONPATH", "")) if p)
-        proc = subprocess.Popen([sys.executable, "-m", "gd_compare.learner.notebook", str(spec)],
-                                cwd=work, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        timed_out = False
-        try:
-            _, err = proc.communicate(timeout=time_limit + CHECK_BUDGET)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            _, err = proc.communicate()
+        limit = time_limit + CHECK_BUDGET
+        ended = _run_forked(spec, work, _child_env(), limit)
+        if ended is None:
+            ended = _run_subprocess(spec, work, _child_env(), limit)
         rows = read_rows(results)
-        if timed_out:
+        if ended.timed_out:
             rows.append(_row(path, "", None, "FAIL", f"checking {path.name} did not finish "
-                             f"within {time_limit + CHECK_BUDGET:g} s: stopped"))
-        elif proc.returncode != 0 and not rows:
-            last = (err or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
+                             f"within {limit:g} s: stopped"))
+        elif ended.status is None and not rows:
             rows.append(_row(path, "", None, "FAIL", f"the checker's process for {path.name} "
-                             f"ended with status {proc.returncode}: {last[0]}"))
+                             "ended without a status: its fork server was stopped while it "
+                             f"ran (by the learner's code?){_tail(ended.last_line)}"))
+        elif ended.status != 0 and not rows:
+            rows.append(_row(path, "", None, "FAIL", f"the checker's process for {path.name} "
+                             f"ended with status {_status(ended.status)}{_tail(ended.last_line)}"))
+        elif not ended.reported and not rows:
+            rows.append(_row(path, "", None, "FAIL", f"the checker's process for {path.name} "
+                             "ended with status 0 before it reported anything (os._exit in the "
+                             f"learner's code?){_tail(ended.last_line)}"))
         return rows
+
+
+class _Ended(NamedTuple):
+    """How the child ended: past the time limit (killed), its exit status (None: not known, its
+    fork server was stopped), whether it reported its own end, its stderr's last line."""
+
+    timed_out: bool
+    status: int | None
+    reported: bool
+    last_line: str
+
+
+def _status(status: int) -> str:
+    if status >= 0:
+        return str(status)
+    with contextlib.suppress(ValueError):
+        return f"{status} (killed by {signal.Signals(-status).name})"
+    return str(status)
+
+
+def _tail(line: str) -> str:
+    return f": {line}" if line else ""
+
+
+def _last_line(data: bytes) -> str:
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _killpg(pid: int | None) -> None:
+    """SIGKILL the child's process group (the child is its leader: it called ``setsid``), so
+    whatever the learner's code started ends with it."""
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _Ended | None:
+    """The child, forked from the fork server that is kept for this process's life
+    (:mod:`gd_compare.lesson.workers`; torch imported and warmed up there once): it runs
+    :func:`_forked_main` and sends its exit status on a pipe before it ends. None when no fork
+    server can start here (no ``fork``, no ``AF_UNIX`` fd passing): the caller falls back to a
+    fresh interpreter."""
+    from gd_compare.lesson.workers import TORCH_PRELOAD, WorkerProcess, fork_server_context
+
+    try:
+        ctx = fork_server_context(TORCH_PRELOAD)
+    except (ValueError, ImportError):  # no forkserver start method on this platform
+        return None
+    stderr = work / "_gd_compare_stderr.txt"
+    done_r, done_w = ctx.Pipe(duplex=False)
+    proc = None
+    try:
+        try:
+            for attempt in range(2):
+                proc = WorkerProcess(target=_forked_main, name="gd_compare-check",
+                                     args=(str(spec), str(work), env, str(stderr), done_w))
+                try:
+                    proc.start()
+                    break
+                except (OSError, EOFError):  # the server could not start, or died starting
+                    if attempt:
+                        return None
+                    # a server just killed (by the last learner's code) can look alive for a
+                    # moment, and refuse the connection: the next try starts a new one
+                    time.sleep(0.2)
+        finally:
+            done_w.close()  # the child's copy is the only one left: EOF when it ends
+        try:
+            timed_out, status, reported = _wait(proc, done_r, time.monotonic() + limit)
+        except BaseException:  # KeyboardInterrupt: the child and all it started end now
+            _killpg(proc.pid)
+            proc.kill()
+            proc.join(5.0)
+            raise
+        if timed_out:
+            _killpg(proc.pid)
+            proc.kill()
+        proc.join(None if timed_out else 5.0)  # it has ended, or is ending: it has reported
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+        _killpg(proc.pid)  # whatever the learner's code left running
+        if status is None and not timed_out and not (proc.exitcode == 255 and _server_lost()):
+            status = proc.exitcode
+        tail = b""
+        with contextlib.suppress(OSError), stderr.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
+            tail = f.read()
+        return _Ended(timed_out, status, reported, _last_line(tail))
+    finally:
+        done_r.close()
+        if proc is not None:
+            with contextlib.suppress(ValueError):
+                proc.close()
+
+
+def _wait(proc: Any, done: Any, deadline: float) -> tuple[bool, int | None, bool]:
+    """Wait for the forked child until ``deadline``: (timed out, its status, whether the child
+    reported it itself). The child sends its status on ``done`` as it ends; the fork server
+    sends its exit code on ``proc.sentinel`` — or 255 when the server itself has ended (a
+    learner's ``os.kill(os.getppid(), 9)``): then the child may be still running, and only the
+    pipe says when it ends. A 255 while the server lives on is the child's own."""
+    from multiprocessing.connection import wait
+
+    from gd_compare.lesson.workers import fork_server_lost
+
+    watch = [done, proc.sentinel]
+    said_255 = None  # when the server said 255
+    while True:
+        left = deadline - time.monotonic()
+        ready = wait(watch, max(0.0, min(left, 0.1) if said_255 is not None else left))
+        if proc.sentinel in ready:  # the server's word
+            watch = [done]
+            proc.join(0)
+            if proc.exitcode == 255:
+                said_255 = time.monotonic()
+            elif done not in ready and not done.poll():
+                return False, proc.exitcode, False  # something it forked holds the pipe
+            else:
+                ready = [done]
+        if done in ready:
+            try:
+                return False, int(done.recv()), True
+            except (EOFError, OSError):  # it ended without reporting (os._exit, a signal)
+                return False, None, False
+        if time.monotonic() >= deadline:
+            return True, None, False
+        if said_255 is not None and time.monotonic() - said_255 > 1.0 \
+                and not fork_server_lost():
+            return False, 255, False
+
+
+def _server_lost(within: float = 1.0) -> bool:
+    """Whether the fork server has ended, waiting up to ``within`` seconds for it to show: a
+    killed process closes its pipes (the parent's sentinel reads EOF) a moment before the kernel
+    reports it ended."""
+    from gd_compare.lesson.workers import fork_server_lost
+
+    deadline = time.monotonic() + within
+    while not fork_server_lost():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _run_subprocess(spec: Path, work: Path, env: dict[str, str], limit: float) -> _Ended:
+    """The child as a fresh interpreter, ``python -m gd_compare.learner.notebook SPEC`` (it
+    imports torch itself: seconds): where no fork server can start."""
+    proc = subprocess.Popen([sys.executable, "-m", "gd_compare.learner.notebook", str(spec)],
+                            cwd=work, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    timed_out = False
+    try:
+        _, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _killpg(proc.pid)
+        _, err = proc.communicate()
+    except BaseException:  # KeyboardInterrupt: the child is in its own session, it gets none
+        _killpg(proc.pid)
+        proc.wait()
+        raise
+    return _Ended(timed_out, proc.returncode, proc.returncode == 0, _last_line(err or b""))
 
 
 def read_rows(results: Path) -> list[dict[str, Any]]:
@@ -320,6 +504,75 @@ def main(argv: list[str] | None = None) -> int:
                   f"the course's functions ({', '.join(names)})"))
     out.close()
     return 0
+
+
+def _torch_threads(env: dict[str, str]) -> int:
+    """The intra-op threads torch takes at start-up in ``env``: ``MKL_NUM_THREADS``, else
+    ``OMP_NUM_THREADS`` (a positive whole number), at most the CPUs this process may use — all
+    of them when neither is set."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = max(1, cpus or 1)
+    for var in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        with contextlib.suppress(ValueError):
+            if (count := int(env.get(var, ""))) > 0:
+                return min(count, cpus)
+    return cpus
+
+
+def _forked_main(spec_path: str, work: str, env: dict[str, str], stderr_path: str,
+                 done: Any) -> None:
+    """The child forked from the fork server, made what ``python -m gd_compare.learner.notebook
+    SPEC`` started in ``work`` with ``env`` was, then :func:`main`; never returns: it sends its
+    exit status on ``done`` and ends with ``os._exit`` (a thread or an ``atexit`` handler the
+    learner's code left can neither hold it nor change its status).
+
+    Its own session first (killing its process group ends whatever it starts), the signal
+    handlers a fresh interpreter has, the caller's environment of now (the server's is the one it
+    started with) and the thread count torch would take in it, stdin from ``/dev/null``, stdout
+    to ``/dev/null``, stderr to ``stderr_path`` (its last line names a failure)."""
+    status = 70
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig in (signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        os.register_at_fork(after_in_child=done.close)  # only this process reports
+        os.environ.clear()
+        os.environ.update(env)
+        torch = sys.modules.get("torch")  # imported by the server: set before any op here
+        if torch is not None:
+            torch.set_num_threads(_torch_threads(env))
+        os.chdir(work)
+        for fd, name, flags in ((0, os.devnull, os.O_RDONLY), (1, os.devnull, os.O_WRONLY),
+                                (2, stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+            opened = os.open(name, flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        sys.argv = [str(Path(__file__).resolve()), spec_path]  # as under python -m
+        try:
+            status = main([spec_path])
+        except SystemExit as exc:  # what the interpreter makes of it
+            if exc.code is None or isinstance(exc.code, int):
+                status = exc.code or 0
+            else:
+                print(exc.code, file=sys.stderr)
+                status = 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            status = 1
+    except BaseException:
+        status = 71  # the set-up itself failed
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        status = status & 0xFF if isinstance(status, int) else 1  # as the interpreter's exit
+        with contextlib.suppress(BaseException):
+            done.send(status)
+        os._exit(status)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ __all__ = [
     "TORCH_PRELOAD",
     "WorkerProcess",
     "fork_server_context",
+    "fork_server_lost",
     "start_fork_server",
     "stop_fork_server",
 ]
@@ -83,6 +84,23 @@ def stop_fork_server() -> None:
         if server._forkserver_pid is not None:  # it holds nothing to flush: no slow teardown
             os.kill(server._forkserver_pid, signal.SIGKILL)
         server._stop()
+
+
+def fork_server_lost() -> bool:
+    """Whether the fork server this process started has ended (killed, e.g. by a learner's
+    ``os.kill(os.getppid(), 9)`` in a worker it forked): its workers' exit codes then read 255,
+    whatever they were. Looked at without reaping it, so the next worker still starts a new
+    server (:func:`multiprocessing.forkserver.ensure_running` reaps the old one). False when
+    no server was started, or where the platform cannot tell."""
+    from multiprocessing import forkserver
+
+    pid = forkserver._forkserver._forkserver_pid
+    if pid is None or not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped: gone
+        return True
 
 
 class _CleanPopen(popen_forkserver.Popen):
