@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -361,4 +362,13 @@ def test_the_check_s_kept_record_step_is_the_loop_s_first_step_from_any_state():
         _, got, _ = _ref_update_weights(run, Xr, yr, state, None)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
-    assert "record_step" in run.kept
+    assert [key[0] for key in run.kept] == ["record_step"]
+    # a copy at another learning rate (check's probes use dataclasses.replace) keeps its own
+    other = dataclasses.replace(run, lr=run.lr / 3)
+    assert not other.kept
+    state = (rng.normal(size=run.X.shape[1]), rng.normal(size=1))
+    want = next(tb.iter_logistic_regression(run.X[:1], run.y[:1], state, other.lr,
+                                            epochs=1)).params
+    _, got, _ = _ref_update_weights(other, run.X[:1], run.y[:1], state, None)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

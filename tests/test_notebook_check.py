@@ -195,7 +195,8 @@ json.dump({{"warm": warm, "ppid": os.getppid(), "pid": os.getpid(), "sid": os.ge
 
 #: In a process of its own, whose fork server may die (this one's, torch warm, stays): three
 #: checks — a learner that kills the server and goes on, one that kills it and exits, a plain
-#: one — with a light server (each kill costs a new one).
+#: one, one that stops the server (SIGSTOP: it never answers again), a plain one — with a light
+#: server (each kill costs a new one).
 KILLS_THE_SERVER = """\
 import json, sys
 from multiprocessing import forkserver
@@ -208,8 +209,9 @@ workers.TORCH_PRELOAD = ("gd_compare.learner.notebook",)
 notebook.CHECK_BUDGET = 2.0
 path, sigmoid = Path(sys.argv[1]), sys.argv[2]
 kills = "import os, signal, time\\nos.kill(os.getppid(), signal.SIGKILL)\\ntime.sleep(0.3)\\n"
+stops = "import os, signal\\nos.kill(os.getppid(), signal.SIGSTOP)\\n"
 out = []
-for source in (kills + sigmoid, kills + "os._exit(0)\\n", sigmoid):
+for source in (kills + sigmoid, kills + "os._exit(0)\\n", sigmoid, stops + sigmoid, sigmoid):
     path.write_text(source, encoding="utf-8")
     rows = check_submission(path)
     out.append({"rows": [[r.function, r.verdict, r.message] for r in rows],
@@ -225,7 +227,7 @@ def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_w
                            SIGMOID], capture_output=True, text=True, timeout=120,
                           env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
-    goes_on, exits, plain = json.loads(done.stdout)
+    goes_on, exits, plain, stops, after = json.loads(done.stdout)
     assert [r[:2] for r in goes_on["rows"]] == [["sigmoid", "PASS"]]  # the child went on
     assert goes_on["lost"]
     assert exits["rows"] == [["", "FAIL", "the checker's process for kills.py ended without a "
@@ -234,6 +236,11 @@ def test_a_learner_that_kills_the_fork_server_gets_its_rows_and_the_next_check_w
     assert exits["server"] != goes_on["server"] and exits["lost"]  # a new one, killed again
     assert [r[:2] for r in plain["rows"]] == [["sigmoid", "PASS"]]
     assert plain["server"] not in (goes_on["server"], exits["server"]) and not plain["lost"]
+    # a stopped server never reports its child's end: the check ends (bounded waits), drops that
+    # server, and the next check starts a new one (it used to wait forever)
+    assert [r[:2] for r in stops["rows"]] == [["sigmoid", "PASS"]] and stops["server"] is None
+    assert [r[:2] for r in after["rows"]] == [["sigmoid", "PASS"]]
+    assert after["server"] not in (None, plain["server"])
 
 
 @pytest.mark.parametrize(("source", "message"), [
@@ -312,13 +319,20 @@ time.sleep(600)
     assert _gone(child) and _gone(sleeper)
 
 
-def test_without_a_fork_server_the_child_is_a_fresh_interpreter(tmp_path, monkeypatch):
+@pytest.mark.parametrize("why", ["no fork server", "interpreter flags"])
+def test_without_a_fork_server_the_child_is_a_fresh_interpreter(tmp_path, monkeypatch, why):
+    """Where no fork server can start, and where this interpreter runs with flags (-W error,
+    -O, -X ...) that the server would inherit and a fresh `python -m` never had (a learner's
+    overflow warning would fail its cell, its asserts would not run)."""
     from gd_compare.lesson import workers
 
     def no_forkserver(preload):
         raise ValueError("cannot find context for 'forkserver'")  # as on Windows
 
-    monkeypatch.setattr(workers, "fork_server_context", no_forkserver)
+    if why == "no fork server":
+        monkeypatch.setattr(workers, "fork_server_context", no_forkserver)
+    else:
+        monkeypatch.setattr(sys, "warnoptions", ["error"])  # as `python -W error` has it
     seen = tmp_path / "seen.txt"
     path = tmp_path / "mine.py"
     path.write_text(f"import os\nopen({str(seen)!r}, 'w').write(str(os.getppid()))\n" + SIGMOID,

@@ -87,7 +87,8 @@ class Run:
     #: one-epoch sgd_batching: the learner shuffles with an rng
     epoch_form: bool = False
     #: what a reference builds once per check and reuses (``_ref_update_weights``'s step)
-    kept: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: (not an argument: a ``dataclasses.replace`` copy starts with its own, empty)
+    kept: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def session(self, at_step: int = 1) -> dict[str, Any]:
         """Per-caller extras, as they are before ``at_step``: the rng of the epoch form,
@@ -565,9 +566,10 @@ def _ref_update_weights(run, X, y, state, where):
     from gd_compare.torch_backend.course import _RecordStep
 
     X, y, params = check_neuron_data(X, y, state)
-    step = run.kept.get("record_step")
+    key = ("record_step", run.lr, params[0].dtype.str, len(params))
+    step = run.kept.get(key)
     if step is None:
-        step = run.kept["record_step"] = _RecordStep(params, run.lr)
+        step = run.kept[key] = _RecordStep(params, run.lr)
     step.restart(params)
     loss = step.on_row(X, y)
     raise_if_diverged("logistic_regression", loss, run.lr, epoch=0, batch=0, index=1,

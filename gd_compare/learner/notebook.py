@@ -215,14 +215,32 @@ def _killpg(pid: int | None) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+def _flags_change_the_run() -> bool:
+    """Whether this interpreter runs with flags that change what a learner's code does: the
+    fork server starts with them (multiprocessing passes them on), a fresh ``python -m`` never
+    had them — ``-W error`` would fail a cell at a learner's overflow warning, ``-O`` would skip
+    its asserts. (``-B``, ``-s``, ``-q`` ... change nothing there.)"""
+    f = sys.flags
+    return bool(sys.warnoptions or sys._xoptions or f.optimize or f.dev_mode or f.bytes_warning
+                or f.verbose or f.warn_default_encoding or f.debug)
+
+
 def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _Ended | None:
     """The child, forked from the fork server that is kept for this process's life
     (:mod:`gd_compare.lesson.workers`; torch imported and warmed up there once): it runs
     :func:`_forked_main` and sends its exit status on a pipe before it ends. None when no fork
-    server can start here (no ``fork``, no ``AF_UNIX`` fd passing): the caller falls back to a
-    fresh interpreter."""
-    from gd_compare.lesson.workers import TORCH_PRELOAD, WorkerProcess, fork_server_context
+    server can start here (no ``fork``, no ``AF_UNIX`` fd passing), or where this interpreter's
+    flags would reach the learner's code (:func:`_flags_change_the_run`): the caller falls back
+    to a fresh interpreter."""
+    from gd_compare.lesson.workers import (
+        TORCH_PRELOAD,
+        WorkerProcess,
+        fork_server_context,
+        stop_fork_server,
+    )
 
+    if _flags_change_the_run():
+        return None
     try:
         ctx = fork_server_context(TORCH_PRELOAD)
     except (ValueError, ImportError):  # no forkserver start method on this platform
@@ -256,10 +274,12 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         if timed_out:
             _killpg(proc.pid)
             proc.kill()
-        proc.join(None if timed_out else 5.0)  # it has ended, or is ending: it has reported
+        proc.join(5.0)  # it has ended, or is ending: the server reports its exit code
         if proc.exitcode is None:
             proc.kill()
-            proc.join()
+            proc.join(1.0)
+        if proc.exitcode is None:  # the server does not answer (a learner's SIGSTOP to it):
+            stop_fork_server()     # the next worker or check starts a new one
         _killpg(proc.pid)  # whatever the learner's code left running
         if status is None and not timed_out and not (proc.exitcode == 255 and _server_lost()):
             status = proc.exitcode
