@@ -66,6 +66,14 @@ def test_help_lists_grade(capsys):
         assert option in out
 
 
+#: ``python -m gd_compare`` as a terminal's foreground command gets it: Ctrl-C raises
+#: KeyboardInterrupt. The suite itself may run where SIGINT is ignored (a shell's background job
+#: without job control, nohup), and a child inherits an ignored signal: the run would never see
+#: the Ctrl-C this test sends.
+_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "runpy.run_module('gd_compare', run_name='__main__', alter_sys=True)")
+
+
 @pytest.mark.slow
 @pytest.mark.torch
 def test_ctrl_c_ends_cleanly_with_every_finished_row_written(tmp_path):
@@ -76,9 +84,10 @@ def test_ctrl_c_ends_cleanly_with_every_finished_row_written(tmp_path):
         copy = "zz_sleeps.py" if name == "sleeps.py" else name
         (tmp_path / "subs" / copy).write_bytes((FIXTURES / name).read_bytes())
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # faulthandler: a run that does not end after Ctrl-C is made to print where it waits
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gd_compare", "grade", str(tmp_path / "subs"), "--concept",
+        [sys.executable, "-c", _WITH_CTRL_C, "grade", str(tmp_path / "subs"), "--concept",
          "mse_training", "--function", "train_epoch", "--epochs", "5", "--jobs", "1",
          "--time-limit", "300", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -92,7 +101,13 @@ def test_ctrl_c_ends_cleanly_with_every_finished_row_written(tmp_path):
     spawned = _descendants(proc.pid)
     assert len(spawned) >= 2  # the warm server and the sleeping submission
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        stdout, stderr = proc.communicate(timeout=30)
+        tree = [(pid, _stat(pid)[0]) for pid in spawned]
+        pytest.fail(f"Ctrl-C did not end the run in 60 s; alive: {tree}\n{stderr}")
     assert proc.returncode == 1, stderr
     assert "interrupted: 3 of 4 submission(s) graded and written (--resume continues)" in stderr
     assert "Traceback" not in stderr
