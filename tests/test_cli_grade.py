@@ -122,6 +122,42 @@ def test_ctrl_c_ends_cleanly_with_every_finished_row_written(tmp_path):
                 and "Z" not in _stat(pid)[0]]
 
 
+@pytest.mark.slow
+@pytest.mark.torch
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+def test_a_killed_grader_leaves_no_submission_running(tmp_path):
+    """``kill -9`` of the grader (a batch job's time limit, an autograder's) while a submission
+    sleeps: its warm server and the submission end with it, instead of running on for the
+    time limit."""
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "sleeps.py").write_bytes((FIXTURES / "sleeps.py").read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gd_compare", "grade", str(tmp_path / "subs"), "--concept",
+         "mse_training", "--function", "train_epoch", "--jobs", "1", "--time-limit", "300"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    spawned: list[int] = []
+    while time.monotonic() < deadline and len(spawned) < 2:  # the server and the submission
+        time.sleep(0.2)
+        spawned = _descendants(proc.pid)
+    assert len(spawned) >= 2
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(spawned):
+        time.sleep(0.1)
+    left = _running(spawned)
+    for pid in left:  # not to leave them behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the grader's server or the submission outlived it"
+
+
+def _running(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists() and _stat(pid)[0] not in "ZX"]
+
+
 def _stat(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -8,6 +8,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -361,3 +364,70 @@ def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded
     assert verdicts["kills_the_grader.py"][0] == "CRASHED"
     assert "it killed the grader's worker process" in verdicts["kills_the_grader.py"][1]
     assert not run.not_graded
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended: only its parent has yet to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+def test_a_submission_dies_with_its_server_and_the_server_with_its_caller(tmp_path):
+    """The server is killed (as a submission or the system may kill it) while a submission
+    sleeps: the submission is killed with it — nobody would read its result or stop it at its
+    limit. A server whose caller is already gone ends at once."""
+    job = {"id": 0, "path": str(FIXTURES / "sleeps.py"), "concept": "mse_training",
+           "function": "train_epoch", "params": {"epochs": 2},
+           "limits": {"time_limit": 300.0, "memory_mb": 4096}}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", "1", "--caller",
+         str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    child = None
+    try:
+        assert json.loads(server.stdout.readline())["ready"]
+        server.stdin.write(json.dumps(job) + "\n")
+        server.stdin.flush()
+        assert _wait_for(lambda: _children(server.pid), 60)
+        (child,) = _children(server.pid)
+        time.sleep(0.5)  # the child is in the submission's sleep
+        assert _alive(child)
+        server.kill()
+        server.wait()
+        assert _wait_for(lambda: not _alive(child), 10), "the submission outlived its server"
+    finally:
+        server.kill()
+        server.wait()
+        if child is not None and _alive(child):
+            os.killpg(child, signal.SIGKILL)  # its own session: its group is its pid
+    gone = subprocess.run(
+        [sys.executable, "-m", "gd_compare.learner.grading.server", "--caller", "1"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
+    # (pid 1 is not its parent: a caller already gone)
+    assert gone.returncode == -signal.SIGTERM

@@ -3,11 +3,15 @@ directory with the course's data files, its output on pipes, its result in a fil
 end means (:func:`verdict_rows`: the rows of a submission, with the grader's own verdicts).
 
 The child is forked from the warm fork server (:mod:`gd_compare.learner.grading.server`); it
-calls ``os.setsid()`` first, so killing its process group ends whatever it started.
+calls ``os.setsid()`` first, so killing its process group ends whatever it started. On Linux the
+server ends with the process that started it and each child with the server
+(:func:`die_with_parent`): a grader that is killed (a job's time limit, ``kill -9``) leaves no
+submission running.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pickle
@@ -24,6 +28,7 @@ __all__ = [
     "VERDICTS",
     "Limits",
     "child_main",
+    "die_with_parent",
     "prepare_workdir",
     "verdict_rows",
 ]
@@ -45,6 +50,25 @@ class Limits:
     time_limit: float = 60.0
     memory_mb: int = 4096
     output_cap: int = 64 * 1024
+
+
+#: prctl(2)'s option: the signal this process gets when its parent ends
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int, parent: int) -> None:
+    """Have this process sent ``sig`` when ``parent`` (the process that started it) ends,
+    however it ends — SIGKILL too: ``prctl(PR_SET_PDEATHSIG, sig)`` on Linux. If ``parent`` has
+    already ended, ``sig`` is sent now. Elsewhere nothing changes (the server then sees its
+    caller's end only as the end of its input, after the jobs it runs)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):  # no libc prctl: as elsewhere
+        return
+    if os.getppid() != parent:  # it ended before the call: no signal would come
+        os.kill(os.getpid(), sig)
 
 
 def prepare_workdir(folder: Path, submission: Path) -> None:
@@ -104,14 +128,17 @@ def _check(job: dict[str, Any], limits: Limits, job_dir: Path) -> None:
     notebook.main([str(job_dir / "spec.pkl")])
 
 
-def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path) -> None:
+def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path,
+               server: int) -> None:
     """The forked child: never returns (``os._exit``). Rows go to ``job_dir/rows.jsonl``; then
     ``job_dir/result.json`` says how it ended: ``{"done": true}``, ``{"exit": code}`` when the
     submission called ``sys.exit`` outside its cells, ``{"error": line}`` when the check
-    itself raised."""
+    itself raised. Killed when the ``server`` (its parent's pid) ends: nobody would read its
+    result, nor enforce its wall-clock limit."""
     result = job_dir / "result.json"
     status = 70
     try:
+        die_with_parent(signal.SIGKILL, server)
         os.setsid()
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGALRM):

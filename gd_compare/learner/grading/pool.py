@@ -41,7 +41,8 @@ class WorkerPool:
         env.setdefault("MPLBACKEND", "Agg")
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", str(self.jobs)],
+            [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", str(self.jobs),
+             "--caller", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             encoding="utf-8", start_new_session=True, env=env)
         first = self._read()

@@ -7,7 +7,8 @@ object per line: the caller writes jobs on stdin (``{"id", "path", "concept", "f
 "params", "limits"}``); the server answers ``{"ready": true}`` once warm, then one outcome per
 job: ``{"id", "result", "returncode", "signal", "timed_out", "seconds", "stdout", "stderr",
 "stdout_bytes", "stderr_bytes"}``. Closing stdin ends it once the jobs queued are done; SIGTERM
-kills every child's process group and ends it at once.
+kills every child's process group and ends it at once, and so does the end of ``--caller`` (on
+Linux; the pool passes its own pid).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gd_compare.learner.grading.isolation import Limits, child_main, prepare_workdir
+from gd_compare.learner.grading.isolation import (
+    Limits,
+    child_main,
+    die_with_parent,
+    prepare_workdir,
+)
 
 __all__ = ["serve"]
 
@@ -102,9 +108,10 @@ class _Server:
         self.out.flush()
         sys.stderr.flush()
         started = time.monotonic()
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; never returns
-            child_main(job, out_w, err_w, job_dir)
+            child_main(job, out_w, err_w, job_dir, server)
         os.close(out_w)
         os.close(err_w)
         for fd in (out_r, err_r):
@@ -238,8 +245,12 @@ def _chmod_all(folder: Path) -> None:
             pass
 
 
-def serve(jobs: int) -> None:
-    """Warm up, say ready, run the jobs that come on stdin, at most ``jobs`` at a time."""
+def serve(jobs: int, caller: int | None = None) -> None:
+    """Warm up, say ready, run the jobs that come on stdin, at most ``jobs`` at a time; end
+    (SIGTERM: every running submission killed) when ``caller`` (the pid that started it)
+    ends, however it ends."""
+    if caller is not None:
+        die_with_parent(signal.SIGTERM, caller)
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything printed by the imports goes to stderr, never into the protocol
     warm()
@@ -257,7 +268,10 @@ def serve(jobs: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gd_compare.learner.grading.server")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    serve(max(1, parser.parse_args(argv).jobs))
+    parser.add_argument("--caller", type=int, default=None,
+                        help="the pid of the process that starts the server: it ends with it")
+    args = parser.parse_args(argv)
+    serve(max(1, args.jobs), args.caller)
 
 
 if __name__ == "__main__":  # pragma: no cover
