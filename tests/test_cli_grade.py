@@ -138,20 +138,24 @@ def test_a_killed_grader_leaves_no_submission_running(tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
     spawned: list[int] = []
-    while time.monotonic() < deadline and len(spawned) < 2:  # the server and the submission
-        time.sleep(0.2)
-        spawned = _descendants(proc.pid)
-    assert len(spawned) >= 2
-    time.sleep(0.5)
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _running(spawned):
-        time.sleep(0.1)
-    left = _running(spawned)
-    for pid in left:  # not to leave them behind when the test fails
-        os.kill(pid, signal.SIGKILL)
-    assert not left, "the grader's server or the submission outlived it"
+    try:
+        while time.monotonic() < deadline and len(spawned) < 2:  # the server, the submission
+            time.sleep(0.2)
+            spawned = _descendants(proc.pid)
+        assert len(spawned) >= 2
+        time.sleep(0.5)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _running(spawned):
+            time.sleep(0.1)
+        left = _running(spawned)
+        assert not left, "the grader's server or the submission outlived it"
+    finally:  # nothing left behind when the test fails
+        proc.kill()
+        proc.wait()
+        for pid in _running(spawned):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _running(pids: list[int]) -> list[int]:

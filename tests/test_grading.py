@@ -353,12 +353,17 @@ def test_gradescope_scores_one_point_per_passing_function():
 
 
 @pytest.mark.slow
-def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded(tmp_path):
+def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded(tmp_path,
+                                                                                monkeypatch):
     """The worker is restarted and the jobs in flight re-run one at a time: the one that kills
-    it alone is CRASHED, named; the others get their own verdicts."""
+    it alone is CRASHED, named; the others get their own verdicts. The folders of the workers
+    it killed are removed."""
     files = [FIXTURES / name for name in ("good.py", "kills_the_grader.py", "wrong.py")]
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where each worker makes its folder
     run = grade_run(files, concept="mse_training", function="train_epoch", jobs=2,
-                    time_limit=LIMIT, out=tmp_path, params={"epochs": EPOCHS})
+                    time_limit=LIMIT, out=tmp_path / "out", params={"epochs": EPOCHS})
+    assert not list((tmp_path / "tmp").glob("gd-compare-grade-*"))
     verdicts = {r["file"]: (r["verdict"], r["message"]) for r in run.rows}
     assert verdicts["good.py"][0] == "PASS" and verdicts["wrong.py"][0] == "FAIL"
     assert verdicts["kills_the_grader.py"][0] == "CRASHED"
@@ -405,7 +410,9 @@ def test_a_submission_dies_with_its_server_and_the_server_with_its_caller(tmp_pa
     job = {"id": 0, "path": str(FIXTURES / "sleeps.py"), "concept": "mse_training",
            "function": "train_epoch", "params": {"epochs": 2},
            "limits": {"time_limit": 300.0, "memory_mb": 4096}}
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # TMPDIR: the folder a killed server leaves is the test's
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "TMPDIR": str(tmp_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "gd_compare.learner.grading.server", "--jobs", "1", "--caller",
          str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -426,8 +433,9 @@ def test_a_submission_dies_with_its_server_and_the_server_with_its_caller(tmp_pa
         server.wait()
         if child is not None and _alive(child):
             os.killpg(child, signal.SIGKILL)  # its own session: its group is its pid
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a caller already gone: its pid is not the server's parent
     gone = subprocess.run(
-        [sys.executable, "-m", "gd_compare.learner.grading.server", "--caller", "1"],
+        [sys.executable, "-m", "gd_compare.learner.grading.server", "--caller", str(ended.pid)],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
-    # (pid 1 is not its parent: a caller already gone)
     assert gone.returncode == -signal.SIGTERM

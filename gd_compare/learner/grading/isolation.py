@@ -4,9 +4,10 @@ end means (:func:`verdict_rows`: the rows of a submission, with the grader's own
 
 The child is forked from the warm fork server (:mod:`gd_compare.learner.grading.server`); it
 calls ``os.setsid()`` first, so killing its process group ends whatever it started. On Linux the
-server ends with the process that started it and each child with the server
-(:func:`die_with_parent`): a grader that is killed (a job's time limit, ``kill -9``) leaves no
-submission running.
+server ends with the process that started it (SIGTERM: it kills every child's process group) and
+each child with the server (:func:`die_with_parent`): a grader that is killed (a job's time
+limit, ``kill -9``) leaves no submission running. (A server itself killed with SIGKILL cannot
+kill the groups: the submissions die, processes they started on their own may not.)
 """
 
 from __future__ import annotations

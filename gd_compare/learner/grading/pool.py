@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,11 @@ class PoolError(RuntimeError):
 
 
 class WorkerPool:
-    """``with WorkerPool(jobs) as pool: for job, outcome in pool.run(jobs): ...``"""
+    """``with WorkerPool(jobs) as pool: for job, outcome in pool.run(jobs): ...``
+
+    Used from the thread that creates it: on Linux the server ends when that thread ends
+    (``prctl(PR_SET_PDEATHSIG)`` follows the thread that started it), so a grader that is
+    killed leaves no server behind."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
@@ -47,6 +52,7 @@ class WorkerPool:
             encoding="utf-8", start_new_session=True, env=env)
         first = self._read()
         seconds = time.perf_counter() - started
+        self._root = first.get("root") if first else None
         if not first or not first.get("ready"):
             try:
                 self.proc.wait(timeout=30)
@@ -155,6 +161,9 @@ class WorkerPool:
             except OSError:
                 pass
         self._log.close()
+        if self._root:  # what a server killed (a submission's SIGKILL) could not remove
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
 
     def __enter__(self) -> WorkerPool:
         return self

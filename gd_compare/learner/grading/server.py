@@ -4,7 +4,8 @@ It imports torch and the package once (torch pinned to one thread before any op,
 child cannot deadlock in OpenMP), then forks one fresh child per submission
 (:func:`gd_compare.learner.grading.isolation.child_main`), at most N at a time. Protocol, one JSON
 object per line: the caller writes jobs on stdin (``{"id", "path", "concept", "function",
-"params", "limits"}``); the server answers ``{"ready": true}`` once warm, then one outcome per
+"params", "limits"}``); the server answers ``{"ready": true, "pid", "root"}`` once warm (``root``:
+its jobs' folder, which the caller removes if the server is killed), then one outcome per
 job: ``{"id", "result", "returncode", "signal", "timed_out", "seconds", "stdout", "stderr",
 "stdout_bytes", "stderr_bytes"}``. Closing stdin ends it once the jobs queued are done; SIGTERM
 kills every child's process group and ends it at once, and so does the end of ``--caller`` (on
@@ -82,8 +83,8 @@ class _Server:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides; it sends SIGTERM
-        signal.signal(signal.SIGTERM, self._terminate)
         self.root = Path(tempfile.mkdtemp(prefix="gd-compare-grade-"))
+        signal.signal(signal.SIGTERM, self._terminate)  # what it removes exists by now
 
     def _terminate(self, *_: Any) -> None:
         self.kill_all()
@@ -257,7 +258,7 @@ def serve(jobs: int, caller: int | None = None) -> None:
     gc.collect()
     gc.freeze()  # the warm objects stay shared with every child (copy-on-write)
     server = _Server(jobs, protocol)
-    server.send({"ready": True, "pid": os.getpid()})
+    server.send({"ready": True, "pid": os.getpid(), "root": str(server.root)})
     try:
         server.loop()
     finally:
