@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gd_compare.learner.grading.server import _chmod_all
+
 __all__ = ["PoolError", "WorkerPool"]
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[3])
@@ -162,6 +164,7 @@ class WorkerPool:
                 pass
         self._log.close()
         if self._root:  # what a server killed (a submission's SIGKILL) could not remove
+            _chmod_all(Path(self._root))  # a folder a submission made unreadable, as it does
             shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
 
