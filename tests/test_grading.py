@@ -352,6 +352,25 @@ def test_gradescope_scores_one_point_per_passing_function():
         ("submission", 0.0, 1.0)]
 
 
+def test_each_submission_draws_new_random_numbers_as_a_fresh_interpreter_does(tmp_path):
+    """Two submissions forked from one warm server: NumPy's global generator and torch's are
+    seeded anew in each (a fresh interpreter seeds both from the OS's entropy)."""
+    drawn = tmp_path / "drawn.txt"
+    files = []
+    for name in ("first.py", "second.py"):
+        files.append(tmp_path / name)
+        files[-1].write_text(f"""\
+import numpy as np, torch
+with open({str(drawn)!r}, "a") as out:
+    out.write(repr((np.random.random(), torch.rand(1).item())) + "\\n")
+""" + (FIXTURES / "good.py").read_text(encoding="utf-8"), encoding="utf-8")
+    run = grade_run(files, concept="mse_training", function="train_epoch", jobs=1,
+                    time_limit=LIMIT, out=tmp_path / "out", params={"epochs": 2})
+    assert [r["verdict"] for r in run.rows] == ["PASS", "PASS"]
+    first, second = (eval(line) for line in drawn.read_text(encoding="utf-8").splitlines())
+    assert all(a != b for a, b in zip(first, second, strict=True)), (first, second)
+
+
 @pytest.mark.slow
 def test_a_submission_that_kills_the_worker_is_crashed_and_the_others_are_graded(tmp_path,
                                                                                 monkeypatch):

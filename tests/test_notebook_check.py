@@ -4,6 +4,7 @@ the course functions defined before it still checked."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -262,6 +263,116 @@ def test_a_child_that_ends_early_gets_its_status_and_its_last_stderr_line(tmp_pa
     (row,) = check_submission(path)
     assert (row.function, row.verdict) == ("", "FAIL")
     assert row.message == f"the checker's process for ends.py {message}"
+
+
+#: 400 MB on stderr, a megabyte per write, then the last words (bounded: the old checker kept
+#: all of it, in a file — 5.4 GB in 3 s of an endless loop — or in its own memory)
+SPEWS = """\
+import os
+chunk = b"x" * 999_999 + b"\\n"
+for _ in range(400):
+    os.write(2, chunk)
+os.write(2, b"Traceback (most recent call last):\\nRuntimeError: the last words\\n")
+os._exit(3)
+"""
+
+
+def _rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _tree_mib(root: Path) -> float:
+    total = 0
+    for path in root.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += path.lstat().st_size
+    return total / 2**20
+
+
+@linux_only
+@pytest.mark.parametrize("start", ["forked", "fresh interpreter"])
+def test_endless_stderr_fills_neither_the_disk_nor_the_caller_s_memory(tmp_path, monkeypatch,
+                                                                      start, fast_budget):
+    """The child's stderr is a pipe of which the caller keeps the last 64 KiB: its last line
+    still names the failure."""
+    import tempfile
+    import threading
+
+    from gd_compare.lesson import workers
+
+    if start == "fresh interpreter":
+        def no_forkserver(preload):
+            raise ValueError("cannot find context for 'forkserver'")
+
+        monkeypatch.setattr(workers, "fork_server_context", no_forkserver)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the child's folder
+    path = tmp_path / "spews.py"
+    path.write_text(SPEWS + SIGMOID, encoding="utf-8")
+    peak = {"disk": 0.0, "rss": 0.0}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak["disk"] = max(peak["disk"], _tree_mib(tmp_path / "tmp"))
+            peak["rss"] = max(peak["rss"], _rss_mib())
+            time.sleep(0.02)
+
+    before = _rss_mib()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        (row,) = check_submission(path, time_limit=60)
+    finally:
+        done.set()
+        watcher.join()
+    assert row.message == ("the checker's process for spews.py ended with status 3: "
+                           "RuntimeError: the last words")
+    assert peak["disk"] < 5, peak  # MiB: the data files copied in, nothing of stderr
+    assert peak["rss"] - before < 100, (before, peak)
+
+
+def test_the_tail_keeps_the_last_bytes_and_ends_while_a_writer_goes_on(monkeypatch):
+    """Reading ends at EOF, or — while something the learner's code started keeps the pipe open
+    and writing — half a second after the caller asks for the last line."""
+    monkeypatch.setattr(notebook, "TAIL_BYTES", 10)
+    r, w = os.pipe()
+    tail = notebook._Tail(r)
+    os.write(w, b"first line\nsecond\n")
+    os.close(w)
+    assert tail.last_line() == "second"
+    assert bytes(tail._kept) == b"ne\nsecond\n"  # the last TAIL_BYTES
+    os.close(r)
+    monkeypatch.setattr(notebook, "TAIL_BYTES", 64)
+    writer = subprocess.Popen(["yes", "still going"], stdout=subprocess.PIPE)
+    try:
+        tail = notebook._Tail(writer.stdout.fileno())
+        started = time.monotonic()
+        assert tail.last_line() == "still going"
+        assert time.monotonic() - started < notebook._DRAIN_SECONDS + 1.0
+        assert not tail._thread.is_alive()
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+
+
+@pytest.mark.torch
+def test_each_forked_check_draws_new_random_numbers_as_a_fresh_interpreter_does(tmp_path):
+    """NumPy's global generator and torch's are seeded anew in each child (a fresh interpreter
+    seeds both from the OS's entropy): two checks of one file draw different numbers."""
+    drawn = tmp_path / "drawn.txt"
+    path = tmp_path / "draws.py"
+    path.write_text(f"""\
+import random
+import numpy as np, torch
+with open({str(drawn)!r}, "a") as f:
+    f.write(repr((random.random(), np.random.random(), torch.rand(1).item())) + "\\n")
+""" + SIGMOID, encoding="utf-8")
+    for _ in range(2):
+        assert [r.verdict for r in check_submission(path)] == ["PASS"]
+    first, second = (eval(line) for line in drawn.read_text(encoding="utf-8").splitlines())
+    assert all(a != b for a, b in zip(first, second, strict=True)), (first, second)
 
 
 def test_threads_and_atexit_handlers_left_by_the_learner_neither_hold_nor_change_the_end(

@@ -8,8 +8,11 @@ imported and warmed up there once, so a check does not pay its import again), ma
 The child leads its own session (its process group is killed at the time limit, and whatever the
 learner's code left running when it ends), sees the caller's environment of the call, with plots
 off (``MPLBACKEND=Agg``) and one thread per op unless ``OMP_NUM_THREADS`` says otherwise, reads
-stdin from ``/dev/null``, writes stdout to ``/dev/null`` and stderr to a file whose last line
-names a failure, and ends with ``os._exit``. Its working directory is a temporary one that holds
+stdin from ``/dev/null``, writes stdout to ``/dev/null`` and stderr to a pipe whose last 64 KiB
+the caller keeps (their last line names a failure: a learner's endless output fills neither the
+disk nor the caller's memory), and ends with ``os._exit``. Its random number generators are seeded
+anew, as a fresh interpreter's are (Python's, NumPy's global and torch's; only the hash seed stays
+the server's). Its working directory is a temporary one that holds
 the course's data files under the names the notebooks read — ``binary.csv`` and
 ``student_data.csv`` (the same 400 UCLA rows, bundled), plus every ``.csv`` that sits next to the
 notebook (the GradientDescent notebook's ``data.csv`` is not bundled: keep it next to the
@@ -39,11 +42,13 @@ import linecache
 import os
 import pickle
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,6 +57,11 @@ __all__ = ["cell_fix", "main", "prepare", "read_cells", "read_rows", "run_submis
 
 #: seconds the checks may take after the cells, on top of ``time_limit``
 CHECK_BUDGET = 300.0
+#: bytes of the child's stderr kept (its last line names how it failed)
+TAIL_BYTES = 64 * 1024
+#: seconds the child's stderr is still read once it has ended, when something it started keeps
+#: the pipe open (and writing)
+_DRAIN_SECONDS = 0.5
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _CELL_MARK = re.compile(r"^# %%(?!\s*\[markdown\])")
 _MD_MARK = re.compile(r"^# %%\s*\[markdown\]")
@@ -207,6 +217,58 @@ def _last_line(data: bytes) -> str:
     return lines[-1] if lines else ""
 
 
+class _Tail:
+    """The child's stderr, read from the pipe ``fd`` by a thread as it comes, of which only the
+    last :data:`TAIL_BYTES` are kept: however much the learner's code writes, neither a file
+    nor this process's memory grows with it (a child that writes faster than the thread reads
+    waits at its ``write``).
+
+    :meth:`last_line` ends the reading — at EOF (every process that held the pipe has ended),
+    or, when something the learner's code left keeps writing, :data:`_DRAIN_SECONDS` later —
+    and returns the last line read. The caller closes ``fd`` after that."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="gd_compare-check-stderr",
+                                        daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        # poll, not select: select refuses a descriptor numbered past 1023; no poll (Windows,
+        # which has no fork server either): blocking reads, which end at EOF
+        poller = select.poll() if hasattr(select, "poll") else None
+        if poller is not None:
+            poller.register(self._fd, select.POLLIN)
+        deadline = None
+        while True:
+            if self._stop.is_set() and deadline is None:
+                deadline = time.monotonic() + _DRAIN_SECONDS
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            try:
+                ready = poller.poll(50) if poller is not None else True
+                data = os.read(self._fd, 65536) if ready else None
+            except OSError:  # the pipe is gone
+                return
+            if data == b"":  # EOF
+                return
+            if data:
+                with self._lock:
+                    self._kept += data
+                    del self._kept[:-TAIL_BYTES]
+            elif deadline is not None:  # nothing more was waiting
+                return
+
+    def last_line(self) -> str:
+        self._stop.set()
+        self._thread.join(_DRAIN_SECONDS + 1.0)
+        with self._lock:
+            return _last_line(bytes(self._kept))
+
+
 def _killpg(pid: int | None) -> None:
     """SIGKILL the child's process group (the child is its leader: it called ``setsid``), so
     whatever the learner's code started ends with it."""
@@ -245,14 +307,15 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         ctx = fork_server_context(TORCH_PRELOAD)
     except (ValueError, ImportError):  # no forkserver start method on this platform
         return None
-    stderr = work / "_gd_compare_stderr.txt"
+    err_r, err_w = ctx.Pipe(duplex=False)  # the child's stderr
     done_r, done_w = ctx.Pipe(duplex=False)
+    tail = _Tail(err_r.fileno())
     proc = None
     try:
         try:
             for attempt in range(2):
                 proc = WorkerProcess(target=_forked_main, name="gd_compare-check",
-                                     args=(str(spec), str(work), env, str(stderr), done_w))
+                                     args=(str(spec), str(work), env, err_w, done_w))
                 try:
                     proc.start()
                     break
@@ -263,7 +326,8 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
                     # moment, and refuse the connection: the next try starts a new one
                     time.sleep(0.2)
         finally:
-            done_w.close()  # the child's copy is the only one left: EOF when it ends
+            done_w.close()  # the child's copies are the only ones left: EOF when it ends
+            err_w.close()
         try:
             timed_out, status, reported = _wait(proc, done_r, time.monotonic() + limit)
         except BaseException:  # KeyboardInterrupt: the child and all it started end now
@@ -283,13 +347,11 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         _killpg(proc.pid)  # whatever the learner's code left running
         if status is None and not timed_out and not (proc.exitcode == 255 and _server_lost()):
             status = proc.exitcode
-        tail = b""
-        with contextlib.suppress(OSError), stderr.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
-            tail = f.read()
-        return _Ended(timed_out, status, reported, _last_line(tail))
+        return _Ended(timed_out, status, reported, tail.last_line())
     finally:
+        tail.last_line()  # the reading has ended before its pipe is closed
         done_r.close()
+        err_r.close()
         if proc is not None:
             with contextlib.suppress(ValueError):
                 proc.close()
@@ -352,18 +414,23 @@ def _run_subprocess(spec: Path, work: Path, env: dict[str, str], limit: float) -
                             cwd=work, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
+    assert proc.stderr is not None
+    tail = _Tail(proc.stderr.fileno())
     timed_out = False
     try:
-        _, err = proc.communicate(timeout=limit)
+        proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         timed_out = True
         _killpg(proc.pid)
-        _, err = proc.communicate()
+        proc.wait()
     except BaseException:  # KeyboardInterrupt: the child is in its own session, it gets none
         _killpg(proc.pid)
         proc.wait()
         raise
-    return _Ended(timed_out, proc.returncode, proc.returncode == 0, _last_line(err or b""))
+    finally:
+        last = tail.last_line()  # the reading has ended before its pipe is closed
+        proc.stderr.close()
+    return _Ended(timed_out, proc.returncode, proc.returncode == 0, last)
 
 
 def read_rows(results: Path) -> list[dict[str, Any]]:
@@ -539,7 +606,7 @@ def _torch_threads(env: dict[str, str]) -> int:
     return cpus
 
 
-def _forked_main(spec_path: str, work: str, env: dict[str, str], stderr_path: str,
+def _forked_main(spec_path: str, work: str, env: dict[str, str], stderr: Any,
                  done: Any) -> None:
     """The child forked from the fork server, made what ``python -m gd_compare.learner.notebook
     SPEC`` started in ``work`` with ``env`` was, then :func:`main`; never returns: it sends its
@@ -549,7 +616,11 @@ def _forked_main(spec_path: str, work: str, env: dict[str, str], stderr_path: st
     Its own session first (killing its process group ends whatever it starts), the signal
     handlers a fresh interpreter has, the caller's environment of now (the server's is the one it
     started with) and the thread count torch would take in it, stdin from ``/dev/null``, stdout
-    to ``/dev/null``, stderr to ``stderr_path`` (its last line names a failure)."""
+    to ``/dev/null``, stderr to the pipe ``stderr`` (whose last line names a failure), its random
+    number generators seeded anew
+    (:func:`~gd_compare.lesson.workers.reseed_random`)."""
+    from gd_compare.lesson.workers import reseed_random
+
     status = 70
     try:
         os.setsid()
@@ -564,11 +635,13 @@ def _forked_main(spec_path: str, work: str, env: dict[str, str], stderr_path: st
         if torch is not None:
             torch.set_num_threads(_torch_threads(env))
         os.chdir(work)
-        for fd, name, flags in ((0, os.devnull, os.O_RDONLY), (1, os.devnull, os.O_WRONLY),
-                                (2, stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
-            opened = os.open(name, flags, 0o600)
+        for fd, name, flags in ((0, os.devnull, os.O_RDONLY), (1, os.devnull, os.O_WRONLY)):
+            opened = os.open(name, flags)
             os.dup2(opened, fd)
             os.close(opened)
+        os.dup2(stderr.fileno(), 2)
+        stderr.close()
+        reseed_random()
         sys.argv = [str(Path(__file__).resolve()), spec_path]  # as under python -m
         try:
             status = main([spec_path])

@@ -40,6 +40,7 @@ __all__ = [
     "WorkerProcess",
     "fork_server_context",
     "fork_server_lost",
+    "reseed_random",
     "start_fork_server",
     "stop_fork_server",
 ]
@@ -137,3 +138,17 @@ class WorkerProcess(mp.context.ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> _CleanPopen:  # noqa: N802 (multiprocessing's name)
         return _CleanPopen(process_obj)
+
+
+def reseed_random() -> None:
+    """Seed the random number generators a forked process inherits anew, from the OS's entropy,
+    as a fresh interpreter's are: without it every process forked from one warm server (a
+    learner's check, a graded submission) draws the same numbers from NumPy's global generator
+    and from torch's. (Python's ``random`` reseeds itself at a fork; the hash seed stays the
+    server's.) A module not imported yet is left alone: its import seeds it."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.seed()

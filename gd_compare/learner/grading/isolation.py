@@ -136,6 +136,8 @@ def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path,
     submission called ``sys.exit`` outside its cells, ``{"error": line}`` when the check
     itself raised. Killed when the ``server`` (its parent's pid) ends: nobody would read its
     result, nor enforce its wall-clock limit."""
+    from gd_compare.lesson.workers import reseed_random
+
     result = job_dir / "result.json"
     status = 70
     try:
@@ -149,6 +151,7 @@ def child_main(job: dict[str, Any], out_fd: int, err_fd: int, job_dir: Path,
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         os.closerange(3, 1 << 16)
+        reseed_random()  # the server's generators: each submission draws its own numbers
         limits = Limits(**job["limits"])
         _set_limits(limits)
         os.chdir(job_dir / "work")
