@@ -130,6 +130,8 @@ def test_a_syntax_error_in_a_subprocess_shows_no_traceback(tmp_path):
      "expected PATH.py:FUNCTION, NOTEBOOK.ipynb or FILE.py, got 'somefile'"),
     (["{learner}:no_prime"], "--concept: 'no_prime' is not one of the course's function names"),
     (["nofile.ipynb"], "'nofile.ipynb': no such file"),
+    (["{txt}:f", "--concept", "mse_training"],
+     "a.txt': expected a .py file or a .ipynb notebook before :f"),
     (["{learner}:train_epoch", "--concept", "nope"], "invalid choice: 'nope'"),
     (["{learner}:train_epoch", "--concept", "mse_training", "--hidden", "3"],
      "--hidden: mse_training has no hidden"),
@@ -146,8 +148,9 @@ def test_a_syntax_error_in_a_subprocess_shows_no_traceback(tmp_path):
     (["{learner}:train_epoch", "--concept", "mse_training", "--json", " "],
      "--json: expected a file name or - (stdout), got an empty name"),
 ])
-def test_usage_errors_exit_2_in_one_line(learner, args, message, capsys):
-    argv = ["check", *(a.format(learner=learner) for a in args)]
+def test_usage_errors_exit_2_in_one_line(learner, args, message, capsys, tmp_path):
+    (tmp_path / "a.txt").write_text("def f(x):\n    return x\n", encoding="utf-8")
+    argv = ["check", *(a.format(learner=learner, txt=tmp_path / "a.txt") for a in args)]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2

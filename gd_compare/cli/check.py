@@ -104,6 +104,8 @@ def _split_target(parser: argparse.ArgumentParser, target: str) -> tuple[Path, s
     file = Path(path)
     if not file.is_file():
         parser.error(f"{path!r}: no such file")
+    if file.suffix not in (".py", ".ipynb"):  # what the user typed: not a learner's failure
+        parser.error(f"{path!r}: expected a .py file or a .ipynb notebook before :{name}")
     if not name.isidentifier():
         parser.error(f"{name!r} is not a function name")
     return file, name
