@@ -282,10 +282,12 @@ def _rss_mib() -> float:
 
 
 def _tree_mib(root: Path) -> float:
+    """The bytes of the files under ``root`` (os.walk: a folder removed meanwhile is skipped)."""
     total = 0
-    for path in root.rglob("*"):
-        with contextlib.suppress(OSError):
-            total += path.lstat().st_size
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
     return total / 2**20
 
 
@@ -337,16 +339,17 @@ def test_the_tail_keeps_the_last_bytes_and_ends_while_a_writer_goes_on(monkeypat
     and writing — half a second after the caller asks for the last line."""
     monkeypatch.setattr(notebook, "TAIL_BYTES", 10)
     r, w = os.pipe()
-    tail = notebook._Tail(r)
+    closed = []
+    tail = notebook._Tail(r, lambda: closed.append(os.close(r)))
     os.write(w, b"first line\nsecond\n")
     os.close(w)
     assert tail.last_line() == "second"
     assert bytes(tail._kept) == b"ne\nsecond\n"  # the last TAIL_BYTES
-    os.close(r)
+    assert closed == [None]  # by the thread, once it has read its last
     monkeypatch.setattr(notebook, "TAIL_BYTES", 64)
     writer = subprocess.Popen(["yes", "still going"], stdout=subprocess.PIPE)
     try:
-        tail = notebook._Tail(writer.stdout.fileno())
+        tail = notebook._Tail(writer.stdout.fileno(), writer.stdout.close)
         started = time.monotonic()
         assert tail.last_line() == "still going"
         assert time.monotonic() - started < notebook._DRAIN_SECONDS + 1.0
@@ -354,7 +357,27 @@ def test_the_tail_keeps_the_last_bytes_and_ends_while_a_writer_goes_on(monkeypat
     finally:
         writer.kill()
         writer.wait()
-        writer.stdout.close()
+    assert writer.stdout.closed
+
+
+@linux_only
+@pytest.mark.parametrize("start", ["forked", "fresh interpreter"])
+def test_what_the_learner_s_code_started_ends_with_a_check_that_ends_well(tmp_path, monkeypatch,
+                                                                          start):
+    if start == "fresh interpreter":  # e.g. under PYTHONWARNINGS, which the server would take
+        monkeypatch.setattr(sys, "warnoptions", ["default"])
+    pids = tmp_path / "pids.txt"
+    path = tmp_path / "starts.py"
+    path.write_text(f"""\
+import subprocess
+sleeper = subprocess.Popen(["sleep", "600"])
+open({str(pids)!r}, "w").write(str(sleeper.pid))
+""" + SIGMOID, encoding="utf-8")
+    started = time.monotonic()
+    rows = check_submission(path, time_limit=60)
+    assert [(r.function, r.verdict) for r in rows] == [("sigmoid", "PASS")]
+    assert time.monotonic() - started < 30
+    assert _gone(int(pids.read_text(encoding="utf-8")))
 
 
 @pytest.mark.torch

@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -225,10 +226,12 @@ class _Tail:
 
     :meth:`last_line` ends the reading — at EOF (every process that held the pipe has ended),
     or, when something the learner's code left keeps writing, :data:`_DRAIN_SECONDS` later —
-    and returns the last line read. The caller closes ``fd`` after that."""
+    and returns the last line read. The thread itself calls ``close`` (which closes ``fd``) as
+    it ends: never the caller, whose ``fd`` the thread might still read, nor after a number the
+    system has given to another file."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    def __init__(self, fd: int, close: Callable[[], Any]) -> None:
+        self._fd, self._close = fd, close
         self._kept = bytearray()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -237,6 +240,13 @@ class _Tail:
         self._thread.start()
 
     def _read(self) -> None:
+        try:
+            self._drain()
+        finally:
+            with contextlib.suppress(OSError):
+                self._close()
+
+    def _drain(self) -> None:
         # poll, not select: select refuses a descriptor numbered past 1023; no poll (Windows,
         # which has no fork server either): blocking reads, which end at EOF
         poller = select.poll() if hasattr(select, "poll") else None
@@ -309,7 +319,7 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
         return None
     err_r, err_w = ctx.Pipe(duplex=False)  # the child's stderr
     done_r, done_w = ctx.Pipe(duplex=False)
-    tail = _Tail(err_r.fileno())
+    tail = _Tail(err_r.fileno(), err_r.close)
     proc = None
     try:
         try:
@@ -349,9 +359,8 @@ def _run_forked(spec: Path, work: Path, env: dict[str, str], limit: float) -> _E
             status = proc.exitcode
         return _Ended(timed_out, status, reported, tail.last_line())
     finally:
-        tail.last_line()  # the reading has ended before its pipe is closed
+        tail.last_line()  # ends the reading, which closes err_r
         done_r.close()
-        err_r.close()
         if proc is not None:
             with contextlib.suppress(ValueError):
                 proc.close()
@@ -415,10 +424,11 @@ def _run_subprocess(spec: Path, work: Path, env: dict[str, str], limit: float) -
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     assert proc.stderr is not None
-    tail = _Tail(proc.stderr.fileno())
+    tail = _Tail(proc.stderr.fileno(), proc.stderr.close)
     timed_out = False
     try:
         proc.wait(timeout=limit)
+        _killpg(proc.pid)  # whatever the learner's code left running
     except subprocess.TimeoutExpired:
         timed_out = True
         _killpg(proc.pid)
@@ -428,8 +438,7 @@ def _run_subprocess(spec: Path, work: Path, env: dict[str, str], limit: float) -
         proc.wait()
         raise
     finally:
-        last = tail.last_line()  # the reading has ended before its pipe is closed
-        proc.stderr.close()
+        last = tail.last_line()  # ends the reading, which closes proc.stderr
     return _Ended(timed_out, proc.returncode, proc.returncode == 0, last)
 
 
