@@ -12,11 +12,11 @@ stdin from ``/dev/null``, writes stdout to ``/dev/null`` and stderr to a pipe wh
 the caller keeps (their last line names a failure: a learner's endless output fills neither the
 disk nor the caller's memory), and ends with ``os._exit``. Its random number generators are seeded
 anew, as a fresh interpreter's are (Python's, NumPy's global and torch's; only the hash seed stays
-the server's). Its working directory is a temporary one that holds
-the course's data files under the names the notebooks read — ``binary.csv`` and
-``student_data.csv`` (the same 400 UCLA rows, bundled), plus every ``.csv`` that sits next to the
-notebook (the GradientDescent notebook's ``data.csv`` is not bundled: keep it next to the
-notebook) — and the notebook's folder is on ``sys.path``. Whatever the learner's code does there
+the server's). Its working directory is a temporary one that holds the course's data files under
+the names the notebooks read — ``binary.csv`` and ``student_data.csv`` (the same 400 UCLA rows,
+bundled), plus every ``.csv`` that sits next to the notebook (the GradientDescent notebook's
+``data.csv`` is not bundled: keep it next to the notebook) — and the notebook's folder is on
+``sys.path``. Whatever the learner's code does there
 (``os._exit``, an endless loop, a segfault, killing its parent — the fork server, which the next
 call starts again) ends that child only.
 
